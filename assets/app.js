@@ -1,0 +1,25 @@
+// HUMMBL console: small progressive enhancements. Every page works without this.
+
+// Submit the team switcher as soon as a team is chosen.
+for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+  select.addEventListener("change", () => select.form?.requestSubmit());
+}
+
+// Show <time datetime> values in the viewer's own time zone.
+const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+for (const el of document.querySelectorAll("time[datetime]")) {
+  const at = new Date(el.getAttribute("datetime"));
+  if (!Number.isNaN(at.getTime())) {
+    el.title = el.textContent;
+    el.textContent = format.format(at);
+  }
+}
+
+// Close the user menu on Escape, returning focus to its button.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.user-menu[open]")) {
+    menu.open = false;
+    menu.querySelector("summary")?.focus();
+  }
+});

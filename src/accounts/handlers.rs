@@ -1,0 +1,315 @@
+//! The account page and API: change password, personal API tokens.
+
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use maud::{Markup, html};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiJson;
+use crate::app::AppState;
+use crate::auth::tokens::{self, TokenInfo};
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::routes::Route;
+use crate::storage::now_ms;
+use crate::web::{Shell, notice, page};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::page(Method::GET, "/account", account_page).allowed(Permission::Read),
+        Route::page(Method::POST, "/account/password", password_form).allowed(Permission::Read),
+        Route::page(Method::POST, "/account/tokens", create_token_form).allowed(Permission::Read),
+        Route::page(Method::POST, "/account/tokens/{id}/revoke", revoke_token_form).allowed(Permission::Read),
+        Route::api(Method::POST, "/api/account/password", change_password_api).allowed(Permission::Read),
+        Route::api(Method::GET, "/api/tokens", list_tokens).allowed(Permission::Read),
+        Route::api(Method::POST, "/api/tokens", create_token).allowed(Permission::Read),
+        Route::api(Method::DELETE, "/api/tokens/{id}", revoke_token).allowed(Permission::Read),
+    ]
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewToken {
+    /// What the token is for, 1–100 characters.
+    pub name: String,
+    /// Days until it expires (1–365); without it, it lasts until revoked.
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedTokenResponse {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The token. Shown this once; store it now.
+    pub token: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+async fn change(state: &AppState, principal: &Principal, request: PasswordChange) -> AppResult<()> {
+    crate::accounts::change_password(
+        &state.db,
+        &principal.user_id,
+        SecretString::from(request.current_password),
+        SecretString::from(request.new_password),
+        principal.session_id(),
+    )
+    .await
+}
+
+/// Change your password; every other session of yours ends.
+#[utoipa::path(post, path = "/api/account/password", tag = "account", request_body = PasswordChange,
+    responses((status = 204), (status = 422, description = "wrong current password or weak new one")))]
+pub async fn change_password_api(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> AppResult<StatusCode> {
+    change(&state, &principal, request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn issue(state: &AppState, principal: &Principal, request: NewToken) -> AppResult<tokens::CreatedToken> {
+    let name = crate::accounts::parse_name("name", &request.name)?;
+    let expires_at = match request.expires_in_days {
+        None => None,
+        Some(days @ 1..=365) => Some(now_ms() + days * 86_400_000),
+        Some(_) => return Err(AppError::validation("expires_in_days", "must be between 1 and 365")),
+    };
+    let created = tokens::create(&state.db, &principal.user_id, &principal.team_id, &name, expires_at).await?;
+    crate::audit::record(
+        &state.db,
+        crate::audit::Entry {
+            team_id: Some(&principal.team_id),
+            actor: Some(&principal.user_id),
+            action: "token.created",
+            target: Some(("api_token", &created.info.id)),
+            detail: Some(serde_json::json!({"name": name})),
+        },
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Your personal API tokens (the secrets are never shown again).
+#[utoipa::path(get, path = "/api/tokens", tag = "account", responses((status = 200, body = TokenList)))]
+pub async fn list_tokens(State(state): State<AppState>, principal: Principal) -> AppResult<Json<TokenList>> {
+    Ok(Json(TokenList {
+        tokens: tokens::list(&state.db, &principal.user_id).await?,
+    }))
+}
+
+/// Create a personal API token acting as you in the current team.
+#[utoipa::path(post, path = "/api/tokens", tag = "account", request_body = NewToken,
+    responses((status = 201, body = CreatedTokenResponse), (status = 422)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<NewToken>,
+) -> AppResult<(StatusCode, Json<CreatedTokenResponse>)> {
+    let created = issue(&state, &principal, request).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTokenResponse {
+            info: created.info,
+            token: created.secret,
+        }),
+    ))
+}
+
+async fn revoke(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+    if !tokens::revoke(&state.db, &principal.user_id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    crate::audit::record(
+        &state.db,
+        crate::audit::Entry {
+            team_id: Some(&principal.team_id),
+            actor: Some(&principal.user_id),
+            action: "token.revoked",
+            target: Some(("api_token", id)),
+            detail: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Revoke one of your tokens.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "account",
+    params(("id" = String, Path, description = "token id")), responses((status = 204), (status = 404)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    revoke(&state, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the account page shows above its forms after an action.
+enum Outcome {
+    None,
+    Notice(&'static str, String),
+    NewToken(String),
+}
+
+async fn render_account(state: &AppState, principal: &Principal, outcome: Outcome) -> AppResult<Markup> {
+    let tokens = tokens::list(&state.db, &principal.user_id).await?;
+    let shell = page(state, principal, Shell::new("Account", "/account")).await?;
+    Ok(shell.render(html! {
+        header.page-header {
+            h1 { "Account" }
+            p.lede { (principal.name) " · " (principal.email) }
+        }
+        @match &outcome {
+            Outcome::None => {},
+            Outcome::Notice(kind, text) => { (notice(kind, text)) },
+            Outcome::NewToken(secret) => {
+                div.notice.notice-success role="status" {
+                    p { "Your new token. Copy it now: it will not be shown again." }
+                    p { code.secret data-copy { (secret) } }
+                }
+            },
+        }
+        section.panel aria-labelledby="password-title" {
+            h2 #password-title { "Change password" }
+            p.hint { "Changing it signs you out everywhere else." }
+            form method="post" action="/account/password" {
+                div.field {
+                    label for="current_password" { "Current password" }
+                    input #current_password type="password" name="current_password" autocomplete="current-password" required;
+                }
+                div.field {
+                    label for="new_password" { "New password (at least 10 characters)" }
+                    input #new_password type="password" name="new_password" autocomplete="new-password" minlength="10" required;
+                }
+                button.button.button-primary type="submit" { "Change password" }
+            }
+        }
+        section.panel aria-labelledby="tokens-title" {
+            h2 #tokens-title { "Personal API tokens" }
+            p.hint { "Use a token as " code { "Authorization: Bearer <token>" } ". It acts as you, in the team you create it in, with your role there." }
+            form.inline-form method="post" action="/account/tokens" {
+                div.field {
+                    label for="token-name" { "Name" }
+                    input #token-name name="name" maxlength="100" required placeholder="CI exporter";
+                }
+                div.field {
+                    label for="token-expiry" { "Expires in (days, empty for never)" }
+                    input #token-expiry name="expires_in_days" type="number" min="1" max="365";
+                }
+                button.button type="submit" { "Create token" }
+            }
+            @if tokens.is_empty() {
+                p.empty { "No tokens yet." }
+            } @else {
+                table.data {
+                    caption.visually-hidden { "Your API tokens" }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Starts with" } th scope="col" { "Last used" } th scope="col" { "Expires" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                    tbody {
+                        @for token in &tokens {
+                            tr {
+                                td { (token.name) }
+                                td { code { (token.prefix) "…" } }
+                                td { (crate::web::layout::when(token.last_used_at)) }
+                                td { (crate::web::layout::when(token.expires_at)) }
+                                td {
+                                    form method="post" action={"/account/tokens/" (token.id) "/revoke"} {
+                                        button.button.button-small.button-danger type="submit" aria-label={"Revoke token " (token.name)} { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }))
+}
+
+async fn account_page(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
+    render_account(&state, &principal, Outcome::None).await
+}
+
+/// Renders the account page with a validation or conflict error above the forms.
+async fn form_failure(state: &AppState, principal: &Principal, err: AppError) -> Response {
+    match err {
+        AppError::Validation { .. } | AppError::Conflict(_) | AppError::NotFound => {
+            let status = err.status();
+            match render_account(state, principal, Outcome::Notice("error", err.to_string())).await {
+                Ok(markup) => (status, markup).into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
+        other => other.into_response(),
+    }
+}
+
+async fn password_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(request): Form<PasswordChange>,
+) -> Response {
+    match change(&state, &principal, request).await {
+        Ok(()) => match render_account(&state, &principal, Outcome::Notice("success", "Password changed.".into())).await {
+            Ok(markup) => markup.into_response(),
+            Err(err) => err.into_response(),
+        },
+        Err(err) => form_failure(&state, &principal, err).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct NewTokenForm {
+    name: String,
+    #[serde(default)]
+    expires_in_days: String,
+}
+
+async fn create_token_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<NewTokenForm>,
+) -> Response {
+    let expires_in_days = match form.expires_in_days.trim() {
+        "" => Ok(None),
+        text => text
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| AppError::validation("expires_in_days", "must be a whole number of days")),
+    };
+    let result = match expires_in_days {
+        Ok(expires_in_days) => issue(&state, &principal, NewToken { name: form.name, expires_in_days }).await,
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(created) => match render_account(&state, &principal, Outcome::NewToken(created.secret)).await {
+            Ok(markup) => (StatusCode::CREATED, markup).into_response(),
+            Err(err) => err.into_response(),
+        },
+        Err(err) => form_failure(&state, &principal, err).await,
+    }
+}
+
+async fn revoke_token_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
+    match revoke(&state, &principal, &id).await {
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(err) => form_failure(&state, &principal, err).await,
+    }
+}

@@ -1,0 +1,104 @@
+//! Application assembly: the shared state, the router with its middleware, and
+//! the server future. `serve` takes an already bound listener so tests can run
+//! the real server on port 0; `main` only parses arguments and calls it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::ratelimit::LoginLimiter;
+use crate::config::Config;
+use crate::ops::metrics::Metrics;
+use crate::storage::Db;
+
+/// Everything a handler or worker may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the process shuts down; long-lived streams and workers end.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config, shutdown: CancellationToken) -> AppState {
+        AppState {
+            login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
+            metrics: Arc::new(Metrics::new()),
+            config: Arc::new(config),
+            db,
+            shutdown,
+        }
+    }
+
+    pub fn session_ttl_ms(&self) -> i64 {
+        i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Largest request body accepted anywhere (telemetry batches sit well below).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in crate::routes::all() {
+        let (path, handler) = route.into_guarded(&state);
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(crate::web::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
+        .layer(middleware::from_fn(crate::auth::csrf::refuse_cross_site))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::ops::metrics::record))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(crate::ops::request_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(crate::web::panic_response))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(30),
+                ))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        )
+        .with_state(state)
+}
+
+/// Opens storage, migrates, registers components, and (with `--demo`) seeds.
+pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::open(config.database_url(), &config.data_dir).await?;
+    db.migrate().await?;
+    crate::components::register_built_ins(&db).await?;
+    Ok(db)
+}
+
+/// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let workers = crate::workers::spawn(&state);
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    state.shutdown.cancel();
+    workers.join().await;
+    state.db.close().await;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The subcommands: `serve`, `migrate`, `user create`.
+
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, AppState};
+use crate::config::{Cli, Command, CommonArgs, Config, LogFormat, ServeArgs, UserCommand, UserCreateArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(serve) => run_serve(&cli.common, &serve).await,
+        Command::Migrate => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            app::prepare(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            create_user(&config, args).await
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    if let Err(err) = result {
+        eprintln!("logging was already set up: {err}");
+    }
+}
+
+async fn run_serve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(common, serve)?;
+    init_tracing(config.log_format);
+    let db = app::prepare(&config).await?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let local = listener.local_addr()?;
+    let base_url = config
+        .public_url
+        .as_ref()
+        .map(|url| url.to_string())
+        .unwrap_or_else(|| format!("http://{local}"));
+    if config.demo {
+        match crate::demo::seed(&db).await? {
+            crate::demo::DemoOutcome::NotEmpty => {
+                tracing::warn!("--demo: the database already holds other data; no demo data added")
+            }
+            _ => println!("{}", crate::demo::logins_text(&base_url)),
+        }
+    }
+    tracing::info!(addr = %local, backend = ?db.backend(), "HUMMBL listening");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let state = AppState::new(db, config, shutdown);
+    app::serve(listener, state).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn cancel_on_signal(token: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    token.cancel();
+}
+
+async fn create_user(config: &Config, args: UserCreateArgs) -> anyhow::Result<()> {
+    if !args.password_stdin {
+        bail!("pass --password-stdin and write the password on standard input");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    let friendly = |err: crate::error::AppError| anyhow::anyhow!("{err}");
+    crate::auth::password::validate_new_password(&password).map_err(friendly)?;
+    let email = crate::accounts::Email::parse(&args.email).map_err(friendly)?;
+    let name = crate::accounts::parse_name("name", &args.name).map_err(friendly)?;
+    let team_name = crate::teams::parse_team_name(&args.team).map_err(friendly)?;
+
+    let db = app::prepare(config).await?;
+    let user = crate::accounts::create_user(
+        &db,
+        crate::accounts::NewUser {
+            email: &email,
+            name: &name,
+            password: SecretString::from(password),
+        },
+    )
+    .await
+    .map_err(friendly)?;
+    match crate::teams::find_team_by_name(&db, &team_name).await? {
+        Some(team_id) => {
+            crate::teams::add_member(&db, &team_id, &user.id, args.role, None)
+                .await
+                .map_err(friendly)?;
+            println!("created {} as {} of existing team {team_name:?}", user.email, args.role);
+        }
+        None => {
+            if args.role != crate::auth::Role::Owner {
+                bail!("team {team_name:?} does not exist; its first user must be --role owner");
+            }
+            crate::teams::create_team(&db, &team_name, &user.id, false).await?;
+            println!("created {} as owner of new team {team_name:?}", user.email);
+        }
+    }
+    db.close().await;
+    Ok(())
+}

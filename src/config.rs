@@ -1,0 +1,249 @@
+//! Configuration, layered: built-in defaults, then an optional TOML file
+//! (`--config` / `HUMMBL_CONFIG`), then environment variables, then flags.
+//! Everything is checked before the port is bound; secrets never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+#[derive(Debug, Parser)]
+#[command(name = "hummbl", version, about = "Self-hosted operations console for AI-agent workflows")]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand that touches storage takes.
+#[derive(Debug, Args, Default, Clone)]
+pub struct CommonArgs {
+    /// TOML configuration file (keys as in the README's configuration table).
+    #[arg(long, env = "HUMMBL_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database and generated secrets [default: ./data].
+    #[arg(long, env = "HUMMBL_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); without it HUMMBL uses SQLite in the data dir.
+    #[arg(long, env = "HUMMBL_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web console, API and background workers.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8787].
+    #[arg(long, env = "HUMMBL_ADDR")]
+    pub addr: Option<String>,
+    /// Public URL people reach HUMMBL at; https:// makes cookies Secure.
+    #[arg(long, env = "HUMMBL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Fill an empty database with a labelled demo team and print its logins.
+    #[arg(long, env = "HUMMBL_DEMO")]
+    pub demo: bool,
+    /// Log format: `pretty` (default) or `json`.
+    #[arg(long, env = "HUMMBL_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (and the team, if it does not exist yet).
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+    /// Team name; created with this user as its owner when it does not exist.
+    #[arg(long)]
+    pub team: String,
+    #[arg(long, default_value = "owner")]
+    pub role: Role,
+    /// Read the password from standard input (one line).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// Keys accepted in the TOML file; unknown keys are an error, not a silent no-op.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    master_key: Option<String>,
+    smtp_url: Option<String>,
+    log_format: Option<String>,
+    session_ttl_hours: Option<u64>,
+    login_attempts_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<SecretString>,
+    pub public_url: Option<url::Url>,
+    /// 32-byte master key for the provider-key vault (base64), if given.
+    pub master_key: Option<SecretString>,
+    pub smtp_url: Option<SecretString>,
+    pub demo: bool,
+    pub log_format: LogFormat,
+    pub session_ttl: Duration,
+    pub login_attempts_per_minute: u32,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: SQLite in `data_dir`, port 0.
+    pub fn for_data_dir(data_dir: &Path) -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            database_url: None,
+            public_url: None,
+            master_key: None,
+            smtp_url: None,
+            demo: false,
+            log_format: LogFormat::Pretty,
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            login_attempts_per_minute: 10,
+        }
+    }
+
+    /// Whether cookies must carry `Secure` (HUMMBL is reached over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|url| url.scheme() == "https")
+    }
+
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_ref().map(|url| url.expose_secret())
+    }
+
+    /// Layers defaults, file, environment and flags (clap merged the last two).
+    pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Config> {
+        let file = match &common.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+
+        let addr_text = serve
+            .addr
+            .clone()
+            .or(file.addr)
+            .unwrap_or_else(|| "127.0.0.1:8787".to_string());
+        let addr: SocketAddr = addr_text
+            .parse()
+            .with_context(|| format!("addr {addr_text:?} is not an IP:port address"))?;
+
+        let data_dir = common
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+
+        let database_url = common.database_url.clone().or(file.database_url);
+        if let Some(url) = &database_url {
+            let known = ["postgres://", "postgresql://", "sqlite://", "sqlite:"];
+            if !known.iter().any(|prefix| url.starts_with(prefix)) {
+                bail!("database URL must start with postgres://, postgresql:// or sqlite://");
+            }
+        }
+
+        let public_url = match serve.public_url.clone().or(file.public_url) {
+            Some(text) => {
+                let url = url::Url::parse(&text)
+                    .with_context(|| format!("public URL {text:?} is not a valid URL"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    bail!("public URL must start with http:// or https://");
+                }
+                Some(url)
+            }
+            None => None,
+        };
+
+        let master_key = env("HUMMBL_MASTER_KEY").or(file.master_key);
+        if let Some(key) = &master_key {
+            check_master_key(key)?;
+        }
+        let smtp_url = env("HUMMBL_SMTP_URL").or(file.smtp_url);
+
+        let log_format = match serve.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("log format {other:?} is not one of: pretty, json"),
+        };
+
+        let ttl_hours = file.session_ttl_hours.unwrap_or(7 * 24);
+        if !(1..=24 * 365).contains(&ttl_hours) {
+            bail!("session_ttl_hours must be between 1 and 8760");
+        }
+        let attempts = file.login_attempts_per_minute.unwrap_or(10);
+        if attempts == 0 {
+            bail!("login_attempts_per_minute must be at least 1");
+        }
+
+        Ok(Config {
+            addr,
+            data_dir,
+            database_url: database_url.map(SecretString::from),
+            public_url,
+            master_key: master_key.map(SecretString::from),
+            smtp_url: smtp_url.map(SecretString::from),
+            demo: serve.demo,
+            log_format,
+            session_ttl: Duration::from_secs(ttl_hours * 3600),
+            login_attempts_per_minute: attempts,
+        })
+    }
+}
+
+fn check_master_key(key: &str) -> anyhow::Result<()> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .context("HUMMBL_MASTER_KEY is not valid base64")?;
+    if bytes.len() != 32 {
+        bail!(
+            "HUMMBL_MASTER_KEY must decode to 32 bytes, it decodes to {}",
+            bytes.len()
+        );
+    }
+    Ok(())
+}

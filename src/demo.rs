@@ -1,0 +1,107 @@
+//! Demo data for `serve --demo`: a clearly labelled demo team with one user per
+//! role, so a newcomer sees every page alive on the first run. Each feature adds
+//! its own realistic data as a step in [`seed`], working in the [`DemoContext`].
+
+use secrecy::SecretString;
+
+use crate::accounts::{self, Email, NewUser};
+use crate::auth::Role;
+use crate::storage::Db;
+
+pub const DEMO_TEAM: &str = "Demo team (sample data)";
+pub const SECOND_TEAM: &str = "Demo: Research lab";
+
+/// The demo logins, one per role. Demo passwords are public by design: the demo
+/// team holds only generated data.
+pub const LOGINS: &[(Role, &str, &str, &str)] = &[
+    (Role::Owner, "owner@demo.hummbl.dev", "Maya Chen", "owner-demo-pass"),
+    (Role::Admin, "admin@demo.hummbl.dev", "Jonas Berg", "admin-demo-pass"),
+    (Role::Member, "member@demo.hummbl.dev", "Priya Raman", "member-demo-pass"),
+    (Role::Viewer, "viewer@demo.hummbl.dev", "Tom Okafor", "viewer-demo-pass"),
+];
+
+/// What the seeding steps share.
+pub struct DemoContext<'a> {
+    pub db: &'a Db,
+    pub team_id: String,
+    pub second_team_id: String,
+    /// (role, user id) for each demo login.
+    pub users: Vec<(Role, String)>,
+}
+
+impl DemoContext<'_> {
+    pub fn user(&self, role: Role) -> Option<&str> {
+        self.users.iter().find(|(r, _)| *r == role).map(|(_, id)| id.as_str())
+    }
+}
+
+pub enum DemoOutcome {
+    Seeded,
+    AlreadyThere,
+    /// The database holds other data; demo data is only added to an empty one.
+    NotEmpty,
+}
+
+/// Fills an empty database with the demo team and its data.
+pub async fn seed(db: &Db) -> anyhow::Result<DemoOutcome> {
+    if crate::teams::find_team_by_name(db, DEMO_TEAM).await?.is_some() {
+        return Ok(DemoOutcome::AlreadyThere);
+    }
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(db.read()).await?;
+    if users > 0 {
+        return Ok(DemoOutcome::NotEmpty);
+    }
+    let context = seed_people(db).await?;
+    // Later features add their demo data here, one step each, e.g.
+    // crate::executions::demo::seed(&context).await?;
+    let _ = &context;
+    Ok(DemoOutcome::Seeded)
+}
+
+async fn seed_people(db: &Db) -> anyhow::Result<DemoContext<'_>> {
+    let mut users = Vec::new();
+    for (role, email, name, password) in LOGINS {
+        let user = accounts::create_user(
+            db,
+            NewUser {
+                email: &Email::parse(email)?,
+                name,
+                password: SecretString::from(*password),
+            },
+        )
+        .await?;
+        users.push((*role, user.id));
+    }
+    let owner = users
+        .iter()
+        .find(|(role, _)| *role == Role::Owner)
+        .map(|(_, id)| id.clone())
+        .ok_or_else(|| anyhow::anyhow!("demo logins lack an owner"))?;
+    let team_id = crate::teams::create_team(db, DEMO_TEAM, &owner, true).await?;
+    for (role, user_id) in users.iter().filter(|(role, _)| *role != Role::Owner) {
+        crate::teams::add_member(db, &team_id, user_id, *role, Some(&owner)).await?;
+    }
+    // A second team, so switching teams (and having another role there) shows.
+    let admin = users
+        .iter()
+        .find(|(role, _)| *role == Role::Admin)
+        .map(|(_, id)| id.clone())
+        .ok_or_else(|| anyhow::anyhow!("demo logins lack an admin"))?;
+    let second_team_id = crate::teams::create_team(db, SECOND_TEAM, &admin, true).await?;
+    crate::teams::add_member(db, &second_team_id, &owner, Role::Member, Some(&admin)).await?;
+    Ok(DemoContext {
+        db,
+        team_id,
+        second_team_id,
+        users,
+    })
+}
+
+/// The logins, as printed at start-up.
+pub fn logins_text(base_url: &str) -> String {
+    let mut text = format!("\n  HUMMBL demo is running at {base_url}\n  Demo logins (team \"{DEMO_TEAM}\"):\n");
+    for (role, email, _, password) in LOGINS {
+        text.push_str(&format!("    {:<7} {email:<26} password: {password}\n", role.as_str()));
+    }
+    text
+}

@@ -1,0 +1,19 @@
+//! HUMMBL: a self-hosted operations console for AI-agent workflows.
+//! See docs/ARCHITECTURE.md for the map of these modules.
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod components;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod ops;
+pub mod routes;
+pub mod storage;
+pub mod teams;
+pub mod web;
+pub mod workers;

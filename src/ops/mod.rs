@@ -1,0 +1,60 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI
+//! document, and the per-request tracing span (with the request id).
+
+pub mod metrics;
+pub mod openapi;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::IntoResponse;
+
+use crate::app::AppState;
+use crate::routes::Route;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::raw(Method::GET, "/healthz", healthz).public(),
+        Route::raw(Method::GET, "/readyz", readyz).public(),
+        Route::raw(Method::GET, "/metrics", metrics_text).public(),
+        Route::raw(Method::GET, "/api/openapi.json", openapi_json).public(),
+    ]
+}
+
+/// 200 while the process serves.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// 200 when storage answers, 503 otherwise (load balancers stop sending traffic).
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    if state.db.ping().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    Json(openapi::document())
+}
+
+/// The tracing span every request runs in; carries the request id.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+}

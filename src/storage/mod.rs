@@ -1,0 +1,210 @@
+//! Storage: one schema on SQLite (default, embedded) or PostgreSQL (by URL).
+//!
+//! Every feature speaks portable SQL through [`sqlx::AnyPool`] with `$1`-style
+//! placeholders, integer-millisecond timestamps, integer micro-dollars and TEXT JSON.
+//! Where the two dialects must differ (connection set-up, row locks, migrations),
+//! the difference lives here and nowhere else.
+//!
+//! SQLite gets two pools: a read-only pool for reads, and a writer pool holding a
+//! single connection. Serializing writes through one connection means a write
+//! transaction can never meet "database is locked" from another writer (a deferred
+//! transaction that upgrades to a write lock fails at once, busy timeout or not), and
+//! WAL lets readers carry on while it writes. The reader connections are opened
+//! `mode=ro`, so a write sent to the wrong pool fails loudly instead of racing.
+//!
+//! `synchronous=FULL`: a transaction is durable once `COMMIT` returns, also on power
+//! loss. With `NORMAL` a crash of the process loses nothing either, but an OS crash
+//! or power cut can roll back the last commits; the telemetry writer commits in
+//! groups, so FULL costs little where volume is high.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use sqlx::Any;
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// Which database engine is behind the pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the database: clone it freely (pools are reference counted).
+#[derive(Clone, Debug)]
+pub struct Db {
+    backend: Backend,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A new random row id (UUID v7: time-ordered, so index inserts stay local).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Db {
+    /// Opens the SQLite file `hummbl.db` inside `data_dir` (created if missing).
+    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        let file = data_dir.join("hummbl.db");
+        let path = file.to_string_lossy();
+        let writer_options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?;
+        let writer = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(writer_options)
+            .await
+            .with_context(|| format!("cannot open SQLite database {}", file.display()))?;
+        let reader_options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=ro"))?;
+        let reader = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(reader_options);
+        Ok(Db {
+            backend: Backend::Sqlite,
+            reader,
+            writer,
+        })
+    }
+
+    /// Connects to PostgreSQL; readers and writers share one pool (MVCC and row
+    /// locks do what the single SQLite writer does).
+    pub async fn open_postgres(url: &str) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        Ok(Db {
+            backend: Backend::Postgres,
+            reader: pool.clone(),
+            writer: pool,
+        })
+    }
+
+    /// Opens the database named by `database_url`, or the SQLite file in `data_dir`.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Db> {
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Db::open_postgres(url).await
+            }
+            Some(url) => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .context("database URL must start with postgres:// or sqlite://")?;
+                Db::open_sqlite(Path::new(path)).await
+            }
+            None => Db::open_sqlite(data_dir).await,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Pool for reads. On SQLite its connections are read-only.
+    pub fn read(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Pool for single-statement writes.
+    pub fn write(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Starts a write transaction (on SQLite, on the single writer connection).
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.writer.begin().await
+    }
+
+    /// Applies the embedded migrations. On PostgreSQL the migrator holds an advisory
+    /// lock meanwhile, so replicas starting together apply each migration once.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.writer)
+            .await
+            .context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Locks a team row until the transaction ends, so invariants checked across
+    /// several rows (a team keeps an owner) hold under concurrent writers. SQLite
+    /// needs nothing: its single writer connection already serializes writes.
+    pub async fn lock_team(&self, tx: &mut Tx, team_id: &str) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM teams WHERE id = $1 FOR UPDATE")
+                .bind(team_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Answers whether the database responds (readiness).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
+    }
+
+    /// Closes the pools (at shutdown, after in-flight work ended).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// True when the error is a unique-constraint violation (mapped to 409 at the edge).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Reads a boolean column: PostgreSQL sends BOOLEAN, SQLite an INTEGER 0/1.
+pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<Option<bool>, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => Ok(row.try_get::<Option<i64>, _>(column)?.map(|value| value != 0)),
+    }
+}

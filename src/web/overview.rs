@@ -1,0 +1,73 @@
+//! The overview page: the current team, its members, and what your role allows.
+
+use axum::extract::State;
+use maud::{Markup, html};
+
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::AppResult;
+
+use super::{Shell, page};
+
+fn permission_label(permission: Permission) -> &'static str {
+    match permission {
+        Permission::Read => "Read every page of the team and export data",
+        Permission::Operate => "Run, kill and retry executions; resolve errors",
+        Permission::EditWorkflows => "Create and edit workflows, agents and schedules",
+        Permission::ManageKeys => "Add, edit, test and delete provider keys",
+        Permission::ManageMembers => "Invite and remove members, change roles",
+        Permission::ManageComponents => "Enable and disable components",
+        Permission::ManageOwners => "Grant or remove the owner role, delete the team",
+    }
+}
+
+pub async fn show(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
+    let members = crate::teams::members(&state.db, &principal.team_id).await?;
+    let components = crate::components::list(&state.db, &principal.team_id).await?;
+    let enabled = components.iter().filter(|c| c.enabled).count();
+    let shell = page(&state, &principal, Shell::new("Overview", "/")).await?;
+    Ok(shell.render(html! {
+        header.page-header {
+            h1 { (principal.team_name) }
+            p.lede { "You are signed in as " strong { (principal.name) } " with the role " strong { (principal.role) } "." }
+        }
+        div.cards {
+            section.card aria-labelledby="card-members" {
+                h2 #card-members { "Members" }
+                p.metric { (members.len()) }
+            }
+            section.card aria-labelledby="card-components" {
+                h2 #card-components { "Components enabled" }
+                p.metric { (enabled) " / " (components.len()) }
+            }
+        }
+        section aria-labelledby="members-title" {
+            h2 #members-title { "Team members" }
+            table.data {
+                caption.visually-hidden { "Members of " (principal.team_name) }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Role" } } }
+                tbody {
+                    @for member in &members {
+                        tr {
+                            td { (member.name) }
+                            td { (member.email) }
+                            td { span class={"role role-" (member.role)} { (member.role) } }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="access-title" {
+            h2 #access-title { "What your role allows" }
+            ul.checklist {
+                @for permission in Permission::ALL {
+                    @let allowed = principal.can(permission);
+                    li class=(if allowed { "yes" } else { "no" }) {
+                        span.visually-hidden { (if allowed { "Allowed: " } else { "Not allowed: " }) }
+                        (permission_label(permission))
+                    }
+                }
+            }
+        }
+    }))
+}

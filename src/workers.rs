@@ -1,0 +1,55 @@
+//! Background workers running inside the server process. Each worker is a `tick`
+//! that does one bounded unit of work and reports what it did; the loop around it
+//! only waits, ticks and stops on shutdown. Tests call `tick` directly.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::app::AppState;
+
+/// Handles of the spawned workers, joined at shutdown.
+pub struct Workers(JoinSet<()>);
+
+impl Workers {
+    pub async fn join(mut self) {
+        while let Some(result) = self.0.join_next().await {
+            if let Err(err) = result {
+                tracing::error!(error = %err, "worker ended abnormally");
+            }
+        }
+    }
+}
+
+pub fn spawn(state: &AppState) -> Workers {
+    let mut set = JoinSet::new();
+    set.spawn(run_every(state.clone(), Duration::from_secs(60), "maintenance", maintenance_tick));
+    Workers(set)
+}
+
+async fn run_every<F, Fut>(state: AppState, period: Duration, name: &'static str, tick: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        match tick(state.clone()).await {
+            Ok(0) => {}
+            Ok(done) => tracing::debug!(worker = name, done, "tick"),
+            Err(err) => tracing::warn!(worker = name, error = %err, "tick failed"),
+        }
+    }
+    tracing::debug!(worker = name, "stopped");
+}
+
+/// Deletes expired sessions (a bounded batch) and forgets idle rate-limit keys.
+pub async fn maintenance_tick(state: AppState) -> anyhow::Result<u64> {
+    state.login_limiter.shrink();
+    Ok(crate::auth::session::prune_expired(&state.db, 500).await?)
+}

@@ -1,0 +1,248 @@
+//! Walks every route of the route table as anonymous, viewer, member, admin and
+//! owner, and checks each answer against the route's declared access:
+//! 401 (API) or a redirect to /login (pages) for anonymous callers, 403 for a
+//! role without the permission, success otherwise. A route without a sample
+//! request below fails the test, so new routes must be declared here too.
+
+mod common;
+
+use common::{TestApp, client};
+use hummbl::auth::Role;
+use hummbl::routes::{Access, Route, Surface};
+use reqwest::Method;
+
+enum Body {
+    None,
+    Json(serde_json::Value),
+    Form(Vec<(&'static str, String)>),
+}
+
+struct Sample {
+    path: String,
+    body: Body,
+}
+
+struct Fixture {
+    app: TestApp,
+    team: String,
+    users: Vec<(Role, String)>,
+}
+
+impl Fixture {
+    fn user(&self, role: Role) -> &str {
+        self.users.iter().find(|(r, _)| *r == role).map(|(_, id)| id.as_str()).expect("user")
+    }
+
+    fn password(role: Role) -> String {
+        format!("{role}-password-1")
+    }
+
+    /// A request that a caller allowed to use the route would see succeed.
+    async fn sample(&self, route: &Route, role: Option<Role>, n: usize) -> Option<Sample> {
+        let acting = role.unwrap_or(Role::Viewer);
+        let acting_user = self.user(acting).to_string();
+        let plain = |path: &str| Some(Sample { path: path.to_string(), body: Body::None });
+        let key = format!("{} {}", route.method, route.path);
+        match key.as_str() {
+            "GET /healthz" | "GET /readyz" | "GET /metrics" | "GET /api/openapi.json" | "GET /" | "GET /login"
+            | "GET /account" | "GET /settings/components" | "GET /api/me" | "GET /api/tokens" | "GET /api/teams"
+            | "GET /api/team/members" | "GET /api/components" | "POST /logout" | "POST /api/auth/logout" => {
+                plain(route.path)
+            }
+            "GET /assets/{file}" => plain("/assets/app.css"),
+            "POST /login" => Some(Sample {
+                path: "/login".into(),
+                body: Body::Form(vec![
+                    ("email", format!("{acting}-authz@example.com")),
+                    ("password", Fixture::password(acting)),
+                ]),
+            }),
+            "POST /api/auth/login" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({
+                    "email": format!("{acting}-authz@example.com"),
+                    "password": Fixture::password(acting),
+                })),
+            }),
+            "POST /account/password" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("current_password", Fixture::password(acting)),
+                    ("new_password", Fixture::password(acting)),
+                ]),
+            }),
+            "POST /api/account/password" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({
+                    "current_password": Fixture::password(acting),
+                    "new_password": Fixture::password(acting),
+                })),
+            }),
+            "POST /account/tokens" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![("name", format!("token {n}")), ("expires_in_days", String::new())]),
+            }),
+            "POST /api/tokens" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"name": format!("token {n}")})),
+            }),
+            "POST /account/tokens/{id}/revoke" | "DELETE /api/tokens/{id}" => {
+                let created = hummbl::auth::tokens::create(&self.app.db, &acting_user, &self.team, "to revoke", None)
+                    .await
+                    .expect("token");
+                let path = route.path.replace("{id}", &created.info.id);
+                Some(Sample { path, body: Body::None })
+            }
+            "POST /teams/switch" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![("team_id", self.team.clone())]),
+            }),
+            "POST /api/teams/switch" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"team_id": self.team})),
+            }),
+            "PATCH /api/team/members/{user_id}" => Some(Sample {
+                path: route.path.replace("{user_id}", self.user(Role::Member)),
+                body: Body::Json(serde_json::json!({"role": "member"})),
+            }),
+            "DELETE /api/team/members/{user_id}" => {
+                let (victim, _) = self
+                    .app
+                    .user(&format!("victim-{n}@example.com"), "victim-password-1", Some(&self.team), Role::Viewer)
+                    .await;
+                Some(Sample { path: route.path.replace("{user_id}", &victim), body: Body::None })
+            }
+            "POST /settings/components/{id}" => Some(Sample {
+                path: route.path.replace("{id}", "token-usage"),
+                body: Body::Form(vec![("enabled", "true".into())]),
+            }),
+            "PATCH /api/components/{id}" => Some(Sample {
+                path: route.path.replace("{id}", "token-usage"),
+                body: Body::Json(serde_json::json!({"enabled": true})),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Success,
+    Unauthorized,
+    RedirectToLogin,
+    Forbidden,
+}
+
+fn expected(route: &Route, role: Option<Role>) -> Expect {
+    match (route.access, role) {
+        (Access::Public, _) => Expect::Success,
+        (_, None) if route.surface == Surface::Page => Expect::RedirectToLogin,
+        (_, None) => Expect::Unauthorized,
+        (Access::SignedIn, Some(_)) => Expect::Success,
+        (Access::Allowed(permission), Some(role)) if role.allows(permission) => Expect::Success,
+        (Access::Allowed(_), Some(_)) => Expect::Forbidden,
+    }
+}
+
+fn observed(response: &reqwest::Response) -> Expect {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    match status.as_u16() {
+        401 => Expect::Unauthorized,
+        403 => Expect::Forbidden,
+        303 | 302 | 307 if location.starts_with("/login?next=") => Expect::RedirectToLogin,
+        200..=399 => Expect::Success,
+        other => panic!("unexpected status {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_as_declared_for_every_role() {
+    let app = TestApp::spawn().await;
+    let (owner, team) = app.user("owner-authz@example.com", &Fixture::password(Role::Owner), None, Role::Owner).await;
+    let mut users = vec![(Role::Owner, owner)];
+    for role in [Role::Admin, Role::Member, Role::Viewer] {
+        let (id, _) = app
+            .user(&format!("{role}-authz@example.com"), &Fixture::password(role), Some(&team), role)
+            .await;
+        users.push((role, id));
+    }
+    let fixture = Fixture { app, team, users };
+    let client = client();
+    let routes = hummbl::routes::all();
+    let mut missing = Vec::new();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let mut n = 0;
+    for route in &routes {
+        for role in [None, Some(Role::Viewer), Some(Role::Member), Some(Role::Admin), Some(Role::Owner)] {
+            n += 1;
+            let Some(sample) = fixture.sample(route, role, n).await else {
+                missing.push(format!("{} {}", route.method, route.path));
+                break;
+            };
+            let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("method");
+            let mut request = client.request(method, fixture.app.url(&sample.path));
+            if let Some(role) = role {
+                let cookie = fixture.app.session_cookie(fixture.user(role), &fixture.team).await;
+                request = request.header("cookie", cookie);
+            }
+            request = match sample.body {
+                Body::None => request,
+                Body::Json(value) => request.json(&value),
+                Body::Form(fields) => request.form(&fields),
+            };
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            let got = observed(&response);
+            let want = expected(route, role);
+            checked += 1;
+            if got != want {
+                let body = response.text().await.unwrap_or_default();
+                failures.push(format!(
+                    "{} {} as {:?}: expected {want:?}, got {got:?} ({status}) {}",
+                    route.method,
+                    route.path,
+                    role,
+                    body.chars().take(200).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "routes without an authorization sample: {missing:?}");
+    assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
+    assert_eq!(checked, routes.len() * 5);
+    fixture.app.stop().await;
+}
+
+#[tokio::test]
+async fn another_teams_objects_are_not_found() {
+    let app = TestApp::spawn().await;
+    let (_team_a, users_a) = app.team_with_every_role("a").await;
+    let (_team_b, users_b) = app.team_with_every_role("b").await;
+    let owner_a = &users_a[0].1;
+    let team_a = hummbl::teams::default_team(&app.db, owner_a).await.expect("db").expect("team");
+    let cookie = app.session_cookie(owner_a, &team_a).await;
+    let member_b = &users_b.iter().find(|(r, _)| *r == Role::Member).expect("member").1;
+    let client = client();
+    let response = client
+        .patch(app.url(&format!("/api/team/members/{member_b}")))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"role": "viewer"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 404);
+    let response = client
+        .delete(app.url(&format!("/api/team/members/{member_b}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 404);
+    app.stop().await;
+}

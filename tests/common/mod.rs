@@ -1,0 +1,185 @@
+//! Test harness: the real server on a random loopback port, with its own fresh
+//! database per test: a SQLite file in a temp dir, or, when
+//! `HUMMBL_TEST_POSTGRES_URL` names a PostgreSQL server (scripts/test starts one),
+//! a new database created on it for this test alone.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use hummbl::app::{self, AppState};
+use hummbl::auth::Role;
+use hummbl::config::Config;
+use hummbl::storage::Db;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db: Db,
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server tests should use, if any.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("HUMMBL_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty())
+}
+
+pub fn backend_name() -> &'static str {
+    if postgres_admin_url().is_some() { "postgres" } else { "sqlite" }
+}
+
+/// Creates a fresh PostgreSQL database for one test and returns its URL.
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(admin_url).expect("admin URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A configuration pointing at a fresh database of the backend under test.
+pub async fn fresh_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::for_data_dir(dir);
+    if let Some(admin) = postgres_admin_url() {
+        config.database_url = Some(SecretString::from(fresh_postgres_database(&admin).await));
+    }
+    config
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = fresh_config(dir.path()).await;
+        adjust(&mut config);
+        let db = app::prepare(&config).await.expect("prepare storage");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let shutdown = CancellationToken::new();
+        let state = AppState::new(db.clone(), config, shutdown.clone());
+        let server = tokio::spawn(app::serve(listener, state.clone()));
+        let app = TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            db,
+            state,
+            shutdown,
+            server: Some(server),
+            _dir: dir,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    /// Polls /readyz until it answers 200 (the listener is bound before spawn,
+    /// so this normally succeeds at once).
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(response) = client.get(self.url("/readyz")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("server never became ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    /// Creates a user with a password, in `team_id` (or a new team) with `role`.
+    pub async fn user(&self, email: &str, password: &str, team_id: Option<&str>, role: Role) -> (String, String) {
+        let user = hummbl::accounts::create_user(
+            &self.db,
+            hummbl::accounts::NewUser {
+                email: &hummbl::accounts::Email::parse(email).expect("email"),
+                name: &format!("User {email}"),
+                password: SecretString::from(password.to_string()),
+            },
+        )
+        .await
+        .expect("create user");
+        let team_id = match team_id {
+            Some(team_id) => {
+                hummbl::teams::add_member(&self.db, team_id, &user.id, role, None).await.expect("add member");
+                team_id.to_string()
+            }
+            None => hummbl::teams::create_team(&self.db, &format!("Team of {email}"), &user.id, false)
+                .await
+                .expect("create team"),
+        };
+        (user.id, team_id)
+    }
+
+    /// A session cookie for a user, made directly (no password hashing, no
+    /// throttling), for tests that are not about logging in.
+    pub async fn session_cookie(&self, user_id: &str, team_id: &str) -> String {
+        let token = hummbl::auth::session::create(
+            &self.db,
+            hummbl::auth::session::NewSession {
+                user_id,
+                team_id,
+                ttl_ms: 3_600_000,
+                ip: None,
+                user_agent: None,
+            },
+        )
+        .await
+        .expect("session");
+        format!("{}={token}", hummbl::auth::session::COOKIE_NAME)
+    }
+
+    /// A team with one user per role; returns the team id and (role, user id).
+    pub async fn team_with_every_role(&self, tag: &str) -> (String, Vec<(Role, String)>) {
+        let (owner, team) = self.user(&format!("owner-{tag}@example.com"), "owner-password-1", None, Role::Owner).await;
+        let mut users = vec![(Role::Owner, owner)];
+        for role in [Role::Admin, Role::Member, Role::Viewer] {
+            let (id, _) = self
+                .user(&format!("{role}-{tag}@example.com"), &format!("{role}-password-1"), Some(&team), role)
+                .await;
+            users.push((role, id));
+        }
+        (team, users)
+    }
+}
+
+/// A plain client that follows no redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A client that keeps cookies, like a browser.
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}

@@ -17,7 +17,7 @@
 //! or power cut can roll back the last commits; the telemetry writer commits in
 //! groups, so FULL costs little where volume is high.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -41,6 +41,8 @@ pub struct Db {
     backend: Backend,
     reader: AnyPool,
     writer: AnyPool,
+    /// The SQLite database file (None on PostgreSQL).
+    sqlite_file: Option<PathBuf>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -100,6 +102,7 @@ impl Db {
             backend: Backend::Sqlite,
             reader,
             writer,
+            sqlite_file: Some(file),
         })
     }
 
@@ -117,6 +120,7 @@ impl Db {
             backend: Backend::Postgres,
             reader: pool.clone(),
             writer: pool,
+            sqlite_file: None,
         })
     }
 
@@ -157,11 +161,13 @@ impl Db {
     }
 
     /// Applies the embedded migrations. On PostgreSQL the migrator holds an advisory
-    /// lock meanwhile, so replicas starting together apply each migration once.
+    /// lock meanwhile, so replicas starting together apply each migration once. The
+    /// SQLite migrator takes no lock, so two processes on one file (a `migrate` next
+    /// to a starting `serve`) hold an OS lock on a file beside the database instead.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        let (migrator, _lock) = match &self.sqlite_file {
+            Some(file) => (&SQLITE_MIGRATIONS, Some(lock_file(file.with_extension("migrate-lock")).await?)),
+            None => (&POSTGRES_MIGRATIONS, None),
         };
         migrator
             .run(&self.writer)
@@ -193,6 +199,23 @@ impl Db {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// Opens and exclusively locks `path`; the lock lasts as long as the handle.
+async fn lock_file(path: PathBuf) -> anyhow::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(file)
+    })
+    .await
+    .context("lock task failed")?
 }
 
 /// True when the error is a unique-constraint violation (mapped to 409 at the edge).

@@ -1,0 +1,140 @@
+//! Operations endpoints and the shell's edges: health, readiness, Prometheus
+//! metrics, the OpenAPI document covering every API route, request ids, and
+//! styled error pages.
+
+mod common;
+
+use common::{TestApp, client};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    let health = client.get(app.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"), "every answer carries its request id");
+    assert_eq!(client.get(app.url("/readyz")).send().await.expect("readyz").status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_fails_when_storage_is_gone() {
+    let app = TestApp::spawn().await;
+    app.db.close().await;
+    let status = client().get(app.url("/readyz")).send().await.expect("readyz").status();
+    assert_eq!(status, 503);
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    for _ in 0..3 {
+        client.get(app.url("/healthz")).send().await.expect("healthz");
+    }
+    client.get(app.url("/api/tokens/some-id-123")).send().await.expect("404");
+    let text = client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("hummbl_http_requests_total{") && line.contains("route=\"/healthz\""))
+        .unwrap_or_else(|| panic!("no healthz counter in:\n{text}"));
+    assert!(line.ends_with(" 3"), "{line}");
+    assert!(text.contains("hummbl_http_request_duration_seconds_bucket"));
+    assert!(!text.contains("some-id-123"), "raw paths never become labels");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_describes_every_api_route() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let mut missing = Vec::new();
+    for route in hummbl::routes::all() {
+        if !route.path.starts_with("/api/") {
+            // Pages, assets and probes are not part of the JSON API.
+            continue;
+        }
+        let method = route.method.as_str().to_lowercase();
+        if doc["paths"][route.path][&method].is_null() {
+            missing.push(format!("{} {}", route.method, route.path));
+        }
+    }
+    assert!(missing.is_empty(), "API routes missing from the OpenAPI document: {missing:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_styled_page_or_json() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    let html = client
+        .get(app.url("/no/such/page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(html.status(), 404);
+    let body = html.text().await.expect("body");
+    assert!(body.contains("Page not found") && body.contains("/assets/app.css"));
+    let json = client.get(app.url("/api/nothing")).send().await.expect("get");
+    assert_eq!(json.status(), 404);
+    let body: serde_json::Value = json.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_forbidden_page_is_a_styled_403_inside_the_shell() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("f").await;
+    let viewer = app.session_cookie(&users[3].1, &team).await;
+    let response = client()
+        .post(app.url("/settings/components/token-usage"))
+        .header("cookie", viewer)
+        .form(&[("enabled", "false")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 403);
+    let body = response.text().await.expect("html");
+    assert!(body.contains("Not allowed"));
+    assert!(body.contains("aria-label=\"Main\""), "rendered inside the shell with navigation");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_shell_shows_only_what_exists_and_is_accessible() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("n").await;
+    let cookie = app.session_cookie(&users[2].1, &team).await;
+    let html = client().get(app.url("/")).header("cookie", cookie).send().await.expect("page").text().await.expect("html");
+    for landmark in ["<header", "<nav", "aria-label=\"Main\"", "<main", "Skip to content", "<label for=\"team-select\""] {
+        assert!(html.contains(landmark), "missing {landmark}");
+    }
+    assert!(html.contains("aria-current=\"page\""));
+    // Pages that later work builds are not linked yet.
+    for absent in ["/analytics", "/monitor", "/logs/errors", "/notifications"] {
+        assert!(!html.contains(&format!("href=\"{absent}\"")), "{absent} linked before it exists");
+    }
+    assert!(html.contains(&format!("User {}", "member-n@example.com")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_the_server_task_finish() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    assert_eq!(client.get(app.url("/healthz")).send().await.expect("healthz").status(), 200);
+    let addr = app.addr;
+    app.stop().await;
+    assert!(client.get(format!("http://{addr}/healthz")).send().await.is_err(), "no longer listening");
+}

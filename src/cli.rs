@@ -45,22 +45,27 @@ async fn run_serve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()>
     let config = Config::load(common, serve)?;
     init_tracing(config.log_format);
     let db = app::prepare(&config).await?;
+    let demo = match config.demo {
+        true => Some(crate::demo::seed(&db).await?),
+        false => None,
+    };
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let local = listener.local_addr()?;
-    let base_url = config
-        .public_url
-        .as_ref()
-        .map(|url| url.to_string())
-        .unwrap_or_else(|| format!("http://{local}"));
-    if config.demo {
-        match crate::demo::seed(&db).await? {
-            crate::demo::DemoOutcome::NotEmpty => {
-                tracing::warn!("--demo: the database already holds other data; no demo data added")
-            }
-            _ => println!("{}", crate::demo::logins_text(&base_url)),
+    match demo {
+        Some(crate::demo::DemoOutcome::NotEmpty) => {
+            tracing::warn!("--demo: the database already holds other data; no demo data added")
         }
+        Some(_) => {
+            let base_url = config
+                .public_url
+                .as_ref()
+                .map(|url| url.to_string())
+                .unwrap_or_else(|| format!("http://{local}"));
+            println!("{}", crate::demo::logins_text(&base_url));
+        }
+        None => {}
     }
     tracing::info!(addr = %local, backend = ?db.backend(), "HUMMBL listening");
     let shutdown = CancellationToken::new();

@@ -4,6 +4,8 @@
 //! a new database created on it for this test alone.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 
 use hummbl::app::{self, AppState};

@@ -63,9 +63,15 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(crate::web::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .layer(middleware::from_fn(crate::auth::csrf::refuse_cross_site))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::ops::metrics::record))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ops::metrics::record,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -8,7 +8,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppState};
-use crate::config::{Cli, Command, CommonArgs, Config, LogFormat, ServeArgs, UserCommand, UserCreateArgs};
+use crate::config::{
+    Cli, Command, CommonArgs, Config, LogFormat, ServeArgs, UserCommand, UserCreateArgs,
+};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -132,7 +134,10 @@ async fn create_user(config: &Config, args: UserCreateArgs) -> anyhow::Result<()
             crate::teams::add_member(&db, &team_id, &user.id, args.role, None)
                 .await
                 .map_err(friendly)?;
-            println!("created {} as {} of existing team {team_name:?}", user.email, args.role);
+            println!(
+                "created {} as {} of existing team {team_name:?}",
+                user.email, args.role
+            );
         }
         None => {
             if args.role != crate::auth::Role::Owner {

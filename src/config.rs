@@ -14,7 +14,11 @@ use serde::Deserialize;
 use crate::auth::Role;
 
 #[derive(Debug, Parser)]
-#[command(name = "hummbl", version, about = "Self-hosted operations console for AI-agent workflows")]
+#[command(
+    name = "hummbl",
+    version,
+    about = "Self-hosted operations console for AI-agent workflows"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -32,7 +36,12 @@ pub struct CommonArgs {
     #[arg(long, env = "HUMMBL_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL URL (postgres://…); without it HUMMBL uses SQLite in the data dir.
-    #[arg(long, env = "HUMMBL_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HUMMBL_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 }
 

@@ -14,10 +14,30 @@ pub const SECOND_TEAM: &str = "Demo: Research lab";
 /// The demo logins, one per role. Demo passwords are public by design: the demo
 /// team holds only generated data.
 pub const LOGINS: &[(Role, &str, &str, &str)] = &[
-    (Role::Owner, "owner@demo.hummbl.dev", "Maya Chen", "owner-demo-pass"),
-    (Role::Admin, "admin@demo.hummbl.dev", "Jonas Berg", "admin-demo-pass"),
-    (Role::Member, "member@demo.hummbl.dev", "Priya Raman", "member-demo-pass"),
-    (Role::Viewer, "viewer@demo.hummbl.dev", "Tom Okafor", "viewer-demo-pass"),
+    (
+        Role::Owner,
+        "owner@demo.hummbl.dev",
+        "Maya Chen",
+        "owner-demo-pass",
+    ),
+    (
+        Role::Admin,
+        "admin@demo.hummbl.dev",
+        "Jonas Berg",
+        "admin-demo-pass",
+    ),
+    (
+        Role::Member,
+        "member@demo.hummbl.dev",
+        "Priya Raman",
+        "member-demo-pass",
+    ),
+    (
+        Role::Viewer,
+        "viewer@demo.hummbl.dev",
+        "Tom Okafor",
+        "viewer-demo-pass",
+    ),
 ];
 
 /// What the seeding steps share.
@@ -31,7 +51,10 @@ pub struct DemoContext<'a> {
 
 impl DemoContext<'_> {
     pub fn user(&self, role: Role) -> Option<&str> {
-        self.users.iter().find(|(r, _)| *r == role).map(|(_, id)| id.as_str())
+        self.users
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, id)| id.as_str())
     }
 }
 
@@ -44,10 +67,15 @@ pub enum DemoOutcome {
 
 /// Fills an empty database with the demo team and its data.
 pub async fn seed(db: &Db) -> anyhow::Result<DemoOutcome> {
-    if crate::teams::find_team_by_name(db, DEMO_TEAM).await?.is_some() {
+    if crate::teams::find_team_by_name(db, DEMO_TEAM)
+        .await?
+        .is_some()
+    {
         return Ok(DemoOutcome::AlreadyThere);
     }
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(db.read()).await?;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(db.read())
+        .await?;
     if users > 0 {
         return Ok(DemoOutcome::NotEmpty);
     }
@@ -99,9 +127,14 @@ async fn seed_people(db: &Db) -> anyhow::Result<DemoContext<'_>> {
 
 /// The logins, as printed at start-up.
 pub fn logins_text(base_url: &str) -> String {
-    let mut text = format!("\n  HUMMBL demo is running at {base_url}\n  Demo logins (team \"{DEMO_TEAM}\"):\n");
+    let mut text = format!(
+        "\n  HUMMBL demo is running at {base_url}\n  Demo logins (team \"{DEMO_TEAM}\"):\n"
+    );
     for (role, email, _, password) in LOGINS {
-        text.push_str(&format!("    {:<7} {email:<26} password: {password}\n", role.as_str()));
+        text.push_str(&format!(
+            "    {:<7} {email:<26} password: {password}\n",
+            role.as_str()
+        ));
     }
     text
 }

@@ -68,6 +68,16 @@ impl AppError {
         }
     }
 
+    /// The `Retry-After` value of a 429.
+    pub fn retry_after(&self) -> Option<HeaderValue> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs } => {
+                HeaderValue::from_str(&retry_after_secs.to_string()).ok()
+            }
+            _ => None,
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) | AppError::Rejected(..) => "bad_request",
@@ -125,10 +135,8 @@ impl IntoResponse for AppError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let AppError::TooManyRequests { retry_after_secs } = self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let Some(value) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response.extensions_mut().insert(ErrorInfo { message });
         response

@@ -62,15 +62,27 @@ impl Route {
         }
     }
 
-    pub fn page<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, handler: H) -> Route {
+    pub fn page<H: Handler<T, AppState>, T: 'static>(
+        method: Method,
+        path: &'static str,
+        handler: H,
+    ) -> Route {
         Route::new(Surface::Page, method, path, handler)
     }
 
-    pub fn api<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, handler: H) -> Route {
+    pub fn api<H: Handler<T, AppState>, T: 'static>(
+        method: Method,
+        path: &'static str,
+        handler: H,
+    ) -> Route {
         Route::new(Surface::Api, method, path, handler)
     }
 
-    pub fn raw<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, handler: H) -> Route {
+    pub fn raw<H: Handler<T, AppState>, T: 'static>(
+        method: Method,
+        path: &'static str,
+        handler: H,
+    ) -> Route {
         Route::new(Surface::Raw, method, path, handler)
     }
 
@@ -102,7 +114,9 @@ impl Route {
             surface: self.surface,
             component: self.component,
         };
-        let handler = self.handler.layer(middleware::from_fn_with_state(guard, enforce));
+        let handler = self
+            .handler
+            .layer(middleware::from_fn_with_state(guard, enforce));
         (self.path, handler)
     }
 }
@@ -130,7 +144,13 @@ async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Re
         if guard.surface == Surface::Page && principal.is_none() {
             return redirect_to_login(&request);
         }
-        return render(guard.surface, &guard.state, principal.as_ref(), err.into_response()).await;
+        return render(
+            guard.surface,
+            &guard.state,
+            principal.as_ref(),
+            err.into_response(),
+        )
+        .await;
     }
     if let Some(component) = guard.component {
         let team = principal.as_ref().map(|who| who.team_id.as_str());
@@ -176,7 +196,10 @@ async fn render(
         return response;
     }
     let status = response.status();
-    let message = response.extensions().get::<ErrorInfo>().map(|info| info.message.clone());
+    let message = response
+        .extensions()
+        .get::<ErrorInfo>()
+        .map(|info| info.message.clone());
     crate::web::error_page(state, principal, status, message).await
 }
 

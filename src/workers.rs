@@ -23,7 +23,12 @@ impl Workers {
 
 pub fn spawn(state: &AppState) -> Workers {
     let mut set = JoinSet::new();
-    set.spawn(run_every(state.clone(), Duration::from_secs(60), "maintenance", maintenance_tick));
+    set.spawn(run_every(
+        state.clone(),
+        Duration::from_secs(60),
+        "maintenance",
+        maintenance_tick,
+    ));
     Workers(set)
 }
 

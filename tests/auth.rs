@@ -9,7 +9,12 @@ use common::{TestApp, client, cookie_client};
 use hummbl::auth::Role;
 use serde_json::json;
 
-async fn login(client: &reqwest::Client, app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+async fn login(
+    client: &reqwest::Client,
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     client
         .post(app.url("/api/auth/login"))
         .json(&json!({"email": email, "password": password}))
@@ -32,7 +37,8 @@ fn session_cookie_of(response: &reqwest::Response) -> String {
 #[tokio::test]
 async fn login_sets_a_protected_cookie_and_me_answers() {
     let app = TestApp::spawn().await;
-    app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    app.user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let client = cookie_client();
     let response = login(&client, &app, "Ada@Example.com", "correct horse 1").await;
     assert_eq!(response.status(), 200);
@@ -40,8 +46,18 @@ async fn login_sets_a_protected_cookie_and_me_answers() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http must not set Secure: {cookie}");
-    let me: serde_json::Value = client.get(app.url("/api/me")).send().await.expect("me").json().await.expect("json");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not set Secure: {cookie}"
+    );
+    let me: serde_json::Value = client
+        .get(app.url("/api/me"))
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(me["email"], "ada@example.com");
     assert_eq!(me["role"], "owner");
     assert_eq!(me["teams"].as_array().map(Vec::len), Some(1));
@@ -54,7 +70,8 @@ async fn cookies_are_secure_behind_https() {
         config.public_url = Some(url::Url::parse("https://hummbl.example.com").expect("url"));
     })
     .await;
-    app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    app.user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let response = login(&client(), &app, "ada@example.com", "correct horse 1").await;
     assert!(session_cookie_of(&response).contains("Secure"));
     app.stop().await;
@@ -63,7 +80,8 @@ async fn cookies_are_secure_behind_https() {
 #[tokio::test]
 async fn unknown_user_and_wrong_password_get_the_same_answer() {
     let app = TestApp::spawn().await;
-    app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    app.user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let client = client();
     let wrong = login(&client, &app, "ada@example.com", "wrong horse 11").await;
     assert_eq!(wrong.status(), 401);
@@ -78,51 +96,85 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
 #[tokio::test]
 async fn login_attempts_are_throttled_per_account() {
     let app = TestApp::spawn_with(|config| config.login_attempts_per_minute = 3).await;
-    app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    app.user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let client = client();
     for _ in 0..3 {
-        assert_eq!(login(&client, &app, "ada@example.com", "wrong horse 11").await.status(), 401);
+        assert_eq!(
+            login(&client, &app, "ada@example.com", "wrong horse 11")
+                .await
+                .status(),
+            401
+        );
     }
     let throttled = login(&client, &app, "ada@example.com", "correct horse 1").await;
     assert_eq!(throttled.status(), 429);
-    let retry_after: u64 = throttled.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=60).contains(&retry_after));
     // Another account from the same address is not locked out by this one.
-    app.user("bo@example.com", "correct horse 2", None, Role::Owner).await;
-    assert_eq!(login(&client, &app, "bo@example.com", "correct horse 2").await.status(), 200);
+    app.user("bo@example.com", "correct horse 2", None, Role::Owner)
+        .await;
+    assert_eq!(
+        login(&client, &app, "bo@example.com", "correct horse 2")
+            .await
+            .status(),
+        200
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn login_form_redirects_and_rerenders_on_failure() {
     let app = TestApp::spawn().await;
-    app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    app.user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let client = client();
     let failed = client
         .post(app.url("/login"))
-        .form(&[("email", "ada@example.com"), ("password", "nope nope nope"), ("next", "/account")])
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", "nope nope nope"),
+            ("next", "/account"),
+        ])
         .send()
         .await
         .expect("post");
     assert_eq!(failed.status(), 401);
     let html = failed.text().await.expect("html");
     assert!(html.contains("invalid email or password"));
-    assert!(html.contains("value=\"ada@example.com\""), "email is kept in the form");
+    assert!(
+        html.contains("value=\"ada@example.com\""),
+        "email is kept in the form"
+    );
     let ok = client
         .post(app.url("/login"))
-        .form(&[("email", "ada@example.com"), ("password", "correct horse 1"), ("next", "//evil.example")])
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", "correct horse 1"),
+            ("next", "//evil.example"),
+        ])
         .send()
         .await
         .expect("post");
     assert_eq!(ok.status(), 303);
-    assert_eq!(ok.headers()["location"], "/", "an off-site next is not followed");
+    assert_eq!(
+        ok.headers()["location"],
+        "/",
+        "an off-site next is not followed"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn login_issues_a_new_session_and_ends_the_old_one() {
     let app = TestApp::spawn().await;
-    let (user, team) = app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let old = app.session_cookie(&user, &team).await;
     let client = client();
     let response = client
@@ -136,9 +188,19 @@ async fn login_issues_a_new_session_and_ends_the_old_one() {
     let new = session_cookie_of(&response);
     let new_pair = new.split(';').next().expect("pair").to_string();
     assert_ne!(new_pair, old);
-    let with_old = client.get(app.url("/api/me")).header("cookie", &old).send().await.expect("me");
+    let with_old = client
+        .get(app.url("/api/me"))
+        .header("cookie", &old)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(with_old.status(), 401, "the pre-login session is gone");
-    let with_new = client.get(app.url("/api/me")).header("cookie", &new_pair).send().await.expect("me");
+    let with_new = client
+        .get(app.url("/api/me"))
+        .header("cookie", &new_pair)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(with_new.status(), 200);
     app.stop().await;
 }
@@ -146,16 +208,33 @@ async fn login_issues_a_new_session_and_ends_the_old_one() {
 #[tokio::test]
 async fn logout_revokes_the_session_on_the_server() {
     let app = TestApp::spawn().await;
-    let (user, team) = app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let cookie = app.session_cookie(&user, &team).await;
     let client = client();
-    let out = client.post(app.url("/logout")).header("cookie", &cookie).send().await.expect("logout");
+    let out = client
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("logout");
     assert_eq!(out.status(), 303);
     assert_eq!(out.headers()["location"], "/login");
     // Replaying the old cookie does not work: the server forgot it.
-    let replay = client.get(app.url("/api/me")).header("cookie", &cookie).send().await.expect("me");
+    let replay = client
+        .get(app.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(replay.status(), 401);
-    let page = client.get(app.url("/")).header("cookie", &cookie).send().await.expect("page");
+    let page = client
+        .get(app.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("page");
     assert_eq!(page.status(), 303);
     assert_eq!(page.headers()["location"], "/login?next=%2F");
     app.stop().await;
@@ -164,7 +243,9 @@ async fn logout_revokes_the_session_on_the_server() {
 #[tokio::test]
 async fn password_change_ends_other_sessions_and_checks_the_current_password() {
     let app = TestApp::spawn().await;
-    let (user, team) = app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let here = app.session_cookie(&user, &team).await;
     let elsewhere = app.session_cookie(&user, &team).await;
     let client = client();
@@ -197,18 +278,33 @@ async fn password_change_ends_other_sessions_and_checks_the_current_password() {
     let status = |cookie: String| {
         let client = client.clone();
         let url = app.url("/api/me");
-        async move { client.get(url).header("cookie", cookie).send().await.expect("me").status() }
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("me")
+                .status()
+        }
     };
     assert_eq!(status(here).await, 200, "the session that changed it stays");
     assert_eq!(status(elsewhere).await, 401, "other sessions end");
-    assert_eq!(login(&client, &app, "ada@example.com", "brand new horse").await.status(), 200);
+    assert_eq!(
+        login(&client, &app, "ada@example.com", "brand new horse")
+            .await
+            .status(),
+        200
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn cross_site_state_changes_are_refused() {
     let app = TestApp::spawn().await;
-    let (user, team) = app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let cookie = app.session_cookie(&user, &team).await;
     let client = client();
     let forged = client
@@ -253,7 +349,9 @@ async fn cross_site_state_changes_are_refused() {
 #[tokio::test]
 async fn personal_api_tokens_are_shown_once_work_and_can_be_revoked() {
     let app = TestApp::spawn().await;
-    let (user, team) = app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let cookie = app.session_cookie(&user, &team).await;
     let client = client();
     let created: serde_json::Value = client
@@ -269,7 +367,12 @@ async fn personal_api_tokens_are_shown_once_work_and_can_be_revoked() {
     let token = created["token"].as_str().expect("token").to_string();
     let id = created["id"].as_str().expect("id").to_string();
     assert!(token.starts_with("hmb_pat_"));
-    let me = client.get(app.url("/api/me")).bearer_auth(&token).send().await.expect("me");
+    let me = client
+        .get(app.url("/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(me.status(), 200);
     // A bearer request is not subject to the cross-site guard (no ambient credential).
     let listed = client
@@ -283,12 +386,17 @@ async fn personal_api_tokens_are_shown_once_work_and_can_be_revoked() {
         .expect("body");
     assert!(listed.contains("exporter"));
     assert!(!listed.contains(&token), "the secret is never listed");
-    let stored: Option<String> = sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE id = $1")
-        .bind(&id)
-        .fetch_optional(app.db.read())
-        .await
-        .expect("query");
-    assert_ne!(stored.as_deref(), Some(token.as_str()), "only a digest is stored");
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(app.db.read())
+            .await
+            .expect("query");
+    assert_ne!(
+        stored.as_deref(),
+        Some(token.as_str()),
+        "only a digest is stored"
+    );
     let revoked = client
         .delete(app.url(&format!("/api/tokens/{id}")))
         .header("cookie", &cookie)
@@ -296,9 +404,19 @@ async fn personal_api_tokens_are_shown_once_work_and_can_be_revoked() {
         .await
         .expect("revoke");
     assert_eq!(revoked.status(), 204);
-    let after = client.get(app.url("/api/me")).bearer_auth(&token).send().await.expect("me");
+    let after = client
+        .get(app.url("/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(after.status(), 401);
-    let garbage = client.get(app.url("/api/me")).bearer_auth("hmb_pat_nope").send().await.expect("me");
+    let garbage = client
+        .get(app.url("/api/me"))
+        .bearer_auth("hmb_pat_nope")
+        .send()
+        .await
+        .expect("me");
     assert_eq!(garbage.status(), 401);
     let again = client
         .delete(app.url(&format!("/api/tokens/{id}")))
@@ -313,7 +431,9 @@ async fn personal_api_tokens_are_shown_once_work_and_can_be_revoked() {
 #[tokio::test]
 async fn bad_token_requests_get_clear_4xx() {
     let app = TestApp::spawn().await;
-    let (user, team) = app.user("ada@example.com", "correct horse 1", None, Role::Owner).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
     let cookie = app.session_cookie(&user, &team).await;
     let client = client();
     let post = |body: &'static str| {
@@ -332,7 +452,9 @@ async fn bad_token_requests_get_clear_4xx() {
     assert_eq!(empty_name.status(), 422);
     let body: serde_json::Value = empty_name.json().await.expect("json");
     assert_eq!(body["error"]["field"], "name");
-    let bad_expiry = post(r#"{"name": "x", "expires_in_days": 9999}"#).await.expect("post");
+    let bad_expiry = post(r#"{"name": "x", "expires_in_days": 9999}"#)
+        .await
+        .expect("post");
     assert_eq!(bad_expiry.status(), 422);
     let huge = "x".repeat(2 * 1024 * 1024);
     let too_large = client

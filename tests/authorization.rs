@@ -30,7 +30,11 @@ struct Fixture {
 
 impl Fixture {
     fn user(&self, role: Role) -> &str {
-        self.users.iter().find(|(r, _)| *r == role).map(|(_, id)| id.as_str()).expect("user")
+        self.users
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, id)| id.as_str())
+            .expect("user")
     }
 
     fn password(role: Role) -> String {
@@ -41,14 +45,29 @@ impl Fixture {
     async fn sample(&self, route: &Route, role: Option<Role>, n: usize) -> Option<Sample> {
         let acting = role.unwrap_or(Role::Viewer);
         let acting_user = self.user(acting).to_string();
-        let plain = |path: &str| Some(Sample { path: path.to_string(), body: Body::None });
+        let plain = |path: &str| {
+            Some(Sample {
+                path: path.to_string(),
+                body: Body::None,
+            })
+        };
         let key = format!("{} {}", route.method, route.path);
         match key.as_str() {
-            "GET /healthz" | "GET /readyz" | "GET /metrics" | "GET /api/openapi.json" | "GET /" | "GET /login"
-            | "GET /account" | "GET /settings/components" | "GET /api/me" | "GET /api/tokens" | "GET /api/teams"
-            | "GET /api/team/members" | "GET /api/components" | "POST /logout" | "POST /api/auth/logout" => {
-                plain(route.path)
-            }
+            "GET /healthz"
+            | "GET /readyz"
+            | "GET /metrics"
+            | "GET /api/openapi.json"
+            | "GET /"
+            | "GET /login"
+            | "GET /account"
+            | "GET /settings/components"
+            | "GET /api/me"
+            | "GET /api/tokens"
+            | "GET /api/teams"
+            | "GET /api/team/members"
+            | "GET /api/components"
+            | "POST /logout"
+            | "POST /api/auth/logout" => plain(route.path),
             "GET /assets/{file}" => plain("/assets/app.css"),
             "POST /login" => Some(Sample {
                 path: "/login".into(),
@@ -80,18 +99,30 @@ impl Fixture {
             }),
             "POST /account/tokens" => Some(Sample {
                 path: route.path.into(),
-                body: Body::Form(vec![("name", format!("token {n}")), ("expires_in_days", String::new())]),
+                body: Body::Form(vec![
+                    ("name", format!("token {n}")),
+                    ("expires_in_days", String::new()),
+                ]),
             }),
             "POST /api/tokens" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(serde_json::json!({"name": format!("token {n}")})),
             }),
             "POST /account/tokens/{id}/revoke" | "DELETE /api/tokens/{id}" => {
-                let created = hummbl::auth::tokens::create(&self.app.db, &acting_user, &self.team, "to revoke", None)
-                    .await
-                    .expect("token");
+                let created = hummbl::auth::tokens::create(
+                    &self.app.db,
+                    &acting_user,
+                    &self.team,
+                    "to revoke",
+                    None,
+                )
+                .await
+                .expect("token");
                 let path = route.path.replace("{id}", &created.info.id);
-                Some(Sample { path, body: Body::None })
+                Some(Sample {
+                    path,
+                    body: Body::None,
+                })
             }
             "POST /teams/switch" => Some(Sample {
                 path: route.path.into(),
@@ -108,9 +139,17 @@ impl Fixture {
             "DELETE /api/team/members/{user_id}" => {
                 let (victim, _) = self
                     .app
-                    .user(&format!("victim-{n}@example.com"), "victim-password-1", Some(&self.team), Role::Viewer)
+                    .user(
+                        &format!("victim-{n}@example.com"),
+                        "victim-password-1",
+                        Some(&self.team),
+                        Role::Viewer,
+                    )
                     .await;
-                Some(Sample { path: route.path.replace("{user_id}", &victim), body: Body::None })
+                Some(Sample {
+                    path: route.path.replace("{user_id}", &victim),
+                    body: Body::None,
+                })
             }
             "POST /settings/components/{id}" => Some(Sample {
                 path: route.path.replace("{id}", "token-usage"),
@@ -163,11 +202,23 @@ fn observed(response: &reqwest::Response) -> Expect {
 #[tokio::test]
 async fn every_route_answers_as_declared_for_every_role() {
     let app = TestApp::spawn().await;
-    let (owner, team) = app.user("owner-authz@example.com", &Fixture::password(Role::Owner), None, Role::Owner).await;
+    let (owner, team) = app
+        .user(
+            "owner-authz@example.com",
+            &Fixture::password(Role::Owner),
+            None,
+            Role::Owner,
+        )
+        .await;
     let mut users = vec![(Role::Owner, owner)];
     for role in [Role::Admin, Role::Member, Role::Viewer] {
         let (id, _) = app
-            .user(&format!("{role}-authz@example.com"), &Fixture::password(role), Some(&team), role)
+            .user(
+                &format!("{role}-authz@example.com"),
+                &Fixture::password(role),
+                Some(&team),
+                role,
+            )
             .await;
         users.push((role, id));
     }
@@ -179,7 +230,13 @@ async fn every_route_answers_as_declared_for_every_role() {
     let mut checked = 0;
     let mut n = 0;
     for route in &routes {
-        for role in [None, Some(Role::Viewer), Some(Role::Member), Some(Role::Admin), Some(Role::Owner)] {
+        for role in [
+            None,
+            Some(Role::Viewer),
+            Some(Role::Member),
+            Some(Role::Admin),
+            Some(Role::Owner),
+        ] {
             n += 1;
             let Some(sample) = fixture.sample(route, role, n).await else {
                 missing.push(format!("{} {}", route.method, route.path));
@@ -188,7 +245,10 @@ async fn every_route_answers_as_declared_for_every_role() {
             let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("method");
             let mut request = client.request(method, fixture.app.url(&sample.path));
             if let Some(role) = role {
-                let cookie = fixture.app.session_cookie(fixture.user(role), &fixture.team).await;
+                let cookie = fixture
+                    .app
+                    .session_cookie(fixture.user(role), &fixture.team)
+                    .await;
                 request = request.header("cookie", cookie);
             }
             request = match sample.body {
@@ -213,8 +273,15 @@ async fn every_route_answers_as_declared_for_every_role() {
             }
         }
     }
-    assert!(missing.is_empty(), "routes without an authorization sample: {missing:?}");
-    assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "routes without an authorization sample: {missing:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "authorization mismatches:\n{}",
+        failures.join("\n")
+    );
     assert_eq!(checked, routes.len() * 5);
     fixture.app.stop().await;
 }
@@ -225,9 +292,16 @@ async fn another_teams_objects_are_not_found() {
     let (_team_a, users_a) = app.team_with_every_role("a").await;
     let (_team_b, users_b) = app.team_with_every_role("b").await;
     let owner_a = &users_a[0].1;
-    let team_a = hummbl::teams::default_team(&app.db, owner_a).await.expect("db").expect("team");
+    let team_a = hummbl::teams::default_team(&app.db, owner_a)
+        .await
+        .expect("db")
+        .expect("team");
     let cookie = app.session_cookie(owner_a, &team_a).await;
-    let member_b = &users_b.iter().find(|(r, _)| *r == Role::Member).expect("member").1;
+    let member_b = &users_b
+        .iter()
+        .find(|(r, _)| *r == Role::Member)
+        .expect("member")
+        .1;
     let client = client();
     let response = client
         .patch(app.url(&format!("/api/team/members/{member_b}")))

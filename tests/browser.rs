@@ -24,7 +24,9 @@ async fn heading(browser: &Browser) -> String {
 
 #[tokio::test]
 async fn log_in_see_the_shell_switch_team_and_log_out() {
-    let Some(browser) = Browser::start().await else { return };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
     let app = TestApp::spawn().await;
     hummbl::demo::seed(&app.db).await.expect("demo data");
     let client = &browser.client;
@@ -37,8 +39,18 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
         .for_element(Locator::Css("input[name=email]"))
         .await
         .expect("login form");
-    assert!(client.current_url().await.expect("url").path().starts_with("/login"));
-    email.send_keys("owner@demo.hummbl.dev").await.expect("type email");
+    assert!(
+        client
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .starts_with("/login")
+    );
+    email
+        .send_keys("owner@demo.hummbl.dev")
+        .await
+        .expect("type email");
     client
         .find(Locator::Css("input[name=password]"))
         .await
@@ -56,9 +68,15 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
 
     // The shell: navigation, team switcher, user menu.
     assert_eq!(heading(&browser).await, hummbl::demo::DEMO_TEAM);
-    let nav = client.find(Locator::Css("nav[aria-label=Main]")).await.expect("navigation");
+    let nav = client
+        .find(Locator::Css("nav[aria-label=Main]"))
+        .await
+        .expect("navigation");
     assert!(nav.text().await.expect("nav text").contains("Components"));
-    let badge = client.find(Locator::Css(".badge-demo")).await.expect("demo badge");
+    let badge = client
+        .find(Locator::Css(".badge-demo"))
+        .await
+        .expect("demo badge");
     assert_eq!(badge.text().await.expect("badge"), "Demo data");
 
     // Switch team: choosing it in the select submits the form (app.js).
@@ -77,14 +95,29 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
     client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(&format!("//main//h1[text()='{}']", hummbl::demo::SECOND_TEAM)))
+        .for_element(Locator::XPath(&format!(
+            "//main//h1[text()='{}']",
+            hummbl::demo::SECOND_TEAM
+        )))
         .await
         .expect("switched team");
-    let role = client.find(Locator::Css(".user-role strong")).await.expect("role");
-    assert_eq!(role.prop("textContent").await.expect("prop").as_deref(), Some("member"));
+    let role = client
+        .find(Locator::Css(".user-role strong"))
+        .await
+        .expect("role");
+    assert_eq!(
+        role.prop("textContent").await.expect("prop").as_deref(),
+        Some("member")
+    );
 
     // Log out from the user menu.
-    client.find(Locator::Css("details.user-menu summary")).await.expect("menu").click().await.expect("open menu");
+    client
+        .find(Locator::Css("details.user-menu summary"))
+        .await
+        .expect("menu")
+        .click()
+        .await
+        .expect("open menu");
     client
         .find(Locator::Css("form[action='/logout'] button"))
         .await

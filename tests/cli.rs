@@ -21,12 +21,22 @@ async fn storage_args(dir: &std::path::Path) -> Vec<String> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn hummbl() -> Command {
     let mut command = Command::new(BIN);
-    for var in ["HUMMBL_ADDR", "HUMMBL_DATA_DIR", "HUMMBL_DATABASE_URL", "HUMMBL_MASTER_KEY", "HUMMBL_CONFIG"] {
+    for var in [
+        "HUMMBL_ADDR",
+        "HUMMBL_DATA_DIR",
+        "HUMMBL_DATABASE_URL",
+        "HUMMBL_MASTER_KEY",
+        "HUMMBL_CONFIG",
+    ] {
         command.env_remove(var);
     }
     command
@@ -36,11 +46,39 @@ fn hummbl() -> Command {
 fn bad_configuration_is_refused_before_binding() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["--addr".into(), "not-an-address".into()], vec![], "not an IP:port"),
-        (vec!["--addr".into(), format!("127.0.0.1:{port}")], vec![("HUMMBL_MASTER_KEY", "short")], "HUMMBL_MASTER_KEY"),
-        (vec!["--addr".into(), format!("127.0.0.1:{port}"), "--public-url".into(), "ftp://x".into()], vec![], "public URL"),
-        (vec!["--addr".into(), format!("127.0.0.1:{port}"), "--database-url".into(), "mysql://x".into()], vec![], "database URL"),
+    // (serve arguments, environment, what the error message must name)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--addr".into(), "not-an-address".into()],
+            vec![],
+            "not an IP:port",
+        ),
+        (
+            vec!["--addr".into(), format!("127.0.0.1:{port}")],
+            vec![("HUMMBL_MASTER_KEY", "short")],
+            "HUMMBL_MASTER_KEY",
+        ),
+        (
+            vec![
+                "--addr".into(),
+                format!("127.0.0.1:{port}"),
+                "--public-url".into(),
+                "ftp://x".into(),
+            ],
+            vec![],
+            "public URL",
+        ),
+        (
+            vec![
+                "--addr".into(),
+                format!("127.0.0.1:{port}"),
+                "--database-url".into(),
+                "mysql://x".into(),
+            ],
+            vec![],
+            "database URL",
+        ),
     ];
     for (args, env, expected) in cases {
         let output = hummbl()
@@ -52,7 +90,10 @@ fn bad_configuration_is_refused_before_binding() {
         assert!(!output.status.success(), "{args:?} should fail");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(!stderr.contains("listening"), "{args:?} bound the port: {stderr}");
+        assert!(
+            !stderr.contains("listening"),
+            "{args:?} bound the port: {stderr}"
+        );
     }
     // Port still free: nothing was bound.
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("port untouched");
@@ -75,34 +116,108 @@ fn a_config_file_with_unknown_keys_is_refused() {
 async fn user_create_then_login() {
     let dir = tempfile::tempdir().expect("dir");
     let storage = storage_args(dir.path()).await;
-    let migrate = hummbl().args(&storage).arg("migrate").output().expect("migrate");
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let migrate = hummbl()
+        .args(&storage)
+        .arg("migrate")
+        .output()
+        .expect("migrate");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
     let mut create = hummbl()
         .args(&storage)
-        .args(["user", "create", "--email", "ops@example.com", "--name", "Ops Lead", "--team", "Platform", "--role", "owner", "--password-stdin"])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops Lead",
+            "--team",
+            "Platform",
+            "--role",
+            "owner",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    create.stdin.take().expect("stdin").write_all(b"a long enough password\n").expect("write");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long enough password\n")
+        .expect("write");
     let output = create.wait_with_output().expect("wait");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("owner of new team \"Platform\""));
     // A second user joins the existing team; a duplicate email is refused.
-    let joined = run_with_password(&storage, &["--email", "dev@example.com", "--name", "Dev", "--team", "Platform", "--role", "member"], "another long password");
-    assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
-    let duplicate = run_with_password(&storage, &["--email", "OPS@example.com", "--name", "Again", "--team", "Platform", "--role", "member"], "another long password");
+    let joined = run_with_password(
+        &storage,
+        &[
+            "--email",
+            "dev@example.com",
+            "--name",
+            "Dev",
+            "--team",
+            "Platform",
+            "--role",
+            "member",
+        ],
+        "another long password",
+    );
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    let duplicate = run_with_password(
+        &storage,
+        &[
+            "--email",
+            "OPS@example.com",
+            "--name",
+            "Again",
+            "--team",
+            "Platform",
+            "--role",
+            "member",
+        ],
+        "another long password",
+    );
     assert!(!duplicate.status.success());
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
-    let weak = run_with_password(&storage, &["--email", "weak@example.com", "--name", "Weak", "--team", "Platform", "--role", "member"], "short");
+    let weak = run_with_password(
+        &storage,
+        &[
+            "--email",
+            "weak@example.com",
+            "--name",
+            "Weak",
+            "--team",
+            "Platform",
+            "--role",
+            "member",
+        ],
+        "short",
+    );
     assert!(!weak.status.success());
 
     let server = Server::start(&storage, &[]);
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{}/api/auth/login", server.base))
-        .json(&serde_json::json!({"email": "ops@example.com", "password": "a long enough password"}))
+        .json(
+            &serde_json::json!({"email": "ops@example.com", "password": "a long enough password"}),
+        )
         .send()
         .await
         .expect("login");
@@ -123,7 +238,12 @@ fn run_with_password(storage: &[String], args: &[&str], password: &str) -> std::
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write");
     child.wait_with_output().expect("wait")
 }
 
@@ -134,7 +254,10 @@ fn healthz_answers(port: u16) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+    if stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut answer = String::new();
@@ -181,14 +304,21 @@ impl Server {
             assert!(Instant::now() < deadline, "server never started");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server { child, base, stdout }
+        Server {
+            child,
+            base,
+            stdout,
+        }
     }
 
     /// Standard output up to the line containing `needle` (waits up to 10 s).
     fn output_until(&self, needle: &str) -> String {
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(line) = self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        while let Ok(line) = self
+            .stdout
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             let found = line.contains(needle);
             seen.push(line);
             if found {
@@ -201,7 +331,10 @@ impl Server {
     /// Sends SIGTERM and checks the process exits successfully.
     fn terminate_and_wait(mut self) {
         let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         assert!(killed.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -222,12 +355,17 @@ async fn demo_prints_logins_and_seeds_once() {
     let server = Server::start(&storage, &["--demo"]);
     let printed = server.output_until("viewer@demo.hummbl.dev");
     for role in ["owner", "admin", "member", "viewer"] {
-        assert!(printed.contains(&format!("{role}@demo.hummbl.dev")), "{printed}");
+        assert!(
+            printed.contains(&format!("{role}@demo.hummbl.dev")),
+            "{printed}"
+        );
     }
     let client = reqwest::Client::new();
     let login = client
         .post(format!("{}/api/auth/login", server.base))
-        .json(&serde_json::json!({"email": "viewer@demo.hummbl.dev", "password": "viewer-demo-pass"}))
+        .json(
+            &serde_json::json!({"email": "viewer@demo.hummbl.dev", "password": "viewer-demo-pass"}),
+        )
         .send()
         .await
         .expect("login");
@@ -238,6 +376,10 @@ async fn demo_prints_logins_and_seeds_once() {
     server.terminate_and_wait();
     // Starting again keeps the data and prints the logins again.
     let again = Server::start(&storage, &["--demo"]);
-    assert!(again.output_until("owner@demo.hummbl.dev").contains("owner@demo.hummbl.dev"));
+    assert!(
+        again
+            .output_until("owner@demo.hummbl.dev")
+            .contains("owner@demo.hummbl.dev")
+    );
     again.terminate_and_wait();
 }

@@ -23,43 +23,125 @@ const IDS: [&str; 9] = [
 async fn built_in_components_are_listed_and_toggled_per_team() {
     let app = TestApp::spawn().await;
     let (team, users) = app.team_with_every_role("c").await;
-    let (other_owner, other_team) = app.user("other@example.com", "other-password-1", None, Role::Owner).await;
+    let (other_owner, other_team) = app
+        .user("other@example.com", "other-password-1", None, Role::Owner)
+        .await;
     let admin = app.session_cookie(&users[1].1, &team).await;
     let viewer = app.session_cookie(&users[3].1, &team).await;
     let client = client();
     let list = |cookie: String| {
         let client = client.clone();
         let url = app.url("/api/components");
-        async move { client.get(url).header("cookie", cookie).send().await.expect("list").json::<serde_json::Value>().await.expect("json") }
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("list")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
     };
     let listed = list(viewer.clone()).await;
     let components = listed["components"].as_array().expect("array");
     for id in IDS {
-        let component = components.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
+        let component = components
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing"));
         assert_eq!(component["enabled"], true);
-        assert!(component["route"].as_str().is_some_and(|r| r.starts_with('/')));
-        assert!(component["transformations"].as_array().is_some_and(|t| !t.is_empty()));
+        assert!(
+            component["route"]
+                .as_str()
+                .is_some_and(|r| r.starts_with('/'))
+        );
+        assert!(
+            component["transformations"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty())
+        );
     }
     let patch = |cookie: String, id: &str, body: serde_json::Value| {
-        client.patch(app.url(&format!("/api/components/{id}"))).header("cookie", cookie).json(&body).send()
+        client
+            .patch(app.url(&format!("/api/components/{id}")))
+            .header("cookie", cookie)
+            .json(&body)
+            .send()
     };
-    assert_eq!(patch(viewer.clone(), "token-usage", json!({"enabled": false})).await.expect("patch").status(), 403);
-    let switched = patch(admin.clone(), "token-usage", json!({"enabled": false})).await.expect("patch");
+    assert_eq!(
+        patch(viewer.clone(), "token-usage", json!({"enabled": false}))
+            .await
+            .expect("patch")
+            .status(),
+        403
+    );
+    let switched = patch(admin.clone(), "token-usage", json!({"enabled": false}))
+        .await
+        .expect("patch");
     assert_eq!(switched.status(), 200);
-    assert_eq!(switched.json::<serde_json::Value>().await.expect("json")["enabled"], false);
+    assert_eq!(
+        switched.json::<serde_json::Value>().await.expect("json")["enabled"],
+        false
+    );
     let after = list(viewer.clone()).await;
-    let token_usage = after["components"].as_array().expect("array").iter().find(|c| c["id"] == "token-usage").cloned();
+    let token_usage = after["components"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["id"] == "token-usage")
+        .cloned();
     assert_eq!(token_usage.expect("present")["enabled"], false);
     // Another team is not affected.
     let other = list(app.session_cookie(&other_owner, &other_team).await).await;
-    let theirs = other["components"].as_array().expect("array").iter().find(|c| c["id"] == "token-usage").cloned();
+    let theirs = other["components"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["id"] == "token-usage")
+        .cloned();
     assert_eq!(theirs.expect("present")["enabled"], true);
-    assert_eq!(patch(admin.clone(), "no-such-component", json!({"enabled": false})).await.expect("patch").status(), 404);
-    assert_eq!(patch(admin.clone(), "token-usage", json!({"enabled": "nope"})).await.expect("patch").status(), 422);
-    assert_eq!(patch(admin.clone(), "token-usage", json!({})).await.expect("patch").status(), 422);
-    assert!(hummbl::components::is_enabled(&app.db, Some(&team), "analytics-dashboard").await.expect("db"));
-    assert!(!hummbl::components::is_enabled(&app.db, Some(&team), "token-usage").await.expect("db"));
-    assert!(hummbl::components::is_enabled(&app.db, None, "token-usage").await.expect("db"));
+    assert_eq!(
+        patch(
+            admin.clone(),
+            "no-such-component",
+            json!({"enabled": false})
+        )
+        .await
+        .expect("patch")
+        .status(),
+        404
+    );
+    assert_eq!(
+        patch(admin.clone(), "token-usage", json!({"enabled": "nope"}))
+            .await
+            .expect("patch")
+            .status(),
+        422
+    );
+    assert_eq!(
+        patch(admin.clone(), "token-usage", json!({}))
+            .await
+            .expect("patch")
+            .status(),
+        422
+    );
+    assert!(
+        hummbl::components::is_enabled(&app.db, Some(&team), "analytics-dashboard")
+            .await
+            .expect("db")
+    );
+    assert!(
+        !hummbl::components::is_enabled(&app.db, Some(&team), "token-usage")
+            .await
+            .expect("db")
+    );
+    assert!(
+        hummbl::components::is_enabled(&app.db, None, "token-usage")
+            .await
+            .expect("db")
+    );
     app.stop().await;
 }
 
@@ -71,7 +153,17 @@ async fn settings_page_shows_toggles_to_admins_only() {
     let page = |cookie: String| {
         let client = client.clone();
         let url = app.url("/settings/components");
-        async move { client.get(url).header("cookie", cookie).send().await.expect("page").text().await.expect("html") }
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html")
+        }
     };
     let as_admin = page(app.session_cookie(&users[1].1, &team).await).await;
     assert!(as_admin.contains("role=\"switch\""));
@@ -88,7 +180,11 @@ async fn settings_page_shows_toggles_to_admins_only() {
         .await
         .expect("toggle");
     assert_eq!(toggled.status(), 303);
-    assert!(!hummbl::components::is_enabled(&app.db, Some(&team), "error-logs").await.expect("db"));
+    assert!(
+        !hummbl::components::is_enabled(&app.db, Some(&team), "error-logs")
+            .await
+            .expect("db")
+    );
     let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'component.disabled' AND target_id = 'error-logs'")
         .fetch_one(app.db.read())
         .await
@@ -104,25 +200,40 @@ async fn a_disabled_components_routes_answer_404() {
     // through the same mechanism and watch it disappear when switched off.
     let app = TestApp::spawn().await;
     let (team, users) = app.team_with_every_role("g").await;
-    let route = hummbl::routes::Route::api(axum::http::Method::GET, "/api/probe", || async { "probe" })
-        .allowed(hummbl::auth::Permission::Read)
-        .component("pilot-evaluation");
+    let route =
+        hummbl::routes::Route::api(axum::http::Method::GET, "/api/probe", || async { "probe" })
+            .allowed(hummbl::auth::Permission::Read)
+            .component("pilot-evaluation");
     let (path, handler) = route.into_guarded(&app.state);
     let router = axum::Router::new()
         .route(path, handler)
         .route("/plain", get(|| async { "plain" }))
-        .layer(axum::middleware::from_fn_with_state(app.state.clone(), hummbl::auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            app.state.clone(),
+            hummbl::auth::authenticate,
+        ))
         .with_state(app.state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, router).await });
     let cookie = app.session_cookie(&users[0].1, &team).await;
     let client = client();
-    let probe = || client.get(format!("http://{addr}/api/probe")).header("cookie", cookie.clone()).send();
+    let probe = || {
+        client
+            .get(format!("http://{addr}/api/probe"))
+            .header("cookie", cookie.clone())
+            .send()
+    };
     assert_eq!(probe().await.expect("probe").status(), 200);
-    hummbl::components::set_enabled(&app.db, &team, "pilot-evaluation", false, &users[0].1).await.expect("toggle");
+    hummbl::components::set_enabled(&app.db, &team, "pilot-evaluation", false, &users[0].1)
+        .await
+        .expect("toggle");
     assert_eq!(probe().await.expect("probe").status(), 404);
-    hummbl::components::set_enabled(&app.db, &team, "pilot-evaluation", true, &users[0].1).await.expect("toggle");
+    hummbl::components::set_enabled(&app.db, &team, "pilot-evaluation", true, &users[0].1)
+        .await
+        .expect("toggle");
     assert_eq!(probe().await.expect("probe").status(), 200);
     app.stop().await;
 }
@@ -130,17 +241,24 @@ async fn a_disabled_components_routes_answer_404() {
 #[tokio::test]
 async fn registration_is_idempotent_and_records_version_bumps() {
     let app = TestApp::spawn().await;
-    hummbl::components::register_built_ins(&app.db).await.expect("again");
+    hummbl::components::register_built_ins(&app.db)
+        .await
+        .expect("again");
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM component_versions")
         .fetch_one(app.db.read())
         .await
         .expect("count");
-    assert_eq!(versions, 9, "one row per component at first registration, none for a re-run");
+    assert_eq!(
+        versions, 9,
+        "one row per component at first registration, none for a re-run"
+    );
     sqlx::query("UPDATE basen_components SET version = '0.0.1' WHERE id = 'token-usage'")
         .execute(app.db.write())
         .await
         .expect("downgrade");
-    hummbl::components::register_built_ins(&app.db).await.expect("bump");
+    hummbl::components::register_built_ins(&app.db)
+        .await
+        .expect("bump");
     let previous: Option<String> = sqlx::query_scalar(
         "SELECT previous_version FROM component_versions WHERE component_id = 'token-usage' AND previous_version IS NOT NULL",
     )

@@ -10,10 +10,25 @@ use common::{TestApp, client};
 async fn health_and_readiness() {
     let app = TestApp::spawn().await;
     let client = client();
-    let health = client.get(app.url("/healthz")).send().await.expect("healthz");
+    let health = client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    assert!(health.headers().contains_key("x-request-id"), "every answer carries its request id");
-    assert_eq!(client.get(app.url("/readyz")).send().await.expect("readyz").status(), 200);
+    assert!(
+        health.headers().contains_key("x-request-id"),
+        "every answer carries its request id"
+    );
+    assert_eq!(
+        client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status(),
+        200
+    );
     app.stop().await;
 }
 
@@ -21,7 +36,12 @@ async fn health_and_readiness() {
 async fn readiness_fails_when_storage_is_gone() {
     let app = TestApp::spawn().await;
     app.db.close().await;
-    let status = client().get(app.url("/readyz")).send().await.expect("readyz").status();
+    let status = client()
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .status();
     assert_eq!(status, 503);
     app.shutdown.cancel();
 }
@@ -31,17 +51,37 @@ async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;
     let client = client();
     for _ in 0..3 {
-        client.get(app.url("/healthz")).send().await.expect("healthz");
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz");
     }
-    client.get(app.url("/api/tokens/some-id-123")).send().await.expect("404");
-    let text = client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    client
+        .get(app.url("/api/tokens/some-id-123"))
+        .send()
+        .await
+        .expect("404");
+    let text = client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     let line = text
         .lines()
-        .find(|line| line.starts_with("hummbl_http_requests_total{") && line.contains("route=\"/healthz\""))
+        .find(|line| {
+            line.starts_with("hummbl_http_requests_total{") && line.contains("route=\"/healthz\"")
+        })
         .unwrap_or_else(|| panic!("no healthz counter in:\n{text}"));
     assert!(line.ends_with(" 3"), "{line}");
     assert!(text.contains("hummbl_http_request_duration_seconds_bucket"));
-    assert!(!text.contains("some-id-123"), "raw paths never become labels");
+    assert!(
+        !text.contains("some-id-123"),
+        "raw paths never become labels"
+    );
     app.stop().await;
 }
 
@@ -68,7 +108,10 @@ async fn openapi_describes_every_api_route() {
             missing.push(format!("{} {}", route.method, route.path));
         }
     }
-    assert!(missing.is_empty(), "API routes missing from the OpenAPI document: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "API routes missing from the OpenAPI document: {missing:?}"
+    );
     app.stop().await;
 }
 
@@ -85,7 +128,11 @@ async fn unknown_paths_get_a_styled_page_or_json() {
     assert_eq!(html.status(), 404);
     let body = html.text().await.expect("body");
     assert!(body.contains("Page not found") && body.contains("/assets/app.css"));
-    let json = client.get(app.url("/api/nothing")).send().await.expect("get");
+    let json = client
+        .get(app.url("/api/nothing"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(json.status(), 404);
     let body: serde_json::Value = json.json().await.expect("json");
     assert_eq!(body["error"]["code"], "not_found");
@@ -107,7 +154,10 @@ async fn a_forbidden_page_is_a_styled_403_inside_the_shell() {
     assert_eq!(response.status(), 403);
     let body = response.text().await.expect("html");
     assert!(body.contains("Not allowed"));
-    assert!(body.contains("aria-label=\"Main\""), "rendered inside the shell with navigation");
+    assert!(
+        body.contains("aria-label=\"Main\""),
+        "rendered inside the shell with navigation"
+    );
     app.stop().await;
 }
 
@@ -116,14 +166,32 @@ async fn the_shell_shows_only_what_exists_and_is_accessible() {
     let app = TestApp::spawn().await;
     let (team, users) = app.team_with_every_role("n").await;
     let cookie = app.session_cookie(&users[2].1, &team).await;
-    let html = client().get(app.url("/")).header("cookie", cookie).send().await.expect("page").text().await.expect("html");
-    for landmark in ["<header", "<nav", "aria-label=\"Main\"", "<main", "Skip to content", "<label for=\"team-select\""] {
+    let html = client()
+        .get(app.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    for landmark in [
+        "<header",
+        "<nav",
+        "aria-label=\"Main\"",
+        "<main",
+        "Skip to content",
+        "<label for=\"team-select\"",
+    ] {
         assert!(html.contains(landmark), "missing {landmark}");
     }
     assert!(html.contains("aria-current=\"page\""));
     // Pages that later work builds are not linked yet.
     for absent in ["/analytics", "/monitor", "/logs/errors", "/notifications"] {
-        assert!(!html.contains(&format!("href=\"{absent}\"")), "{absent} linked before it exists");
+        assert!(
+            !html.contains(&format!("href=\"{absent}\"")),
+            "{absent} linked before it exists"
+        );
     }
     assert!(html.contains(&format!("User {}", "member-n@example.com")));
     app.stop().await;
@@ -133,8 +201,23 @@ async fn the_shell_shows_only_what_exists_and_is_accessible() {
 async fn graceful_shutdown_lets_the_server_task_finish() {
     let app = TestApp::spawn().await;
     let client = client();
-    assert_eq!(client.get(app.url("/healthz")).send().await.expect("healthz").status(), 200);
+    assert_eq!(
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
     let addr = app.addr;
     app.stop().await;
-    assert!(client.get(format!("http://{addr}/healthz")).send().await.is_err(), "no longer listening");
+    assert!(
+        client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "no longer listening"
+    );
 }

@@ -11,26 +11,55 @@ use sqlx::Row;
 
 /// The pilot plan's tables with every column it names.
 const SEED_TABLES: &[(&str, &str)] = &[
-    ("basen_components", "id, name, domain, route, transformations, version, enabled, created_at, updated_at"),
-    ("component_metrics", "id, component_id, metric_name, value, metadata, user_id, timestamp"),
-    ("user_actions", "id, user_id, action_type, component_id, payload, timestamp"),
+    (
+        "basen_components",
+        "id, name, domain, route, transformations, version, enabled, created_at, updated_at",
+    ),
+    (
+        "component_metrics",
+        "id, component_id, metric_name, value, metadata, user_id, timestamp",
+    ),
+    (
+        "user_actions",
+        "id, user_id, action_type, component_id, payload, timestamp",
+    ),
     ("teams", "id, name, owner_id, created_at"),
-    ("team_members", "id, team_id, user_id, role, invited_by, joined_at"),
-    ("api_keys_secure", "id, user_id, provider, key_encrypted, key_last_4, created_at, last_used_at"),
-    ("scheduled_workflows", "id, workflow_id, user_id, cron_expression, enabled, last_run_at, next_run_at, created_at"),
-    ("notifications", "id, user_id, type, title, message, link, read, created_at"),
-    ("task_results", "id, task_name, error, completed_at, agent_id, output, execution_id, status"),
+    (
+        "team_members",
+        "id, team_id, user_id, role, invited_by, joined_at",
+    ),
+    (
+        "api_keys_secure",
+        "id, user_id, provider, key_encrypted, key_last_4, created_at, last_used_at",
+    ),
+    (
+        "scheduled_workflows",
+        "id, workflow_id, user_id, cron_expression, enabled, last_run_at, next_run_at, created_at",
+    ),
+    (
+        "notifications",
+        "id, user_id, type, title, message, link, read, created_at",
+    ),
+    (
+        "task_results",
+        "id, task_name, error, completed_at, agent_id, output, execution_id, status",
+    ),
     ("executions", "id, workflow_id, status"),
     ("workflows", "id, name"),
     ("users", "id, email, name, password_hash, created_at"),
     ("sessions", "id, user_id, team_id, expires_at"),
-    ("audit_log", "id, team_id, actor_user_id, action, created_at"),
+    (
+        "audit_log",
+        "id, team_id, actor_user_id, action, created_at",
+    ),
 ];
 
 async fn fresh_db() -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let config = common::fresh_config(dir.path()).await;
-    let db = Db::open(config.database_url(), dir.path()).await.expect("open");
+    let db = Db::open(config.database_url(), dir.path())
+        .await
+        .expect("open");
     db.migrate().await.expect("migrate");
     (db, dir)
 }
@@ -102,19 +131,23 @@ async fn booleans_and_millisecond_times_round_trip() {
         .await
         .expect("insert");
     }
-    let rows = sqlx::query("SELECT id, enabled, created_at FROM basen_components WHERE domain = 'test' ORDER BY id")
-        .fetch_all(db.read())
-        .await
-        .expect("select");
+    let rows = sqlx::query(
+        "SELECT id, enabled, created_at FROM basen_components WHERE domain = 'test' ORDER BY id",
+    )
+    .fetch_all(db.read())
+    .await
+    .expect("select");
     assert_eq!(flag(&rows[0], "enabled").expect("flag"), Some(false));
     assert_eq!(flag(&rows[1], "enabled").expect("flag"), Some(true));
     assert_eq!(rows[0].try_get::<i64, _>("created_at").expect("ms"), now);
     // Filtering on a boolean with a bound value works on both dialects.
-    let on: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM basen_components WHERE domain = 'test' AND enabled = $1")
-        .bind(true)
-        .fetch_one(db.read())
-        .await
-        .expect("count");
+    let on: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM basen_components WHERE domain = 'test' AND enabled = $1",
+    )
+    .bind(true)
+    .fetch_one(db.read())
+    .await
+    .expect("count");
     assert_eq!(on, 1);
 }
 
@@ -147,10 +180,15 @@ async fn foreign_keys_are_enforced() {
         .execute(db.write())
         .await
         .expect("team");
-    let bad_role = sqlx::query("INSERT INTO team_members (id, team_id, user_id, role) VALUES ('m', 't', 'u', 'root')")
-        .execute(db.write())
-        .await;
-    assert!(bad_role.is_err(), "roles outside the four are refused by the schema");
+    let bad_role = sqlx::query(
+        "INSERT INTO team_members (id, team_id, user_id, role) VALUES ('m', 't', 'u', 'root')",
+    )
+    .execute(db.write())
+    .await;
+    assert!(
+        bad_role.is_err(),
+        "roles outside the four are refused by the schema"
+    );
 }
 
 #[tokio::test]
@@ -190,14 +228,24 @@ async fn sqlite_is_set_up_for_durability_and_a_read_only_reader() {
     if db.backend() != Backend::Sqlite {
         return;
     }
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(db.write()).await.expect("pragma");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(db.write())
+        .await
+        .expect("pragma");
     assert_eq!(mode, "wal");
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(db.write()).await.expect("pragma");
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(db.write())
+        .await
+        .expect("pragma");
     assert_eq!(sync, 2, "synchronous=FULL");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(db.read()).await.expect("pragma");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(db.read())
+        .await
+        .expect("pragma");
     assert_eq!(fk, 1);
-    let refused = sqlx::query("INSERT INTO audit_log (id, action, created_at) VALUES ('x', 'y', 1)")
-        .execute(db.read())
-        .await;
+    let refused =
+        sqlx::query("INSERT INTO audit_log (id, action, created_at) VALUES ('x', 'y', 1)")
+            .execute(db.read())
+            .await;
     assert!(refused.is_err(), "the reader pool cannot write");
 }

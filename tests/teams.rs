@@ -7,7 +7,11 @@ use hummbl::auth::Role;
 use serde_json::json;
 
 fn id_of(users: &[(Role, String)], role: Role) -> String {
-    users.iter().find(|(r, _)| *r == role).map(|(_, id)| id.clone()).expect("role present")
+    users
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, id)| id.clone())
+        .expect("role present")
 }
 
 #[tokio::test]
@@ -17,13 +21,25 @@ async fn a_user_switches_between_their_teams_only() {
     let (team_b, users_b) = app.team_with_every_role("b").await;
     let owner_a = id_of(&users_a, Role::Owner);
     // The owner of A is a viewer in B.
-    hummbl::teams::add_member(&app.db, &team_b, &owner_a, Role::Viewer, None).await.expect("add");
+    hummbl::teams::add_member(&app.db, &team_b, &owner_a, Role::Viewer, None)
+        .await
+        .expect("add");
     let cookie = app.session_cookie(&owner_a, &team_a).await;
     let client = client();
     let me = |cookie: String| {
         let client = client.clone();
         let url = app.url("/api/me");
-        async move { client.get(url).header("cookie", cookie).send().await.expect("me").json::<serde_json::Value>().await.expect("json") }
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("me")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
     };
     assert_eq!(me(cookie.clone()).await["role"], "owner");
     let switched = client
@@ -36,10 +52,16 @@ async fn a_user_switches_between_their_teams_only() {
     assert_eq!(switched.status(), 204);
     let now = me(cookie.clone()).await;
     assert_eq!(now["team_id"], team_b.as_str());
-    assert_eq!(now["role"], "viewer", "the role is the one held in the new team");
+    assert_eq!(
+        now["role"], "viewer",
+        "the role is the one held in the new team"
+    );
     // As a viewer in B, managing members is refused.
     let refused = client
-        .patch(app.url(&format!("/api/team/members/{}", id_of(&users_b, Role::Member))))
+        .patch(app.url(&format!(
+            "/api/team/members/{}",
+            id_of(&users_b, Role::Member)
+        )))
         .header("cookie", &cookie)
         .json(&json!({"role": "viewer"}))
         .send()
@@ -47,7 +69,9 @@ async fn a_user_switches_between_their_teams_only() {
         .expect("patch");
     assert_eq!(refused.status(), 403);
     // A team the user does not belong to is not found.
-    let (_, outsider_team) = app.user("solo@example.com", "solo-password-1", None, Role::Owner).await;
+    let (_, outsider_team) = app
+        .user("solo@example.com", "solo-password-1", None, Role::Owner)
+        .await;
     let missing = client
         .post(app.url("/api/teams/switch"))
         .header("cookie", &cookie)
@@ -85,20 +109,54 @@ async fn a_team_always_keeps_an_owner() {
     // Admins cannot grant or take the owner role.
     let admin = id_of(&users, Role::Admin);
     let admin_cookie = app.session_cookie(&admin, &team).await;
-    assert_eq!(patch(&admin_cookie, &id_of(&users, Role::Member), "owner").await.expect("patch").status(), 403);
-    assert_eq!(patch(&admin_cookie, &owner, "viewer").await.expect("patch").status(), 403);
+    assert_eq!(
+        patch(&admin_cookie, &id_of(&users, Role::Member), "owner")
+            .await
+            .expect("patch")
+            .status(),
+        403
+    );
+    assert_eq!(
+        patch(&admin_cookie, &owner, "viewer")
+            .await
+            .expect("patch")
+            .status(),
+        403
+    );
     // An admin may change a member's role.
-    assert_eq!(patch(&admin_cookie, &id_of(&users, Role::Member), "viewer").await.expect("patch").status(), 204);
+    assert_eq!(
+        patch(&admin_cookie, &id_of(&users, Role::Member), "viewer")
+            .await
+            .expect("patch")
+            .status(),
+        204
+    );
     // With a second owner, the first may step down.
-    assert_eq!(patch(&owner_cookie, &admin, "owner").await.expect("patch").status(), 204);
-    assert_eq!(patch(&owner_cookie, &owner, "member").await.expect("patch").status(), 204);
-    let bad_role = patch(&admin_cookie, &id_of(&users, Role::Viewer), "superuser").await.expect("patch");
-    assert_eq!(bad_role.status(), 422);
-    let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE team_id = $1 AND action = 'member.role_changed'")
-        .bind(&team)
-        .fetch_one(app.db.read())
+    assert_eq!(
+        patch(&owner_cookie, &admin, "owner")
+            .await
+            .expect("patch")
+            .status(),
+        204
+    );
+    assert_eq!(
+        patch(&owner_cookie, &owner, "member")
+            .await
+            .expect("patch")
+            .status(),
+        204
+    );
+    let bad_role = patch(&admin_cookie, &id_of(&users, Role::Viewer), "superuser")
         .await
-        .expect("audit");
+        .expect("patch");
+    assert_eq!(bad_role.status(), 422);
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE team_id = $1 AND action = 'member.role_changed'",
+    )
+    .bind(&team)
+    .fetch_one(app.db.read())
+    .await
+    .expect("audit");
     assert_eq!(audit, 3);
     app.stop().await;
 }
@@ -118,7 +176,9 @@ async fn concurrent_demotions_cannot_remove_every_owner() {
             team_id: team.clone(),
             team_name: String::new(),
             role: Role::Owner,
-            credential: hummbl::auth::Credential::Token { token_id: String::new() },
+            credential: hummbl::auth::Credential::Token {
+                token_id: String::new(),
+            },
         },
         &admin,
         Role::Owner,
@@ -132,14 +192,25 @@ async fn concurrent_demotions_cannot_remove_every_owner() {
     let demote = |cookie: String, target: String| {
         let client = client.clone();
         let url = app.url(&format!("/api/team/members/{target}"));
-        async move { client.patch(url).header("cookie", cookie).json(&json!({"role": "member"})).send().await.expect("patch").status() }
+        async move {
+            client
+                .patch(url)
+                .header("cookie", cookie)
+                .json(&json!({"role": "member"}))
+                .send()
+                .await
+                .expect("patch")
+                .status()
+        }
     };
     let (a, b) = tokio::join!(demote(first, admin.clone()), demote(second, owner.clone()));
-    let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner'")
-        .bind(&team)
-        .fetch_one(app.db.read())
-        .await
-        .expect("count");
+    let owners: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = 'owner'",
+    )
+    .bind(&team)
+    .fetch_one(app.db.read())
+    .await
+    .expect("count");
     assert_eq!(owners, 1, "answers were {a} and {b}");
     app.stop().await;
 }
@@ -150,10 +221,21 @@ async fn removing_a_member_ends_their_sessions_and_tokens_in_that_team() {
     let (team, users) = app.team_with_every_role("r").await;
     let member = id_of(&users, Role::Member);
     let member_cookie = app.session_cookie(&member, &team).await;
-    let token = hummbl::auth::tokens::create(&app.db, &member, &team, "cli", None).await.expect("token");
+    let token = hummbl::auth::tokens::create(&app.db, &member, &team, "cli", None)
+        .await
+        .expect("token");
     let admin_cookie = app.session_cookie(&id_of(&users, Role::Admin), &team).await;
     let client = client();
-    assert_eq!(client.get(app.url("/api/me")).header("cookie", &member_cookie).send().await.expect("me").status(), 200);
+    assert_eq!(
+        client
+            .get(app.url("/api/me"))
+            .header("cookie", &member_cookie)
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        200
+    );
     let removed = client
         .delete(app.url(&format!("/api/team/members/{member}")))
         .header("cookie", &admin_cookie)
@@ -161,8 +243,26 @@ async fn removing_a_member_ends_their_sessions_and_tokens_in_that_team() {
         .await
         .expect("delete");
     assert_eq!(removed.status(), 204);
-    assert_eq!(client.get(app.url("/api/me")).header("cookie", &member_cookie).send().await.expect("me").status(), 401);
-    assert_eq!(client.get(app.url("/api/me")).bearer_auth(&token.secret).send().await.expect("me").status(), 401);
+    assert_eq!(
+        client
+            .get(app.url("/api/me"))
+            .header("cookie", &member_cookie)
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(app.url("/api/me"))
+            .bearer_auth(&token.secret)
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        401
+    );
     let members: serde_json::Value = client
         .get(app.url("/api/team/members"))
         .header("cookie", &admin_cookie)

@@ -22,8 +22,14 @@ pub fn routes() -> Vec<Route> {
         Route::page(Method::GET, "/account", account_page).allowed(Permission::Read),
         Route::page(Method::POST, "/account/password", password_form).allowed(Permission::Read),
         Route::page(Method::POST, "/account/tokens", create_token_form).allowed(Permission::Read),
-        Route::page(Method::POST, "/account/tokens/{id}/revoke", revoke_token_form).allowed(Permission::Read),
-        Route::api(Method::POST, "/api/account/password", change_password_api).allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/account/tokens/{id}/revoke",
+            revoke_token_form,
+        )
+        .allowed(Permission::Read),
+        Route::api(Method::POST, "/api/account/password", change_password_api)
+            .allowed(Permission::Read),
         Route::api(Method::GET, "/api/tokens", list_tokens).allowed(Permission::Read),
         Route::api(Method::POST, "/api/tokens", create_token).allowed(Permission::Read),
         Route::api(Method::DELETE, "/api/tokens/{id}", revoke_token).allowed(Permission::Read),
@@ -80,14 +86,30 @@ pub async fn change_password_api(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn issue(state: &AppState, principal: &Principal, request: NewToken) -> AppResult<tokens::CreatedToken> {
+async fn issue(
+    state: &AppState,
+    principal: &Principal,
+    request: NewToken,
+) -> AppResult<tokens::CreatedToken> {
     let name = crate::accounts::parse_name("name", &request.name)?;
     let expires_at = match request.expires_in_days {
         None => None,
         Some(days @ 1..=365) => Some(now_ms() + days * 86_400_000),
-        Some(_) => return Err(AppError::validation("expires_in_days", "must be between 1 and 365")),
+        Some(_) => {
+            return Err(AppError::validation(
+                "expires_in_days",
+                "must be between 1 and 365",
+            ));
+        }
     };
-    let created = tokens::create(&state.db, &principal.user_id, &principal.team_id, &name, expires_at).await?;
+    let created = tokens::create(
+        &state.db,
+        &principal.user_id,
+        &principal.team_id,
+        &name,
+        expires_at,
+    )
+    .await?;
     crate::audit::record(
         &state.db,
         crate::audit::Entry {
@@ -104,7 +126,10 @@ async fn issue(state: &AppState, principal: &Principal, request: NewToken) -> Ap
 
 /// Your personal API tokens (the secrets are never shown again).
 #[utoipa::path(get, path = "/api/tokens", tag = "account", responses((status = 200, body = TokenList)))]
-pub async fn list_tokens(State(state): State<AppState>, principal: Principal) -> AppResult<Json<TokenList>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<TokenList>> {
     Ok(Json(TokenList {
         tokens: tokens::list(&state.db, &principal.user_id).await?,
     }))
@@ -165,7 +190,11 @@ enum Outcome {
     NewToken(String),
 }
 
-async fn render_account(state: &AppState, principal: &Principal, outcome: Outcome) -> AppResult<Markup> {
+async fn render_account(
+    state: &AppState,
+    principal: &Principal,
+    outcome: Outcome,
+) -> AppResult<Markup> {
     let tokens = tokens::list(&state.db, &principal.user_id).await?;
     let shell = page(state, principal, Shell::new("Account", "/account")).await?;
     Ok(shell.render(html! {
@@ -248,7 +277,8 @@ async fn form_failure(state: &AppState, principal: &Principal, err: AppError) ->
     match err {
         AppError::Validation { .. } | AppError::Conflict(_) | AppError::NotFound => {
             let status = err.status();
-            match render_account(state, principal, Outcome::Notice("error", err.to_string())).await {
+            match render_account(state, principal, Outcome::Notice("error", err.to_string())).await
+            {
                 Ok(markup) => (status, markup).into_response(),
                 Err(err) => err.into_response(),
             }
@@ -263,7 +293,13 @@ async fn password_form(
     Form(request): Form<PasswordChange>,
 ) -> Response {
     match change(&state, &principal, request).await {
-        Ok(()) => match render_account(&state, &principal, Outcome::Notice("success", "Password changed.".into())).await {
+        Ok(()) => match render_account(
+            &state,
+            &principal,
+            Outcome::Notice("success", "Password changed.".into()),
+        )
+        .await
+        {
             Ok(markup) => markup.into_response(),
             Err(err) => err.into_response(),
         },
@@ -291,14 +327,26 @@ async fn create_token_form(
             .map_err(|_| AppError::validation("expires_in_days", "must be a whole number of days")),
     };
     let result = match expires_in_days {
-        Ok(expires_in_days) => issue(&state, &principal, NewToken { name: form.name, expires_in_days }).await,
+        Ok(expires_in_days) => {
+            issue(
+                &state,
+                &principal,
+                NewToken {
+                    name: form.name,
+                    expires_in_days,
+                },
+            )
+            .await
+        }
         Err(err) => Err(err),
     };
     match result {
-        Ok(created) => match render_account(&state, &principal, Outcome::NewToken(created.secret)).await {
-            Ok(markup) => (StatusCode::CREATED, markup).into_response(),
-            Err(err) => err.into_response(),
-        },
+        Ok(created) => {
+            match render_account(&state, &principal, Outcome::NewToken(created.secret)).await {
+                Ok(markup) => (StatusCode::CREATED, markup).into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
         Err(err) => form_failure(&state, &principal, err).await,
     }
 }

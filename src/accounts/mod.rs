@@ -17,7 +17,8 @@ pub struct Email(String);
 impl Email {
     pub fn parse(text: &str) -> Result<Email, AppError> {
         let email = text.trim().to_lowercase();
-        let invalid = || AppError::validation("email", "must be an email address like name@example.com");
+        let invalid =
+            || AppError::validation("email", "must be an email address like name@example.com");
         if email.len() > 254 || email.chars().any(char::is_whitespace) {
             return Err(invalid());
         }
@@ -44,7 +45,10 @@ pub fn parse_name(field: &str, text: &str) -> Result<String, AppError> {
         return Err(AppError::validation(field, "must be 1 to 100 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::validation(field, "must not contain control characters"));
+        return Err(AppError::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -83,9 +87,9 @@ pub async fn create_user(db: &Db, new: NewUser<'_>) -> Result<User, AppError> {
     .await;
     match inserted {
         Ok(_) => Ok(user),
-        Err(err) if crate::storage::is_unique_violation(&err) => {
-            Err(AppError::Conflict("a user with this email already exists".into()))
-        }
+        Err(err) if crate::storage::is_unique_violation(&err) => Err(AppError::Conflict(
+            "a user with this email already exists".into(),
+        )),
         Err(err) => Err(err.into()),
     }
 }
@@ -128,7 +132,10 @@ pub async fn change_password(
     password::validate_new_password(new.expose_secret())?;
     let stored = password_hash_of(db, user_id).await?;
     if !password::verify_password(current, stored).await {
-        return Err(AppError::validation("current_password", "is not your current password"));
+        return Err(AppError::validation(
+            "current_password",
+            "is not your current password",
+        ));
     }
     let hash = password::hash_password(new).await?;
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
@@ -162,7 +169,16 @@ mod tests {
             Email::parse("  Ada@Example.COM ").map(|e| e.0).ok(),
             Some("ada@example.com".to_string())
         );
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@@b.com", "a@.com."] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@@b.com",
+            "a@.com.",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

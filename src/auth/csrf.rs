@@ -62,7 +62,10 @@ mod tests {
 
     #[test]
     fn fetch_metadata_decides_when_present() {
-        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
         assert!(!is_cross_site(&headers(&[("sec-fetch-site", "none")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
@@ -78,7 +81,10 @@ mod tests {
             ("origin", "https://evil.example"),
             ("host", "127.0.0.1:8787")
         ])));
-        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "x")])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "x")
+        ])));
     }
 
     #[test]

@@ -117,7 +117,9 @@ async fn sign_in(
     };
     let team_id = crate::teams::default_team(&state.db, &user.id)
         .await?
-        .ok_or_else(|| AppError::Conflict("your account belongs to no team; ask an admin to invite you".into()))?;
+        .ok_or_else(|| {
+            AppError::Conflict("your account belongs to no team; ask an admin to invite you".into())
+        })?;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
@@ -134,11 +136,18 @@ async fn sign_in(
     )
     .await?;
     tracing::info!(user = %user.id, "signed in");
-    Ok(SignedIn { token, user_id: user.id })
+    Ok(SignedIn {
+        token,
+        user_id: user.id,
+    })
 }
 
 /// Ends the session the browser held (if any) and sets the new cookie.
-async fn swap_cookie(state: &AppState, jar: CookieJar, signed_in: &SignedIn) -> AppResult<CookieJar> {
+async fn swap_cookie(
+    state: &AppState,
+    jar: CookieJar,
+    signed_in: &SignedIn,
+) -> AppResult<CookieJar> {
     if let Some(old) = jar.get(session::COOKIE_NAME) {
         session::revoke_token(&state.db, old.value()).await?;
     }
@@ -153,7 +162,9 @@ async fn swap_cookie(state: &AppState, jar: CookieJar, signed_in: &SignedIn) -> 
 /// Only local paths are followed after login (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_string(),
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -205,13 +216,19 @@ async fn login_form(
             Ok(jar) => (jar, Redirect::to(&next)).into_response(),
             Err(err) => err.into_response(),
         },
-        Err(err @ (AppError::InvalidCredentials | AppError::TooManyRequests { .. } | AppError::Conflict(_))) => {
+        Err(
+            err @ (AppError::InvalidCredentials
+            | AppError::TooManyRequests { .. }
+            | AppError::Conflict(_)),
+        ) => {
             let status = err.status();
-            let mut response = (status, login_markup(Some(&err.to_string()), &form.email, &next)).into_response();
-            if let AppError::TooManyRequests { retry_after_secs } = err {
-                if let Ok(value) = retry_after_secs.to_string().parse() {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+            let mut response = (
+                status,
+                login_markup(Some(&err.to_string()), &form.email, &next),
+            )
+                .into_response();
+            if let Some(value) = err.retry_after() {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
             }
             response
         }
@@ -239,13 +256,20 @@ pub async fn login_api(
 async fn load_me(state: &AppState, user_id: &str, current: Option<&Principal>) -> AppResult<Me> {
     let teams = crate::teams::teams_of(&state.db, user_id).await?;
     let user = match current {
-        Some(who) => (who.email.clone(), who.name.clone(), who.team_id.clone(), who.role),
+        Some(who) => (
+            who.email.clone(),
+            who.name.clone(),
+            who.team_id.clone(),
+            who.role,
+        ),
         None => {
             let first = teams.first().ok_or(AppError::Unauthorized)?;
-            let found = sqlx::query_as::<_, (String, String)>("SELECT email, name FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_one(state.db.read())
-                .await?;
+            let found = sqlx::query_as::<_, (String, String)>(
+                "SELECT email, name FROM users WHERE id = $1",
+            )
+            .bind(user_id)
+            .fetch_one(state.db.read())
+            .await?;
             (found.0, found.1, first.team_id.clone(), first.role)
         }
     };
@@ -272,20 +296,28 @@ async fn end_session(state: &AppState, jar: CookieJar) -> AppResult<CookieJar> {
     Ok(jar.add(session::removal_cookie(state.config.secure_cookies())))
 }
 
-async fn logout_form(State(state): State<AppState>, jar: CookieJar) -> AppResult<(CookieJar, Redirect)> {
+async fn logout_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> AppResult<(CookieJar, Redirect)> {
     Ok((end_session(&state, jar).await?, Redirect::to("/login")))
 }
 
 /// End the current session (no-op without one).
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204)))]
-pub async fn logout_api(State(state): State<AppState>, jar: CookieJar) -> AppResult<(CookieJar, StatusCode)> {
+pub async fn logout_api(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> AppResult<(CookieJar, StatusCode)> {
     Ok((end_session(&state, jar).await?, StatusCode::NO_CONTENT))
 }
 
 /// The caller: user, current team, role, and every team they belong to.
 #[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = Me), (status = 401)))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> AppResult<Json<Me>> {
-    Ok(Json(load_me(&state, &principal.user_id, Some(&principal)).await?))
+    Ok(Json(
+        load_me(&state, &principal.user_id, Some(&principal)).await?,
+    ))
 }
 
 #[cfg(test)]
@@ -294,7 +326,10 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed() {
-        assert_eq!(safe_next(Some("/settings/components")), "/settings/components");
+        assert_eq!(
+            safe_next(Some("/settings/components")),
+            "/settings/components"
+        );
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");

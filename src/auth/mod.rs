@@ -74,7 +74,11 @@ pub struct MaybePrincipal(pub Option<Principal>);
 /// Resolves the bearer token or, without an Authorization header, the session
 /// cookie. A request with an Authorization header never falls back to the
 /// cookie, which is what lets the CSRF guard exempt bearer requests.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let resolved = match bearer_token(request.headers()) {
         BearerHeader::Present(token) => tokens::resolve(&state.db, &token).await,
         BearerHeader::Malformed => Ok(None),
@@ -136,7 +140,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<MaybePrincipal, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<MaybePrincipal, Self::Rejection> {
         Ok(parts
             .extensions
             .get::<MaybePrincipal>()

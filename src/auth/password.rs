@@ -61,8 +61,7 @@ pub async fn verify_password(password: SecretString, stored: Option<String>) -> 
 }
 
 /// The Argon2id hash of a random string nobody knows, with the same parameters.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$kGvWzB4xRmdLuJlbZmwnOpXmf+xb0wG2Q2pzmvHBlmk";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$kGvWzB4xRmdLuJlbZmwnOpXmf+xb0wG2Q2pzmvHBlmk";
 
 #[cfg(test)]
 mod tests {
@@ -74,7 +73,13 @@ mod tests {
             .await
             .expect("hash");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password(SecretString::from("correct horse battery"), Some(hash.clone())).await);
+        assert!(
+            verify_password(
+                SecretString::from("correct horse battery"),
+                Some(hash.clone())
+            )
+            .await
+        );
         assert!(!verify_password(SecretString::from("wrong horse battery"), Some(hash)).await);
     }
 

@@ -29,7 +29,8 @@ impl LoginLimiter {
     /// Takes one attempt; `Err(seconds)` says how long until the next is allowed.
     pub fn check(&self, ip: IpAddr, account: &str) -> Result<(), u64> {
         let now = self.clock.now();
-        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(now).as_secs().max(1);
+        let wait =
+            |not_until: governor::NotUntil<_>| not_until.wait_time_from(now).as_secs().max(1);
         self.by_ip.check_key(&ip).map_err(wait)?;
         self.by_account
             .check_key(&account.to_lowercase())

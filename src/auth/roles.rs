@@ -7,7 +7,17 @@ use serde::{Deserialize, Serialize};
 
 /// A member's role in a team, from least to most trusted.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -112,7 +122,14 @@ mod tests {
             (Role::Member, &[Read, Operate, EditWorkflows]),
             (
                 Role::Admin,
-                &[Read, Operate, EditWorkflows, ManageKeys, ManageMembers, ManageComponents],
+                &[
+                    Read,
+                    Operate,
+                    EditWorkflows,
+                    ManageKeys,
+                    ManageMembers,
+                    ManageComponents,
+                ],
             ),
             (Role::Owner, &Permission::ALL),
         ];

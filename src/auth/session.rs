@@ -72,7 +72,11 @@ pub async fn revoke_token(db: &Db, token: &str) -> Result<(), sqlx::Error> {
 }
 
 /// Deletes every session of a user except `keep` (password change).
-pub async fn revoke_all_for_user(db: &Db, user_id: &str, keep: Option<&str>) -> Result<u64, sqlx::Error> {
+pub async fn revoke_all_for_user(
+    db: &Db,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<u64, sqlx::Error> {
     let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
         .bind(user_id)
         .bind(keep.unwrap_or(""))

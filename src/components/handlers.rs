@@ -18,9 +18,11 @@ use crate::web::{Shell, page};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::page(Method::GET, "/settings/components", settings_page).allowed(Permission::Read),
-        Route::page(Method::POST, "/settings/components/{id}", toggle_form).allowed(Permission::ManageComponents),
+        Route::page(Method::POST, "/settings/components/{id}", toggle_form)
+            .allowed(Permission::ManageComponents),
         Route::api(Method::GET, "/api/components", list_components).allowed(Permission::Read),
-        Route::api(Method::PATCH, "/api/components/{id}", patch_component).allowed(Permission::ManageComponents),
+        Route::api(Method::PATCH, "/api/components/{id}", patch_component)
+            .allowed(Permission::ManageComponents),
     ]
 }
 
@@ -36,14 +38,30 @@ pub struct ComponentPatch {
 
 /// Every registered BaseN component, with its state for your team.
 #[utoipa::path(get, path = "/api/components", tag = "components", responses((status = 200, body = ComponentList)))]
-pub async fn list_components(State(state): State<AppState>, principal: Principal) -> AppResult<Json<ComponentList>> {
+pub async fn list_components(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<ComponentList>> {
     Ok(Json(ComponentList {
         components: super::list(&state.db, &principal.team_id).await?,
     }))
 }
 
-async fn set(state: &AppState, principal: &Principal, id: &str, enabled: bool) -> AppResult<Component> {
-    if !super::set_enabled(&state.db, &principal.team_id, id, enabled, &principal.user_id).await? {
+async fn set(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    enabled: bool,
+) -> AppResult<Component> {
+    if !super::set_enabled(
+        &state.db,
+        &principal.team_id,
+        id,
+        enabled,
+        &principal.user_id,
+    )
+    .await?
+    {
         return Err(AppError::NotFound);
     }
     super::list(&state.db, &principal.team_id)
@@ -91,7 +109,12 @@ async fn toggle_form(
 async fn settings_page(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
     let components = super::list(&state.db, &principal.team_id).await?;
     let may_toggle = principal.can(Permission::ManageComponents);
-    let shell = page(&state, &principal, Shell::new("Components", "/settings/components")).await?;
+    let shell = page(
+        &state,
+        &principal,
+        Shell::new("Components", "/settings/components"),
+    )
+    .await?;
     Ok(shell.render(html! {
         header.page-header {
             h1 { "Components" }

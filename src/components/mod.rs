@@ -27,15 +27,78 @@ pub struct Definition {
 
 /// The eight pages of the pilot plus its evaluation (DESIGN.md §2).
 pub const BUILT_IN: &[Definition] = &[
-    Definition { id: "analytics-dashboard", name: "Analytics dashboard", domain: "analytics", route: "/analytics", transformations: &["T1", "T4"], version: "0.1.0" },
-    Definition { id: "token-usage", name: "Token usage", domain: "analytics", route: "/analytics/tokens", transformations: &["T1", "T4"], version: "0.1.0" },
-    Definition { id: "execution-monitor", name: "Execution monitor", domain: "operations", route: "/monitor", transformations: &["T2", "T4"], version: "0.1.0" },
-    Definition { id: "error-logs", name: "Error logs", domain: "operations", route: "/logs/errors", transformations: &["T2", "T4"], version: "0.1.0" },
-    Definition { id: "team-members", name: "Team members", domain: "administration", route: "/team", transformations: &["T3"], version: "0.1.0" },
-    Definition { id: "api-keys", name: "Provider API keys", domain: "administration", route: "/settings/api-keys", transformations: &["T3"], version: "0.1.0" },
-    Definition { id: "workflow-scheduler", name: "Workflow scheduler", domain: "operations", route: "/workflows/scheduler", transformations: &["T2"], version: "0.1.0" },
-    Definition { id: "notification-center", name: "Notification center", domain: "communication", route: "/notifications", transformations: &["T4"], version: "0.1.0" },
-    Definition { id: "pilot-evaluation", name: "Pilot evaluation", domain: "analytics", route: "/pilot", transformations: &["T4"], version: "0.1.0" },
+    Definition {
+        id: "analytics-dashboard",
+        name: "Analytics dashboard",
+        domain: "analytics",
+        route: "/analytics",
+        transformations: &["T1", "T4"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "token-usage",
+        name: "Token usage",
+        domain: "analytics",
+        route: "/analytics/tokens",
+        transformations: &["T1", "T4"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "execution-monitor",
+        name: "Execution monitor",
+        domain: "operations",
+        route: "/monitor",
+        transformations: &["T2", "T4"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "error-logs",
+        name: "Error logs",
+        domain: "operations",
+        route: "/logs/errors",
+        transformations: &["T2", "T4"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "team-members",
+        name: "Team members",
+        domain: "administration",
+        route: "/team",
+        transformations: &["T3"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "api-keys",
+        name: "Provider API keys",
+        domain: "administration",
+        route: "/settings/api-keys",
+        transformations: &["T3"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "workflow-scheduler",
+        name: "Workflow scheduler",
+        domain: "operations",
+        route: "/workflows/scheduler",
+        transformations: &["T2"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "notification-center",
+        name: "Notification center",
+        domain: "communication",
+        route: "/notifications",
+        transformations: &["T4"],
+        version: "0.1.0",
+    },
+    Definition {
+        id: "pilot-evaluation",
+        name: "Pilot evaluation",
+        domain: "analytics",
+        route: "/pilot",
+        transformations: &["T4"],
+        version: "0.1.0",
+    },
 ];
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -66,10 +129,11 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let transformations = serde_json::json!(definition.transformations).to_string();
     let mut tx = db.begin().await?;
-    let existing: Option<String> = sqlx::query_scalar("SELECT version FROM basen_components WHERE id = $1")
-        .bind(definition.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT version FROM basen_components WHERE id = $1")
+            .bind(definition.id)
+            .fetch_optional(&mut *tx)
+            .await?;
     match existing.as_deref() {
         None => {
             sqlx::query(
@@ -130,7 +194,11 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
 
 /// Whether a component is on for a team (anonymous callers: the instance switch).
 /// An unknown component id counts as off.
-pub async fn is_enabled(db: &Db, team_id: Option<&str>, component_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn is_enabled(
+    db: &Db,
+    team_id: Option<&str>,
+    component_id: &str,
+) -> Result<bool, sqlx::Error> {
     let row = sqlx::query(
         "SELECT c.enabled AS instance_enabled, tc.enabled AS team_enabled FROM basen_components c \
          LEFT JOIN team_components tc ON tc.component_id = c.id AND tc.team_id = $2 WHERE c.id = $1",
@@ -197,10 +265,11 @@ pub async fn set_enabled(
     actor: &str,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM basen_components WHERE id = $1")
-        .bind(component_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT id FROM basen_components WHERE id = $1")
+            .bind(component_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if exists.is_none() {
         return Ok(false);
     }
@@ -220,7 +289,11 @@ pub async fn set_enabled(
         crate::audit::Entry {
             team_id: Some(team_id),
             actor: Some(actor),
-            action: if enabled { "component.enabled" } else { "component.disabled" },
+            action: if enabled {
+                "component.enabled"
+            } else {
+                "component.disabled"
+            },
             target: Some(("component", component_id)),
             detail: None,
         },

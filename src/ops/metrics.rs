@@ -57,7 +57,11 @@ impl Metrics {
             "Time to answer an HTTP request",
             latency.clone(),
         );
-        registry.register("http_requests_in_flight", "HTTP requests being answered", in_flight.clone());
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered",
+            in_flight.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -91,7 +95,9 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     metrics.in_flight.dec();
     metrics
         .latency
-        .get_or_create(&RouteLabels { route: route.clone() })
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests

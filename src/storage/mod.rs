@@ -166,7 +166,10 @@ impl Db {
     /// to a starting `serve`) hold an OS lock on a file beside the database instead.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let (migrator, _lock) = match &self.sqlite_file {
-            Some(file) => (&SQLITE_MIGRATIONS, Some(lock_file(file.with_extension("migrate-lock")).await?)),
+            Some(file) => (
+                &SQLITE_MIGRATIONS,
+                Some(lock_file(file.with_extension("migrate-lock")).await?),
+            ),
             None => (&POSTGRES_MIGRATIONS, None),
         };
         migrator
@@ -228,6 +231,8 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx:
     use sqlx::Row;
     match row.try_get::<Option<bool>, _>(column) {
         Ok(value) => Ok(value),
-        Err(_) => Ok(row.try_get::<Option<i64>, _>(column)?.map(|value| value != 0)),
+        Err(_) => Ok(row
+            .try_get::<Option<i64>, _>(column)?
+            .map(|value| value != 0)),
     }
 }

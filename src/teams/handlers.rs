@@ -20,8 +20,10 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::GET, "/api/teams", my_teams).signed_in(),
         Route::api(Method::POST, "/api/teams/switch", switch_api).signed_in(),
         Route::api(Method::GET, "/api/team/members", list_members).allowed(Permission::Read),
-        Route::api(Method::PATCH, "/api/team/members/{user_id}", change_role).allowed(Permission::ManageMembers),
-        Route::api(Method::DELETE, "/api/team/members/{user_id}", remove_member).allowed(Permission::ManageMembers),
+        Route::api(Method::PATCH, "/api/team/members/{user_id}", change_role)
+            .allowed(Permission::ManageMembers),
+        Route::api(Method::DELETE, "/api/team/members/{user_id}", remove_member)
+            .allowed(Permission::ManageMembers),
     ]
 }
 
@@ -48,7 +50,10 @@ pub struct RoleChange {
 
 /// The teams you belong to.
 #[utoipa::path(get, path = "/api/teams", tag = "teams", responses((status = 200, body = TeamList)))]
-pub async fn my_teams(State(state): State<AppState>, principal: Principal) -> AppResult<Json<TeamList>> {
+pub async fn my_teams(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<TeamList>> {
     Ok(Json(TeamList {
         current_team_id: principal.team_id.clone(),
         teams: super::teams_of(&state.db, &principal.user_id).await?,
@@ -56,9 +61,11 @@ pub async fn my_teams(State(state): State<AppState>, principal: Principal) -> Ap
 }
 
 async fn switch(state: &AppState, principal: &Principal, team_id: &str) -> AppResult<()> {
-    let session_id = principal
-        .session_id()
-        .ok_or_else(|| AppError::Conflict("API tokens are bound to their team; switch teams in a browser session".into()))?;
+    let session_id = principal.session_id().ok_or_else(|| {
+        AppError::Conflict(
+            "API tokens are bound to their team; switch teams in a browser session".into(),
+        )
+    })?;
     let teams = super::teams_of(&state.db, &principal.user_id).await?;
     if !teams.iter().any(|team| team.team_id == team_id) {
         return Err(AppError::NotFound);
@@ -80,7 +87,11 @@ pub async fn switch_api(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn switch_form(State(state): State<AppState>, principal: Principal, Form(form): Form<SwitchTeam>) -> Response {
+async fn switch_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<SwitchTeam>,
+) -> Response {
     match switch(&state, &principal, &form.team_id).await {
         Ok(()) => Redirect::to("/").into_response(),
         Err(err) => err.into_response(),
@@ -89,7 +100,10 @@ async fn switch_form(State(state): State<AppState>, principal: Principal, Form(f
 
 /// Members of the current team.
 #[utoipa::path(get, path = "/api/team/members", tag = "teams", responses((status = 200, body = MemberList)))]
-pub async fn list_members(State(state): State<AppState>, principal: Principal) -> AppResult<Json<MemberList>> {
+pub async fn list_members(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<MemberList>> {
     Ok(Json(MemberList {
         members: super::members(&state.db, &principal.team_id).await?,
     }))
@@ -109,7 +123,9 @@ pub async fn change_role(
     let role: Role = request
         .role
         .parse()
-        .map_err(|err: crate::auth::roles::UnknownRole| AppError::validation("role", err.to_string()))?;
+        .map_err(|err: crate::auth::roles::UnknownRole| {
+            AppError::validation("role", err.to_string())
+        })?;
     super::change_role(&state.db, &principal, &user_id, role).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -35,17 +35,24 @@ pub fn parse_team_name(text: &str) -> Result<String, AppError> {
 }
 
 /// Creates a team with `owner_id` as its first owner.
-pub async fn create_team(db: &Db, name: &str, owner_id: &str, is_demo: bool) -> Result<String, sqlx::Error> {
+pub async fn create_team(
+    db: &Db,
+    name: &str,
+    owner_id: &str,
+    is_demo: bool,
+) -> Result<String, sqlx::Error> {
     let id = new_id();
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO teams (id, name, owner_id, created_at, is_demo) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&id)
-        .bind(name)
-        .bind(owner_id)
-        .bind(now_ms())
-        .bind(is_demo)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO teams (id, name, owner_id, created_at, is_demo) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(owner_id)
+    .bind(now_ms())
+    .bind(is_demo)
+    .execute(&mut *tx)
+    .await?;
     insert_member(&mut tx, &id, owner_id, Role::Owner, None).await?;
     tx.commit().await?;
     Ok(id)
@@ -148,11 +155,12 @@ pub async fn members(db: &Db, team_id: &str) -> Result<Vec<Member>, sqlx::Error>
 }
 
 async fn role_in(tx: &mut Tx, team_id: &str, user_id: &str) -> Result<Option<Role>, sqlx::Error> {
-    let role: Option<String> = sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
-        .bind(team_id)
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(role.and_then(|role| role.parse().ok()))
 }
 
@@ -175,11 +183,18 @@ fn check_may_change(actor: &Principal, from: Role, to: Option<Role>) -> Result<(
 const LAST_OWNER: &str = "a team must keep at least one owner";
 
 /// Changes a member's role in the actor's team.
-pub async fn change_role(db: &Db, actor: &Principal, user_id: &str, role: Role) -> Result<(), AppError> {
+pub async fn change_role(
+    db: &Db,
+    actor: &Principal,
+    user_id: &str,
+    role: Role,
+) -> Result<(), AppError> {
     let team_id = actor.team_id.as_str();
     let mut tx = db.begin().await?;
     db.lock_team(&mut tx, team_id).await?;
-    let current = role_in(&mut tx, team_id, user_id).await?.ok_or(AppError::NotFound)?;
+    let current = role_in(&mut tx, team_id, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     check_may_change(actor, current, Some(role))?;
     if current == Role::Owner && role != Role::Owner && owner_count(&mut tx, team_id).await? <= 1 {
         return Err(AppError::Conflict(LAST_OWNER.into()));
@@ -210,7 +225,9 @@ pub async fn remove_member(db: &Db, actor: &Principal, user_id: &str) -> Result<
     let team_id = actor.team_id.as_str();
     let mut tx = db.begin().await?;
     db.lock_team(&mut tx, team_id).await?;
-    let current = role_in(&mut tx, team_id, user_id).await?.ok_or(AppError::NotFound)?;
+    let current = role_in(&mut tx, team_id, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     check_may_change(actor, current, None)?;
     if current == Role::Owner && owner_count(&mut tx, team_id).await? <= 1 {
         return Err(AppError::Conflict(LAST_OWNER.into()));
@@ -242,5 +259,9 @@ pub async fn remove_member(db: &Db, actor: &Principal, user_id: &str) -> Result<
 
 /// The team a user lands in at login: their oldest membership.
 pub async fn default_team(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(teams_of(db, user_id).await?.into_iter().next().map(|t| t.team_id))
+    Ok(teams_of(db, user_id)
+        .await?
+        .into_iter()
+        .next()
+        .map(|t| t.team_id))
 }

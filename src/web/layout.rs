@@ -36,7 +36,11 @@ pub struct ShellView {
 }
 
 /// Loads what the shell shows (teams, enabled components) for this user.
-pub async fn page(state: &AppState, principal: &Principal, shell: Shell) -> Result<ShellView, AppError> {
+pub async fn page(
+    state: &AppState,
+    principal: &Principal,
+    shell: Shell,
+) -> Result<ShellView, AppError> {
     let teams = crate::teams::teams_of(&state.db, &principal.user_id).await?;
     let enabled = crate::components::enabled_map(&state.db, &principal.team_id).await?;
     let nav = NAV

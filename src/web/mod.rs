@@ -35,9 +35,27 @@ pub struct NavEntry {
 }
 
 pub const NAV: &[NavEntry] = &[
-    NavEntry { label: "Overview", path: "/", section: "Console", permission: Permission::Read, component: None },
-    NavEntry { label: "Components", path: "/settings/components", section: "Settings", permission: Permission::Read, component: None },
-    NavEntry { label: "Account", path: "/account", section: "Settings", permission: Permission::Read, component: None },
+    NavEntry {
+        label: "Overview",
+        path: "/",
+        section: "Console",
+        permission: Permission::Read,
+        component: None,
+    },
+    NavEntry {
+        label: "Components",
+        path: "/settings/components",
+        section: "Settings",
+        permission: Permission::Read,
+        component: None,
+    },
+    NavEntry {
+        label: "Account",
+        path: "/account",
+        section: "Settings",
+        permission: Permission::Read,
+        component: None,
+    },
 ];
 
 const APP_CSS: &str = include_str!("../../assets/app.css");
@@ -107,7 +125,11 @@ pub async fn error_page(
 }
 
 /// The answer for paths no route matches: HTML for browsers, JSON otherwise.
-pub async fn not_found(State(state): State<AppState>, principal: MaybePrincipal, headers: HeaderMap) -> Response {
+pub async fn not_found(
+    State(state): State<AppState>,
+    principal: MaybePrincipal,
+    headers: HeaderMap,
+) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())

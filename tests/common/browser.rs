@@ -31,11 +31,18 @@ impl Browser {
     /// they are not installed and this is not CI.
     pub async fn start() -> Option<Browser> {
         let (Some(driver_path), Some(chromium)) = (find("chromedriver"), find("chromium")) else {
-            assert!(!on_ci(), "CI=true but chromium/chromedriver are not installed");
+            assert!(
+                !on_ci(),
+                "CI=true but chromium/chromedriver are not installed"
+            );
             eprintln!("skipping browser test: chromium and chromedriver are not installed");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -60,7 +67,11 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await {
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => break client,
                 Err(err) if Instant::now() < deadline => {
                     let _ = err;

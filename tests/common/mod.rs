@@ -28,18 +28,26 @@ pub struct TestApp {
 
 /// The PostgreSQL server tests should use, if any.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("HUMMBL_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty())
+    std::env::var("HUMMBL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
 }
 
 pub fn backend_name() -> &'static str {
-    if postgres_admin_url().is_some() { "postgres" } else { "sqlite" }
+    if postgres_admin_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
 }
 
 /// Creates a fresh PostgreSQL database for one test and returns its URL.
 pub async fn fresh_postgres_database(admin_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to test PostgreSQL");
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to test PostgreSQL");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -91,10 +99,10 @@ impl TestApp {
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(response) = client.get(self.url("/readyz")).send().await {
-                if response.status() == 200 {
-                    return;
-                }
+            if let Ok(response) = client.get(self.url("/readyz")).send().await
+                && response.status() == 200
+            {
+                return;
             }
             tokio::task::yield_now().await;
         }
@@ -114,7 +122,13 @@ impl TestApp {
     }
 
     /// Creates a user with a password, in `team_id` (or a new team) with `role`.
-    pub async fn user(&self, email: &str, password: &str, team_id: Option<&str>, role: Role) -> (String, String) {
+    pub async fn user(
+        &self,
+        email: &str,
+        password: &str,
+        team_id: Option<&str>,
+        role: Role,
+    ) -> (String, String) {
         let user = hummbl::accounts::create_user(
             &self.db,
             hummbl::accounts::NewUser {
@@ -127,12 +141,16 @@ impl TestApp {
         .expect("create user");
         let team_id = match team_id {
             Some(team_id) => {
-                hummbl::teams::add_member(&self.db, team_id, &user.id, role, None).await.expect("add member");
+                hummbl::teams::add_member(&self.db, team_id, &user.id, role, None)
+                    .await
+                    .expect("add member");
                 team_id.to_string()
             }
-            None => hummbl::teams::create_team(&self.db, &format!("Team of {email}"), &user.id, false)
-                .await
-                .expect("create team"),
+            None => {
+                hummbl::teams::create_team(&self.db, &format!("Team of {email}"), &user.id, false)
+                    .await
+                    .expect("create team")
+            }
         };
         (user.id, team_id)
     }
@@ -157,11 +175,23 @@ impl TestApp {
 
     /// A team with one user per role; returns the team id and (role, user id).
     pub async fn team_with_every_role(&self, tag: &str) -> (String, Vec<(Role, String)>) {
-        let (owner, team) = self.user(&format!("owner-{tag}@example.com"), "owner-password-1", None, Role::Owner).await;
+        let (owner, team) = self
+            .user(
+                &format!("owner-{tag}@example.com"),
+                "owner-password-1",
+                None,
+                Role::Owner,
+            )
+            .await;
         let mut users = vec![(Role::Owner, owner)];
         for role in [Role::Admin, Role::Member, Role::Viewer] {
             let (id, _) = self
-                .user(&format!("{role}-{tag}@example.com"), &format!("{role}-password-1"), Some(&team), role)
+                .user(
+                    &format!("{role}-{tag}@example.com"),
+                    &format!("{role}-password-1"),
+                    Some(&team),
+                    role,
+                )
                 .await;
             users.push((role, id));
         }

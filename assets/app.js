@@ -1,4 +1,13 @@
 // HUMMBL console: small progressive enhancements. Every page works without this.
+import * as telemetry from "/sdk/telemetry.js";
+
+// Every console page reports its page view and load time (T4 Observation).
+const component = document.body.dataset.component;
+if (component) {
+  telemetry.init();
+  telemetry.pageView(component);
+  telemetry.reportPageLoad(component);
+}
 
 // Submit the team switcher as soon as a team is chosen.
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {

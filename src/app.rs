@@ -19,6 +19,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::ratelimit::LoginLimiter;
+use crate::bus::Bus;
+use crate::telemetry::ingest::Ingestor;
+use crate::telemetry::keys::KeyCache;
+use crate::telemetry::requests::RequestStats;
+use crate::telemetry::validate::Limits;
 use crate::config::Config;
 use crate::ops::metrics::Metrics;
 use crate::storage::Db;
@@ -30,18 +35,37 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub login_limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
+    /// The live bus of domain events.
+    pub bus: Arc<Bus>,
+    /// The batching telemetry writer.
+    pub ingestor: Ingestor,
+    pub key_cache: Arc<KeyCache>,
+    pub request_stats: Arc<RequestStats>,
     /// Cancelled when the process shuts down; long-lived streams and workers end.
     pub shutdown: CancellationToken,
 }
 
 impl AppState {
+    /// Builds the state and starts the telemetry writer (needs a Tokio runtime).
     pub fn new(db: Db, config: Config, shutdown: CancellationToken) -> AppState {
+        let bus = Arc::new(Bus::new());
         AppState {
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             metrics: Arc::new(Metrics::new()),
+            ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
+            bus,
+            key_cache: Arc::new(KeyCache::default()),
+            request_stats: Arc::new(RequestStats::default()),
             config: Arc::new(config),
             db,
             shutdown,
+        }
+    }
+
+    pub fn telemetry_limits(&self) -> Limits {
+        Limits {
+            max_batch: self.config.telemetry.max_batch,
+            max_properties_bytes: self.config.telemetry.max_properties_bytes,
         }
     }
 
@@ -105,6 +129,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         .await?;
     state.shutdown.cancel();
     workers.join().await;
+    crate::workers::flush_request_stats(&state, true).await;
     state.db.close().await;
     Ok(())
 }

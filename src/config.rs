@@ -107,6 +107,10 @@ struct FileConfig {
     log_format: Option<String>,
     session_ttl_hours: Option<u64>,
     login_attempts_per_minute: Option<u32>,
+    telemetry_max_batch: Option<usize>,
+    telemetry_max_properties_bytes: Option<usize>,
+    telemetry_queue_rows: Option<usize>,
+    retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +133,31 @@ pub struct Config {
     pub log_format: LogFormat,
     pub session_ttl: Duration,
     pub login_attempts_per_minute: u32,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Telemetry ingestion and retention settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TelemetryConfig {
+    /// Most events or metrics in one request.
+    pub max_batch: usize,
+    /// Largest `properties`/`metadata` object, serialized.
+    pub max_properties_bytes: usize,
+    /// Rows waiting for the writer before requests get 503.
+    pub queue_rows: usize,
+    /// Events and metrics older than this are pruned.
+    pub retention_days: u32,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            max_batch: 1000,
+            max_properties_bytes: 8192,
+            queue_rows: 200_000,
+            retention_days: 90,
+        }
+    }
 }
 
 impl Config {
@@ -145,6 +174,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             login_attempts_per_minute: 10,
+            telemetry: TelemetryConfig::default(),
         }
     }
 
@@ -228,6 +258,28 @@ impl Config {
             bail!("login_attempts_per_minute must be at least 1");
         }
 
+        let defaults = TelemetryConfig::default();
+        let telemetry = TelemetryConfig {
+            max_batch: file.telemetry_max_batch.unwrap_or(defaults.max_batch),
+            max_properties_bytes: file
+                .telemetry_max_properties_bytes
+                .unwrap_or(defaults.max_properties_bytes),
+            queue_rows: file.telemetry_queue_rows.unwrap_or(defaults.queue_rows),
+            retention_days: file.retention_days.unwrap_or(defaults.retention_days),
+        };
+        if !(1..=10_000).contains(&telemetry.max_batch) {
+            bail!("telemetry_max_batch must be between 1 and 10000");
+        }
+        if !(64..=262_144).contains(&telemetry.max_properties_bytes) {
+            bail!("telemetry_max_properties_bytes must be between 64 and 262144");
+        }
+        if telemetry.queue_rows < telemetry.max_batch {
+            bail!("telemetry_queue_rows must be at least telemetry_max_batch");
+        }
+        if telemetry.retention_days == 0 {
+            bail!("retention_days must be at least 1");
+        }
+
         Ok(Config {
             addr,
             data_dir,
@@ -239,6 +291,7 @@ impl Config {
             log_format,
             session_ttl: Duration::from_secs(ttl_hours * 3600),
             login_attempts_per_minute: attempts,
+            telemetry,
         })
     }
 }

@@ -41,6 +41,9 @@ pub enum AppError {
     /// 429: too many attempts; retry after the given seconds.
     #[error("too many attempts, try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 503: temporarily unable (a full queue); retry after the given seconds.
+    #[error("{message}; retry in {retry_after_secs} s")]
+    Unavailable { message: String, retry_after_secs: u64 },
     /// 500: anything unexpected; logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -64,6 +67,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +93,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::Validation { .. } => "validation",
             AppError::TooManyRequests { .. } => "rate_limited",
+            AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }

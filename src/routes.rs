@@ -11,8 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::app::AppState;
+use std::time::Instant;
+
 use crate::auth::{MaybePrincipal, Permission};
 use crate::error::{AppError, ErrorInfo};
+use crate::storage::now_ms;
+use crate::telemetry::MaybeIngestKey;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +27,8 @@ pub enum Access {
     SignedIn,
     /// Signed in with a role that holds this permission.
     Allowed(Permission),
+    /// Telemetry ingestion: a signed-in user or another app's ingestion key.
+    Ingest,
 }
 
 /// Pages answer in HTML (errors as styled pages, anonymous users sent to the
@@ -42,6 +48,8 @@ pub struct Route {
     pub surface: Surface,
     /// The BaseN component the route belongs to: disabled component → 404.
     pub component: Option<&'static str>,
+    /// The component its requests are counted under, when it is not `component`.
+    reports_as: Option<&'static str>,
     handler: MethodRouter<AppState>,
 }
 
@@ -58,6 +66,7 @@ impl Route {
             access: Access::SignedIn,
             surface,
             component: None,
+            reports_as: None,
             handler: on(filter, handler),
         }
     }
@@ -101,9 +110,30 @@ impl Route {
         self
     }
 
+    pub fn ingest(mut self) -> Route {
+        self.access = Access::Ingest;
+        self
+    }
+
     pub fn component(mut self, id: &'static str) -> Route {
         self.component = Some(id);
         self
+    }
+
+    /// Counts the route's requests under this component (request instrumentation).
+    pub fn reports_as(mut self, id: &'static str) -> Route {
+        self.reports_as = Some(id);
+        self
+    }
+
+    /// The component requests are attributed to: its own, or what it reports as,
+    /// or the console shell; probes and static files are not counted.
+    pub fn attributed_to(&self) -> Option<&'static str> {
+        match (self.component, self.reports_as, self.surface) {
+            (Some(id), _, _) | (None, Some(id), _) => Some(id),
+            (None, None, Surface::Raw) => None,
+            (None, None, _) => Some(crate::components::CONSOLE),
+        }
     }
 
     /// The handler wrapped in its guard, ready to mount.
@@ -113,6 +143,7 @@ impl Route {
             access: self.access,
             surface: self.surface,
             component: self.component,
+            attributed_to: self.attributed_to(),
         };
         let handler = self
             .handler
@@ -127,17 +158,47 @@ struct Guard {
     access: Access,
     surface: Surface,
     component: Option<&'static str>,
+    attributed_to: Option<&'static str>,
 }
 
+/// Runs the guard and counts the request under its component.
 async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let team = team_of(&request);
+    let response = decide(&guard, request, next).await;
+    if let Some(component) = guard.attributed_to {
+        let server_error = response.status().is_server_error();
+        let elapsed = started.elapsed();
+        guard
+            .state
+            .request_stats
+            .record(team.as_deref(), component, server_error, elapsed, now_ms());
+        guard.state.metrics.observe_component(component, response.status(), elapsed);
+    }
+    response
+}
+
+fn team_of(request: &Request) -> Option<String> {
+    if let Some(MaybePrincipal(Some(who))) = request.extensions().get::<MaybePrincipal>() {
+        return Some(who.team_id.clone());
+    }
+    match request.extensions().get::<MaybeIngestKey>() {
+        Some(MaybeIngestKey(Some(key))) => Some(key.team_id.clone()),
+        _ => None,
+    }
+}
+
+async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
     let principal = request
         .extensions()
         .get::<MaybePrincipal>()
         .and_then(|found| found.0.clone());
+    let has_key = matches!(request.extensions().get::<MaybeIngestKey>(), Some(MaybeIngestKey(Some(_))));
     let decision = match (&principal, guard.access) {
         (_, Access::Public) => Ok(()),
+        (_, Access::Ingest) if has_key => Ok(()),
         (None, _) => Err(AppError::Unauthorized),
-        (Some(_), Access::SignedIn) => Ok(()),
+        (Some(_), Access::SignedIn | Access::Ingest) => Ok(()),
         (Some(who), Access::Allowed(permission)) => who.require(permission),
     };
     if let Err(err) = decision {
@@ -212,5 +273,6 @@ pub fn all() -> Vec<Route> {
     routes.extend(crate::accounts::handlers::routes());
     routes.extend(crate::teams::handlers::routes());
     routes.extend(crate::components::handlers::routes());
+    routes.extend(crate::telemetry::routes());
     routes
 }

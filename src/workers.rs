@@ -58,3 +58,34 @@ pub async fn maintenance_tick(state: AppState) -> anyhow::Result<u64> {
     state.login_limiter.shrink();
     Ok(crate::auth::session::prune_expired(&state.db, 500).await?)
 }
+
+/// Writes finished per-minute request counts into `component_metrics`.
+pub async fn request_stats_tick(state: AppState) -> anyhow::Result<u64> {
+    Ok(flush_request_stats(&state, false).await)
+}
+
+/// Writes request counts: finished minutes, or everything (at shutdown).
+pub async fn flush_request_stats(state: &AppState, everything: bool) -> u64 {
+    let rows = state.request_stats.drain(crate::storage::now_ms(), everything);
+    let count = rows.len() as u64;
+    if let Err(err) = state.ingestor.write(rows).await {
+        tracing::warn!(error = %err, "request metrics not written");
+        return 0;
+    }
+    count
+}
+
+/// Prunes telemetry past its retention, a few small batches per tick so a large
+/// backlog never holds the writer for long.
+pub async fn retention_tick(state: AppState) -> anyhow::Result<u64> {
+    let mut removed = 0;
+    for _ in 0..20 {
+        let batch = crate::telemetry::prune(&state.db, state.config.telemetry.retention_days, 1000).await?;
+        removed += batch;
+        if batch == 0 || state.shutdown.is_cancelled() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(removed)
+}

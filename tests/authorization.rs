@@ -69,6 +69,32 @@ impl Fixture {
             | "POST /logout"
             | "POST /api/auth/logout" => plain(route.path),
             "GET /assets/{file}" => plain("/assets/app.css"),
+            "OPTIONS /api/telemetry/track" | "OPTIONS /api/telemetry/metrics" | "GET /sdk/telemetry.js"
+            | "GET /sdk/telemetry.d.ts" | "GET /api/telemetry/stream" | "GET /settings/ingestion-keys"
+            | "GET /api/ingestion-keys" => plain(route.path),
+            "GET /api/telemetry/metrics/{component_id}" => plain("/api/telemetry/metrics/console"),
+            "POST /api/telemetry/track" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"component": "console", "action": "authz_check"})),
+            }),
+            "POST /api/telemetry/metrics" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"component": "console", "metric_name": "authz", "value": 1})),
+            }),
+            "POST /settings/ingestion-keys" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![("name", format!("key {n}")), ("allowed_origins", String::new())]),
+            }),
+            "POST /api/ingestion-keys" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"name": format!("key {n}")})),
+            }),
+            "POST /settings/ingestion-keys/{id}/revoke" | "DELETE /api/ingestion-keys/{id}" => {
+                let created = hummbl::telemetry::keys::create(&self.app.db, &self.team, "to revoke", vec![], &acting_user)
+                    .await
+                    .expect("key");
+                Some(Sample { path: route.path.replace("{id}", &created.info.id), body: Body::None })
+            }
             "POST /login" => Some(Sample {
                 path: "/login".into(),
                 body: Body::Form(vec![
@@ -177,7 +203,7 @@ fn expected(route: &Route, role: Option<Role>) -> Expect {
         (Access::Public, _) => Expect::Success,
         (_, None) if route.surface == Surface::Page => Expect::RedirectToLogin,
         (_, None) => Expect::Unauthorized,
-        (Access::SignedIn, Some(_)) => Expect::Success,
+        (Access::SignedIn | Access::Ingest, Some(_)) => Expect::Success,
         (Access::Allowed(permission), Some(role)) if role.allows(permission) => Expect::Success,
         (Access::Allowed(_), Some(_)) => Expect::Forbidden,
     }

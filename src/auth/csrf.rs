@@ -2,7 +2,8 @@
 //! browsers set themselves: `Sec-Fetch-Site` when present (every current browser),
 //! else `Origin` compared with the request's own host. A request with neither
 //! header did not come from a browser page, so a cross-site forgery is not
-//! possible; requests with an Authorization header carry no ambient credential.
+//! possible. Requests authenticated by a bearer token or an ingestion key carry
+//! no ambient credential (the cookie is then not even looked at), so they pass.
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
@@ -13,7 +14,7 @@ use crate::error::AppError;
 
 pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     if is_state_changing(request.method())
-        && !super::has_authorization(request.headers())
+        && super::Presented::of(&request).is_ambient()
         && is_cross_site(request.headers())
     {
         tracing::warn!(path = %request.uri().path(), "refused a cross-site request");

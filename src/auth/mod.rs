@@ -71,59 +71,77 @@ impl Principal {
 #[derive(Debug, Clone)]
 pub struct MaybePrincipal(pub Option<Principal>);
 
-/// Resolves the bearer token or, without an Authorization header, the session
-/// cookie. A request with an Authorization header never falls back to the
-/// cookie, which is what lets the CSRF guard exempt bearer requests.
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let resolved = match bearer_token(request.headers()) {
-        BearerHeader::Present(token) => tokens::resolve(&state.db, &token).await,
-        BearerHeader::Malformed => Ok(None),
-        BearerHeader::Absent => {
-            let jar = CookieJar::from_headers(request.headers());
-            match jar.get(session::COOKIE_NAME) {
-                Some(cookie) if !cookie.value().is_empty() => {
-                    session::resolve(&state.db, cookie.value(), state.session_ttl_ms()).await
-                }
-                _ => Ok(None),
-            }
+/// The credential a request presents. An Authorization header wins; an
+/// ingestion key may also come as `?key=` on telemetry routes (what
+/// `navigator.sendBeacon` can send); only then is the session cookie looked at.
+pub enum Presented {
+    Bearer(String),
+    /// An Authorization header that is not `Bearer <token>`.
+    Malformed,
+    QueryKey(String),
+    Cookie(String),
+    Nothing,
+}
+
+impl Presented {
+    pub fn of(request: &Request) -> Presented {
+        let headers = request.headers();
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            return match value.to_str().ok().and_then(|text| text.strip_prefix("Bearer ")) {
+                Some(token) if !token.trim().is_empty() => Presented::Bearer(token.trim().to_string()),
+                _ => Presented::Malformed,
+            };
         }
+        if request.uri().path().starts_with("/api/telemetry/")
+            && let Some(query) = request.uri().query()
+            && let Some((_, key)) = url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "key")
+        {
+            return Presented::QueryKey(key.into_owned());
+        }
+        let jar = CookieJar::from_headers(headers);
+        match jar.get(session::COOKIE_NAME) {
+            Some(cookie) if !cookie.value().is_empty() => Presented::Cookie(cookie.value().to_string()),
+            _ => Presented::Nothing,
+        }
+    }
+
+    /// Whether the browser could have attached this credential on its own
+    /// (cookies), which is what cross-site request forgery abuses.
+    pub fn is_ambient(&self) -> bool {
+        matches!(self, Presented::Cookie(_) | Presented::Nothing)
+    }
+}
+
+/// Resolves the presented credential into a principal (user) or an ingestion key,
+/// and leaves both answers in the request for the guard and the handlers.
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let mut key = None;
+    let resolved = match Presented::of(&request) {
+        Presented::Bearer(token) if token.starts_with(crate::telemetry::keys::KEY_PREFIX) => {
+            resolve_key(&state, &token, &mut key).await
+        }
+        Presented::QueryKey(token) => resolve_key(&state, &token, &mut key).await,
+        Presented::Bearer(token) => tokens::resolve(&state.db, &token).await,
+        Presented::Cookie(token) => session::resolve(&state.db, &token, state.session_ttl_ms()).await,
+        Presented::Malformed | Presented::Nothing => Ok(None),
     };
     match resolved {
         Ok(principal) => {
             request.extensions_mut().insert(MaybePrincipal(principal));
+            request.extensions_mut().insert(crate::telemetry::MaybeIngestKey(key));
             next.run(request).await
         }
         Err(err) => AppError::Internal(err.into()).into_response(),
     }
 }
 
-enum BearerHeader {
-    Absent,
-    Malformed,
-    Present(String),
-}
-
-fn bearer_token(headers: &axum::http::HeaderMap) -> BearerHeader {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return BearerHeader::Absent;
-    };
-    let Ok(text) = value.to_str() else {
-        return BearerHeader::Malformed;
-    };
-    match text.strip_prefix("Bearer ") {
-        Some(token) if !token.trim().is_empty() => BearerHeader::Present(token.trim().to_string()),
-        _ => BearerHeader::Malformed,
-    }
-}
-
-/// Whether the request carries an Authorization header (bearer requests are not
-/// exposed to CSRF: browsers never attach them on their own).
-pub fn has_authorization(headers: &axum::http::HeaderMap) -> bool {
-    headers.contains_key(header::AUTHORIZATION)
+async fn resolve_key(
+    state: &AppState,
+    token: &str,
+    slot: &mut Option<crate::telemetry::IngestKey>,
+) -> Result<Option<Principal>, sqlx::Error> {
+    *slot = crate::telemetry::keys::resolve(&state.db, &state.key_cache, token).await?;
+    Ok(None)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

@@ -53,16 +53,12 @@ async fn set(
     id: &str,
     enabled: bool,
 ) -> AppResult<Component> {
-    if !super::set_enabled(
-        &state.db,
-        &principal.team_id,
-        id,
-        enabled,
-        &principal.user_id,
-    )
-    .await?
-    {
-        return Err(AppError::NotFound);
+    match super::set_enabled(&state.db, &principal.team_id, id, enabled, &principal.user_id).await? {
+        super::Toggle::Done => {}
+        super::Toggle::NoSuchComponent => return Err(AppError::NotFound),
+        super::Toggle::AlwaysOn => {
+            return Err(AppError::validation("enabled", "system components cannot be switched off"));
+        }
     }
     super::list(&state.db, &principal.team_id)
         .await?
@@ -147,7 +143,7 @@ async fn settings_page(State(state): State<AppState>, principal: Principal) -> A
                         td { @for t in &component.transformations { span.badge { (t) } " " } }
                         td { (component.version) }
                         td {
-                            @if may_toggle {
+                            @if may_toggle && component.kind != "system" {
                                 form method="post" action={"/settings/components/" (component.id)} {
                                     input type="hidden" name="enabled" value=(if component.enabled { "false" } else { "true" });
                                     button.toggle type="submit" role="switch" aria-checked=(component.enabled)

@@ -23,9 +23,15 @@ pub struct Definition {
     pub route: &'static str,
     pub transformations: &'static [&'static str],
     pub version: &'static str,
+    /// `page` (can be switched off) or `system` (always on).
+    pub kind: &'static str,
 }
 
-/// The eight pages of the pilot plus its evaluation (DESIGN.md §2).
+/// The shell (overview, account, settings): where unattributed requests count.
+pub const CONSOLE: &str = "console";
+
+/// The eight pages of the pilot plus its evaluation (DESIGN.md §2), and the
+/// system components requests and telemetry are attributed to.
 pub const BUILT_IN: &[Definition] = &[
     Definition {
         id: "analytics-dashboard",
@@ -34,6 +40,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/analytics",
         transformations: &["T1", "T4"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "token-usage",
@@ -42,6 +49,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/analytics/tokens",
         transformations: &["T1", "T4"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "execution-monitor",
@@ -50,6 +58,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/monitor",
         transformations: &["T2", "T4"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "error-logs",
@@ -58,6 +67,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/logs/errors",
         transformations: &["T2", "T4"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "team-members",
@@ -66,6 +76,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/team",
         transformations: &["T3"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "api-keys",
@@ -74,6 +85,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/settings/api-keys",
         transformations: &["T3"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "workflow-scheduler",
@@ -82,6 +94,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/workflows/scheduler",
         transformations: &["T2"],
         version: "0.1.0",
+        kind: "page",
     },
     Definition {
         id: "notification-center",
@@ -90,6 +103,25 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/notifications",
         transformations: &["T4"],
         version: "0.1.0",
+        kind: "page",
+    },
+    Definition {
+        id: CONSOLE,
+        name: "Console shell",
+        domain: "platform",
+        route: "/",
+        transformations: &["T4"],
+        version: "0.1.0",
+        kind: "system",
+    },
+    Definition {
+        id: crate::telemetry::COMPONENT,
+        name: "Telemetry (T4 Observation)",
+        domain: "platform",
+        route: "/api/telemetry",
+        transformations: &["T4"],
+        version: "0.1.0",
+        kind: "system",
     },
     Definition {
         id: "pilot-evaluation",
@@ -98,6 +130,7 @@ pub const BUILT_IN: &[Definition] = &[
         route: "/pilot",
         transformations: &["T4"],
         version: "0.1.0",
+        kind: "page",
     },
 ];
 
@@ -138,7 +171,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
         None => {
             sqlx::query(
                 "INSERT INTO basen_components (id, name, domain, route, transformations, version, enabled, created_at, updated_at, kind) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 'page')",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
             )
             .bind(definition.id)
             .bind(definition.name)
@@ -148,6 +181,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
             .bind(definition.version)
             .bind(true)
             .bind(now)
+            .bind(definition.kind)
             .execute(&mut *tx)
             .await?;
         }
@@ -256,22 +290,31 @@ pub async fn enabled_map(db: &Db, team_id: &str) -> Result<HashMap<String, bool>
         .collect())
 }
 
-/// Switches a component on or off for a team; false when there is no such component.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Toggle {
+    Done,
+    NoSuchComponent,
+    /// System components (the shell, telemetry) cannot be switched off.
+    AlwaysOn,
+}
+
+/// Switches a component on or off for a team.
 pub async fn set_enabled(
     db: &Db,
     team_id: &str,
     component_id: &str,
     enabled: bool,
     actor: &str,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Toggle, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let exists: Option<String> =
-        sqlx::query_scalar("SELECT id FROM basen_components WHERE id = $1")
-            .bind(component_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if exists.is_none() {
-        return Ok(false);
+    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM basen_components WHERE id = $1")
+        .bind(component_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match kind.as_deref() {
+        None => return Ok(Toggle::NoSuchComponent),
+        Some("system") => return Ok(Toggle::AlwaysOn),
+        Some(_) => {}
     }
     sqlx::query(
         "INSERT INTO team_components (team_id, component_id, enabled, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
@@ -300,5 +343,5 @@ pub async fn set_enabled(
     )
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Toggle::Done)
 }

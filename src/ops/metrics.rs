@@ -29,11 +29,24 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabels {
+    component: &'static str,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentOnly {
+    component: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     in_flight: Gauge,
+    component_requests: Family<ComponentLabels, Counter>,
+    component_latency: Family<ComponentOnly, Histogram>,
 }
 
 impl Default for Metrics {
@@ -62,12 +75,50 @@ impl Metrics {
             "HTTP requests being answered",
             in_flight.clone(),
         );
+        let component_requests = Family::<ComponentLabels, Counter>::default();
+        let component_latency = Family::<ComponentOnly, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "component_requests",
+            "Requests per BaseN component, by status class (2xx, 4xx, 5xx, ...)",
+            component_requests.clone(),
+        );
+        registry.register(
+            "component_request_duration_seconds",
+            "Time to answer a request, per BaseN component",
+            component_latency.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             in_flight,
+            component_requests,
+            component_latency,
         }
+    }
+
+    /// Counts one request of a component (called by the route guard).
+    pub fn observe_component(
+        &self,
+        component: &'static str,
+        status: axum::http::StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        let class = match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.component_requests
+            .get_or_create(&ComponentLabels { component, class })
+            .inc();
+        self.component_latency
+            .get_or_create(&ComponentOnly { component })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The registry in Prometheus text exposition format.

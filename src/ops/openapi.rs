@@ -22,6 +22,13 @@ use utoipa::OpenApi;
         crate::teams::handlers::remove_member,
         crate::components::handlers::list_components,
         crate::components::handlers::patch_component,
+        crate::telemetry::handlers::track,
+        crate::telemetry::handlers::record_metrics,
+        crate::telemetry::handlers::query_metrics,
+        crate::telemetry::handlers::stream_events,
+        crate::telemetry::keys_page::list_keys,
+        crate::telemetry::keys_page::create_key,
+        crate::telemetry::keys_page::revoke_key,
         openapi_document,
     ),
     tags(
@@ -29,6 +36,7 @@ use utoipa::OpenApi;
         (name = "account", description = "Your password and personal API tokens"),
         (name = "teams", description = "Teams, switching and membership"),
         (name = "components", description = "The BaseN component registry"),
+        (name = "telemetry", description = "T4 Observation: events, metrics, live stream, ingestion keys"),
         (name = "ops", description = "Operations"),
     )
 )]

@@ -16,6 +16,8 @@ pub struct Shell {
     pub title: String,
     /// The navigation entry to mark as current.
     pub current: String,
+    /// The component the page's views and load times are reported under.
+    pub component: &'static str,
 }
 
 impl Shell {
@@ -23,7 +25,14 @@ impl Shell {
         Shell {
             title: title.into(),
             current: current.into(),
+            component: crate::components::CONSOLE,
         }
+    }
+
+    /// Reports the page under a component other than the console shell.
+    pub fn component(mut self, id: &'static str) -> Shell {
+        self.component = id;
+        self
     }
 }
 
@@ -89,7 +98,7 @@ impl ShellView {
             (DOCTYPE)
             html lang="en" {
                 (head(&self.shell.title))
-                body {
+                body data-component=(self.shell.component) {
                     a.skip-link href="#main" { "Skip to content" }
                     header.topbar {
                         a.brand href="/" aria-label="HUMMBL home" { span.brand-mark aria-hidden="true" { "H" } "HUMMBL" }

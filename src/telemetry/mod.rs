@@ -1,0 +1,88 @@
+//! T4 Observation: telemetry ingestion (`/api/telemetry/track`), component
+//! metrics, request instrumentation, the live event stream, ingestion keys for
+//! other apps, retention, and the browser SDK served at `/sdk/telemetry.js`.
+//!
+//! Flow of an event: the request is authenticated by the console session or an
+//! ingestion key (the team always comes from the credential), validated field by
+//! field (`validate`), handed to the batching writer (`ingest`), and answered only
+//! once its transaction committed; the writer then publishes it on the live bus,
+//! where `/api/telemetry/stream` subscribers of that team receive it.
+
+pub mod handlers;
+pub mod ingest;
+pub mod keys;
+pub mod keys_page;
+pub mod requests;
+pub mod validate;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::auth::{MaybePrincipal, Principal};
+use crate::error::AppError;
+use crate::storage::{Db, now_ms};
+use crate::routes::Route;
+
+pub use keys::IngestKey;
+
+/// The component telemetry's own routes report as.
+pub const COMPONENT: &str = "telemetry";
+
+pub fn routes() -> Vec<Route> {
+    let mut routes = handlers::routes();
+    routes.extend(keys_page::routes());
+    routes
+}
+
+/// Who sends telemetry: a console user (session) or another app (ingestion key).
+#[derive(Debug, Clone)]
+pub enum Sender {
+    Console(Principal),
+    Key(IngestKey),
+}
+
+impl Sender {
+    pub fn team_id(&self) -> &str {
+        match self {
+            Sender::Console(principal) => &principal.team_id,
+            Sender::Key(key) => &key.team_id,
+        }
+    }
+}
+
+/// The ingestion key a request authenticated with, if any (set by
+/// `auth::authenticate`).
+#[derive(Debug, Clone)]
+pub struct MaybeIngestKey(pub Option<IngestKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Sender {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Sender, AppError> {
+        if let Some(MaybeIngestKey(Some(key))) = parts.extensions.get::<MaybeIngestKey>() {
+            return Ok(Sender::Key(key.clone()));
+        }
+        match parts.extensions.get::<MaybePrincipal>() {
+            Some(MaybePrincipal(Some(principal))) => Ok(Sender::Console(principal.clone())),
+            _ => Err(AppError::Unauthorized),
+        }
+    }
+}
+
+/// Deletes events and metrics older than the retention, a bounded batch per
+/// table; returns how many rows went. Called repeatedly by the retention worker.
+pub async fn prune(db: &Db, retention_days: u32, batch: i64) -> Result<u64, sqlx::Error> {
+    let cutoff = now_ms() - i64::from(retention_days) * 86_400_000;
+    let mut removed = 0;
+    for table in ["user_actions", "component_metrics"] {
+        let result = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE timestamp < $1 LIMIT $2)"
+        ))
+        .bind(cutoff)
+        .bind(batch)
+        .execute(db.write())
+        .await?;
+        removed += result.rows_affected();
+    }
+    Ok(removed)
+}

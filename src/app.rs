@@ -20,13 +20,13 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::ratelimit::LoginLimiter;
 use crate::bus::Bus;
+use crate::config::Config;
+use crate::ops::metrics::Metrics;
+use crate::storage::Db;
 use crate::telemetry::ingest::Ingestor;
 use crate::telemetry::keys::KeyCache;
 use crate::telemetry::requests::RequestStats;
 use crate::telemetry::validate::Limits;
-use crate::config::Config;
-use crate::ops::metrics::Metrics;
-use crate::storage::Db;
 
 /// Everything a handler or worker may need; cheap to clone.
 #[derive(Clone)]

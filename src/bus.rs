@@ -63,8 +63,13 @@ impl Bus {
     }
 
     /// Publishes events in order, recording each in the ring buffer.
-    pub fn publish_all(&self, events: impl IntoIterator<Item = (String, &'static str, serde_json::Value)>) {
-        let Ok(mut ring) = self.ring.lock() else { return };
+    pub fn publish_all(
+        &self,
+        events: impl IntoIterator<Item = (String, &'static str, serde_json::Value)>,
+    ) {
+        let Ok(mut ring) = self.ring.lock() else {
+            return;
+        };
         for (team_id, kind, data) in events {
             let event = Arc::new(BusEvent {
                 seq: ring.next_seq,
@@ -89,7 +94,10 @@ impl Bus {
     /// Subscribes, and replays what came after `last_seen` (when given). The
     /// subscription is taken under the ring's lock, so nothing falls between the
     /// replay and the live events.
-    pub fn subscribe(&self, last_seen: Option<u64>) -> (broadcast::Receiver<Arc<BusEvent>>, Replay) {
+    pub fn subscribe(
+        &self,
+        last_seen: Option<u64>,
+    ) -> (broadcast::Receiver<Arc<BusEvent>>, Replay) {
         let ring = match self.ring.lock() {
             Ok(ring) => ring,
             Err(poisoned) => poisoned.into_inner(),
@@ -102,7 +110,13 @@ impl Bus {
                 if seen + 1 < oldest || seen >= ring.next_seq {
                     Replay::TooOld
                 } else {
-                    Replay::Events(ring.events.iter().filter(|e| e.seq > seen).cloned().collect())
+                    Replay::Events(
+                        ring.events
+                            .iter()
+                            .filter(|e| e.seq > seen)
+                            .cloned()
+                            .collect(),
+                    )
                 }
             }
         };
@@ -133,8 +147,13 @@ mod tests {
         let bus = Bus::new();
         publish(&bus, 10);
         let (_, replay) = bus.subscribe(Some(7));
-        let Replay::Events(events) = replay else { panic!("expected a replay") };
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![8, 9, 10]);
+        let Replay::Events(events) = replay else {
+            panic!("expected a replay")
+        };
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![8, 9, 10]
+        );
         let (_, nothing) = bus.subscribe(Some(10));
         assert!(matches!(nothing, Replay::Events(e) if e.is_empty()));
     }

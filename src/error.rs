@@ -43,7 +43,10 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     /// 503: temporarily unable (a full queue); retry after the given seconds.
     #[error("{message}; retry in {retry_after_secs} s")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 500: anything unexpected; logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -15,7 +15,7 @@ pub mod error;
 pub mod ops;
 pub mod routes;
 pub mod storage;
-pub mod telemetry;
 pub mod teams;
+pub mod telemetry;
 pub mod web;
 pub mod workers;

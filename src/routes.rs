@@ -169,11 +169,17 @@ async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Re
     if let Some(component) = guard.attributed_to {
         let server_error = response.status().is_server_error();
         let elapsed = started.elapsed();
+        guard.state.request_stats.record(
+            team.as_deref(),
+            component,
+            server_error,
+            elapsed,
+            now_ms(),
+        );
         guard
             .state
-            .request_stats
-            .record(team.as_deref(), component, server_error, elapsed, now_ms());
-        guard.state.metrics.observe_component(component, response.status(), elapsed);
+            .metrics
+            .observe_component(component, response.status(), elapsed);
     }
     response
 }
@@ -193,7 +199,10 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
         .extensions()
         .get::<MaybePrincipal>()
         .and_then(|found| found.0.clone());
-    let has_key = matches!(request.extensions().get::<MaybeIngestKey>(), Some(MaybeIngestKey(Some(_))));
+    let has_key = matches!(
+        request.extensions().get::<MaybeIngestKey>(),
+        Some(MaybeIngestKey(Some(_)))
+    );
     let decision = match (&principal, guard.access) {
         (_, Access::Public) => Ok(()),
         (_, Access::Ingest) if has_key => Ok(()),

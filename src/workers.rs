@@ -66,7 +66,9 @@ pub async fn request_stats_tick(state: AppState) -> anyhow::Result<u64> {
 
 /// Writes request counts: finished minutes, or everything (at shutdown).
 pub async fn flush_request_stats(state: &AppState, everything: bool) -> u64 {
-    let rows = state.request_stats.drain(crate::storage::now_ms(), everything);
+    let rows = state
+        .request_stats
+        .drain(crate::storage::now_ms(), everything);
     let count = rows.len() as u64;
     if let Err(err) = state.ingestor.write(rows).await {
         tracing::warn!(error = %err, "request metrics not written");
@@ -80,7 +82,8 @@ pub async fn flush_request_stats(state: &AppState, everything: bool) -> u64 {
 pub async fn retention_tick(state: AppState) -> anyhow::Result<u64> {
     let mut removed = 0;
     for _ in 0..20 {
-        let batch = crate::telemetry::prune(&state.db, state.config.telemetry.retention_days, 1000).await?;
+        let batch =
+            crate::telemetry::prune(&state.db, state.config.telemetry.retention_days, 1000).await?;
         removed += batch;
         if batch == 0 || state.shutdown.is_cancelled() {
             break;

@@ -69,31 +69,51 @@ impl Fixture {
             | "POST /logout"
             | "POST /api/auth/logout" => plain(route.path),
             "GET /assets/{file}" => plain("/assets/app.css"),
-            "OPTIONS /api/telemetry/track" | "OPTIONS /api/telemetry/metrics" | "GET /sdk/telemetry.js"
-            | "GET /sdk/telemetry.d.ts" | "GET /api/telemetry/stream" | "GET /settings/ingestion-keys"
+            "OPTIONS /api/telemetry/track"
+            | "OPTIONS /api/telemetry/metrics"
+            | "GET /sdk/telemetry.js"
+            | "GET /sdk/telemetry.d.ts"
+            | "GET /api/telemetry/stream"
+            | "GET /settings/ingestion-keys"
             | "GET /api/ingestion-keys" => plain(route.path),
             "GET /api/telemetry/metrics/{component_id}" => plain("/api/telemetry/metrics/console"),
             "POST /api/telemetry/track" => Some(Sample {
                 path: route.path.into(),
-                body: Body::Json(serde_json::json!({"component": "console", "action": "authz_check"})),
+                body: Body::Json(
+                    serde_json::json!({"component": "console", "action": "authz_check"}),
+                ),
             }),
             "POST /api/telemetry/metrics" => Some(Sample {
                 path: route.path.into(),
-                body: Body::Json(serde_json::json!({"component": "console", "metric_name": "authz", "value": 1})),
+                body: Body::Json(
+                    serde_json::json!({"component": "console", "metric_name": "authz", "value": 1}),
+                ),
             }),
             "POST /settings/ingestion-keys" => Some(Sample {
                 path: route.path.into(),
-                body: Body::Form(vec![("name", format!("key {n}")), ("allowed_origins", String::new())]),
+                body: Body::Form(vec![
+                    ("name", format!("key {n}")),
+                    ("allowed_origins", String::new()),
+                ]),
             }),
             "POST /api/ingestion-keys" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(serde_json::json!({"name": format!("key {n}")})),
             }),
             "POST /settings/ingestion-keys/{id}/revoke" | "DELETE /api/ingestion-keys/{id}" => {
-                let created = hummbl::telemetry::keys::create(&self.app.db, &self.team, "to revoke", vec![], &acting_user)
-                    .await
-                    .expect("key");
-                Some(Sample { path: route.path.replace("{id}", &created.info.id), body: Body::None })
+                let created = hummbl::telemetry::keys::create(
+                    &self.app.db,
+                    &self.team,
+                    "to revoke",
+                    vec![],
+                    &acting_user,
+                )
+                .await
+                .expect("key");
+                Some(Sample {
+                    path: route.path.replace("{id}", &created.info.id),
+                    body: Body::None,
+                })
             }
             "POST /login" => Some(Sample {
                 path: "/login".into(),

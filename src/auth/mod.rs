@@ -87,20 +87,29 @@ impl Presented {
     pub fn of(request: &Request) -> Presented {
         let headers = request.headers();
         if let Some(value) = headers.get(header::AUTHORIZATION) {
-            return match value.to_str().ok().and_then(|text| text.strip_prefix("Bearer ")) {
-                Some(token) if !token.trim().is_empty() => Presented::Bearer(token.trim().to_string()),
+            return match value
+                .to_str()
+                .ok()
+                .and_then(|text| text.strip_prefix("Bearer "))
+            {
+                Some(token) if !token.trim().is_empty() => {
+                    Presented::Bearer(token.trim().to_string())
+                }
                 _ => Presented::Malformed,
             };
         }
         if request.uri().path().starts_with("/api/telemetry/")
             && let Some(query) = request.uri().query()
-            && let Some((_, key)) = url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "key")
+            && let Some((_, key)) =
+                url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "key")
         {
             return Presented::QueryKey(key.into_owned());
         }
         let jar = CookieJar::from_headers(headers);
         match jar.get(session::COOKIE_NAME) {
-            Some(cookie) if !cookie.value().is_empty() => Presented::Cookie(cookie.value().to_string()),
+            Some(cookie) if !cookie.value().is_empty() => {
+                Presented::Cookie(cookie.value().to_string())
+            }
             _ => Presented::Nothing,
         }
     }
@@ -114,7 +123,11 @@ impl Presented {
 
 /// Resolves the presented credential into a principal (user) or an ingestion key,
 /// and leaves both answers in the request for the guard and the handlers.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let mut key = None;
     let resolved = match Presented::of(&request) {
         Presented::Bearer(token) if token.starts_with(crate::telemetry::keys::KEY_PREFIX) => {
@@ -122,13 +135,17 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         }
         Presented::QueryKey(token) => resolve_key(&state, &token, &mut key).await,
         Presented::Bearer(token) => tokens::resolve(&state.db, &token).await,
-        Presented::Cookie(token) => session::resolve(&state.db, &token, state.session_ttl_ms()).await,
+        Presented::Cookie(token) => {
+            session::resolve(&state.db, &token, state.session_ttl_ms()).await
+        }
         Presented::Malformed | Presented::Nothing => Ok(None),
     };
     match resolved {
         Ok(principal) => {
             request.extensions_mut().insert(MaybePrincipal(principal));
-            request.extensions_mut().insert(crate::telemetry::MaybeIngestKey(key));
+            request
+                .extensions_mut()
+                .insert(crate::telemetry::MaybeIngestKey(key));
             next.run(request).await
         }
         Err(err) => AppError::Internal(err.into()).into_response(),

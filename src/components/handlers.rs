@@ -53,11 +53,22 @@ async fn set(
     id: &str,
     enabled: bool,
 ) -> AppResult<Component> {
-    match super::set_enabled(&state.db, &principal.team_id, id, enabled, &principal.user_id).await? {
+    match super::set_enabled(
+        &state.db,
+        &principal.team_id,
+        id,
+        enabled,
+        &principal.user_id,
+    )
+    .await?
+    {
         super::Toggle::Done => {}
         super::Toggle::NoSuchComponent => return Err(AppError::NotFound),
         super::Toggle::AlwaysOn => {
-            return Err(AppError::validation("enabled", "system components cannot be switched off"));
+            return Err(AppError::validation(
+                "enabled",
+                "system components cannot be switched off",
+            ));
         }
     }
     super::list(&state.db, &principal.team_id)

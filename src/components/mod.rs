@@ -307,10 +307,11 @@ pub async fn set_enabled(
     actor: &str,
 ) -> Result<Toggle, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM basen_components WHERE id = $1")
-        .bind(component_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM basen_components WHERE id = $1")
+            .bind(component_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     match kind.as_deref() {
         None => return Ok(Toggle::NoSuchComponent),
         Some("system") => return Ok(Toggle::AlwaysOn),

@@ -27,13 +27,21 @@ use crate::storage::{new_id, now_ms};
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::api(Method::POST, "/api/telemetry/track", track).ingest().reports_as(COMPONENT),
-        Route::raw(Method::OPTIONS, "/api/telemetry/track", preflight).public(),
-        Route::api(Method::POST, "/api/telemetry/metrics", record_metrics).ingest().reports_as(COMPONENT),
-        Route::raw(Method::OPTIONS, "/api/telemetry/metrics", preflight).public(),
-        Route::api(Method::GET, "/api/telemetry/metrics/{component_id}", query_metrics)
-            .allowed(Permission::Read)
+        Route::api(Method::POST, "/api/telemetry/track", track)
+            .ingest()
             .reports_as(COMPONENT),
+        Route::raw(Method::OPTIONS, "/api/telemetry/track", preflight).public(),
+        Route::api(Method::POST, "/api/telemetry/metrics", record_metrics)
+            .ingest()
+            .reports_as(COMPONENT),
+        Route::raw(Method::OPTIONS, "/api/telemetry/metrics", preflight).public(),
+        Route::api(
+            Method::GET,
+            "/api/telemetry/metrics/{component_id}",
+            query_metrics,
+        )
+        .allowed(Permission::Read)
+        .reports_as(COMPONENT),
         Route::api(Method::GET, "/api/telemetry/stream", stream_events)
             .allowed(Permission::Read)
             .reports_as(COMPONENT),
@@ -63,7 +71,8 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> AppResult<serde_json::Value> 
             "send JSON as application/json or text/plain".into(),
         ));
     }
-    serde_json::from_slice(body).map_err(|err| AppError::BadRequest(format!("malformed JSON: {err}")))
+    serde_json::from_slice(body)
+        .map_err(|err| AppError::BadRequest(format!("malformed JSON: {err}")))
 }
 
 /// The origin of a browser request, checked against the sender's key.
@@ -118,7 +127,12 @@ fn accepted(origin: Option<HeaderValue>, count: usize) -> Response {
         (status = 413, description = "too many events or too large"), (status = 422, description = "a field breaks a rule"),
         (status = 503, description = "queue full; see Retry-After")),
     security(("session" = []), ("bearer" = []), ("ingestion_key" = [])))]
-pub async fn track(State(state): State<AppState>, sender: Sender, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn track(
+    State(state): State<AppState>,
+    sender: Sender,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     let origin = checked_origin(&sender, &headers)?;
     let now = now_ms();
     let events = validate::events(&json_body(&headers, &body)?, state.telemetry_limits(), now)?;
@@ -162,7 +176,11 @@ pub async fn record_metrics(
     body: Bytes,
 ) -> AppResult<Response> {
     let origin = checked_origin(&sender, &headers)?;
-    let metrics = validate::metrics(&json_body(&headers, &body)?, state.telemetry_limits(), now_ms())?;
+    let metrics = validate::metrics(
+        &json_body(&headers, &body)?,
+        state.telemetry_limits(),
+        now_ms(),
+    )?;
     let count = metrics.len();
     let user_id = match &sender {
         Sender::Console(principal) => Some(principal.user_id.clone()),
@@ -197,12 +215,18 @@ async fn preflight(headers: HeaderMap) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let out = response.headers_mut();
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST"),
+        );
         out.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("authorization, content-type"),
         );
-        out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        out.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         out.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
@@ -237,7 +261,10 @@ pub async fn query_metrics(
     Path(component_id): Path<String>,
     Query(query): Query<MetricsQuery>,
 ) -> AppResult<Json<MetricResults>> {
-    let component_id = validate::identifier(Some(&serde_json::Value::String(component_id)), "component_id")?;
+    let component_id = validate::identifier(
+        Some(&serde_json::Value::String(component_id)),
+        "component_id",
+    )?;
     let now = now_ms();
     let since = match query.since.as_deref() {
         None | Some("") => now - 86_400_000,

@@ -88,7 +88,9 @@ impl KeyCache {
 
     /// Whether `last_used_at` should be written now (at most once a minute).
     fn should_touch(&self, digest: &str) -> bool {
-        let Ok(mut entries) = self.entries.lock() else { return false };
+        let Ok(mut entries) = self.entries.lock() else {
+            return false;
+        };
         match entries.get_mut(digest) {
             Some(cached) if now_ms() - cached.touched_ms > TOUCH_INTERVAL_MS => {
                 cached.touched_ms = now_ms();
@@ -106,7 +108,11 @@ impl KeyCache {
 }
 
 /// Resolves a presented key (cached).
-pub async fn resolve(db: &Db, cache: &KeyCache, presented: &str) -> Result<Option<IngestKey>, sqlx::Error> {
+pub async fn resolve(
+    db: &Db,
+    cache: &KeyCache,
+    presented: &str,
+) -> Result<Option<IngestKey>, sqlx::Error> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() > 128 {
         return Ok(None);
     }
@@ -129,7 +135,8 @@ pub async fn resolve(db: &Db, cache: &KeyCache, presented: &str) -> Result<Optio
         Some(row) => Some(IngestKey {
             id: row.try_get("id")?,
             team_id: row.try_get("team_id")?,
-            allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins")?).unwrap_or_default(),
+            allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins")?)
+                .unwrap_or_default(),
         }),
         None => None,
     };
@@ -139,12 +146,21 @@ pub async fn resolve(db: &Db, cache: &KeyCache, presented: &str) -> Result<Optio
 
 /// Normalizes an allowed origin (`https://app.example.com[:port]`).
 pub fn parse_origin(text: &str, field: &str) -> Result<String, AppError> {
-    let invalid = || AppError::validation(field, "must be an origin like https://app.example.com (no path)");
+    let invalid = || {
+        AppError::validation(
+            field,
+            "must be an origin like https://app.example.com (no path)",
+        )
+    };
     let url = url::Url::parse(text.trim()).map_err(|_| invalid())?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(invalid());
     }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
         return Err(invalid());
     }
     Ok(url.origin().ascii_serialization())
@@ -202,8 +218,10 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
                 prefix: row.try_get("prefix")?,
-                allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins")?)
-                    .unwrap_or_default(),
+                allowed_origins: serde_json::from_str(
+                    &row.try_get::<String, _>("allowed_origins")?,
+                )
+                .unwrap_or_default(),
                 created_at: row.try_get("created_at")?,
                 last_used_at: row.try_get("last_used_at")?,
             })
@@ -212,7 +230,12 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
 }
 
 /// Revokes a key of the team; false when there is no such live key.
-pub async fn revoke(db: &Db, cache: &KeyCache, team_id: &str, key_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn revoke(
+    db: &Db,
+    cache: &KeyCache,
+    team_id: &str,
+    key_id: &str,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query("UPDATE ingestion_keys SET revoked_at = $1 WHERE id = $2 AND team_id = $3 AND revoked_at IS NULL")
         .bind(now_ms())
         .bind(key_id)
@@ -229,9 +252,21 @@ mod tests {
 
     #[test]
     fn origins_are_normalized_and_checked() {
-        assert_eq!(parse_origin("https://App.Example.com", "o").ok().as_deref(), Some("https://app.example.com"));
-        assert_eq!(parse_origin("http://localhost:3000/", "o").ok().as_deref(), Some("http://localhost:3000"));
-        for bad in ["app.example.com", "https://x.com/path", "ftp://x.com", "https://u:p@x.com", "*"] {
+        assert_eq!(
+            parse_origin("https://App.Example.com", "o").ok().as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000/", "o").ok().as_deref(),
+            Some("http://localhost:3000")
+        );
+        for bad in [
+            "app.example.com",
+            "https://x.com/path",
+            "ftp://x.com",
+            "https://u:p@x.com",
+            "*",
+        ] {
             assert!(parse_origin(bad, "o").is_err(), "{bad}");
         }
     }

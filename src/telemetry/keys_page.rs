@@ -19,11 +19,18 @@ use crate::web::{Shell, notice, page};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::page(Method::GET, "/settings/ingestion-keys", keys_page).allowed(Permission::Read),
-        Route::page(Method::POST, "/settings/ingestion-keys", create_form).allowed(Permission::ManageKeys),
-        Route::page(Method::POST, "/settings/ingestion-keys/{id}/revoke", revoke_form).allowed(Permission::ManageKeys),
+        Route::page(Method::POST, "/settings/ingestion-keys", create_form)
+            .allowed(Permission::ManageKeys),
+        Route::page(
+            Method::POST,
+            "/settings/ingestion-keys/{id}/revoke",
+            revoke_form,
+        )
+        .allowed(Permission::ManageKeys),
         Route::api(Method::GET, "/api/ingestion-keys", list_keys).allowed(Permission::Read),
         Route::api(Method::POST, "/api/ingestion-keys", create_key).allowed(Permission::ManageKeys),
-        Route::api(Method::DELETE, "/api/ingestion-keys/{id}", revoke_key).allowed(Permission::ManageKeys),
+        Route::api(Method::DELETE, "/api/ingestion-keys/{id}", revoke_key)
+            .allowed(Permission::ManageKeys),
     ]
 }
 
@@ -52,10 +59,17 @@ pub struct KeyList {
 
 const MAX_ORIGINS: usize = 20;
 
-async fn issue(state: &AppState, principal: &Principal, request: NewKey) -> AppResult<keys::CreatedKey> {
+async fn issue(
+    state: &AppState,
+    principal: &Principal,
+    request: NewKey,
+) -> AppResult<keys::CreatedKey> {
     let name = crate::accounts::parse_name("name", &request.name)?;
     if request.allowed_origins.len() > MAX_ORIGINS {
-        return Err(AppError::validation("allowed_origins", "at most 20 origins"));
+        return Err(AppError::validation(
+            "allowed_origins",
+            "at most 20 origins",
+        ));
     }
     let origins = request
         .allowed_origins
@@ -63,7 +77,14 @@ async fn issue(state: &AppState, principal: &Principal, request: NewKey) -> AppR
         .enumerate()
         .map(|(i, origin)| keys::parse_origin(origin, &format!("allowed_origins[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let created = keys::create(&state.db, &principal.team_id, &name, origins, &principal.user_id).await?;
+    let created = keys::create(
+        &state.db,
+        &principal.team_id,
+        &name,
+        origins,
+        &principal.user_id,
+    )
+    .await?;
     crate::audit::record(
         &state.db,
         crate::audit::Entry {
@@ -98,7 +119,10 @@ async fn revoke(state: &AppState, principal: &Principal, id: &str) -> AppResult<
 
 /// The team's live ingestion keys (never the keys themselves).
 #[utoipa::path(get, path = "/api/ingestion-keys", tag = "telemetry", responses((status = 200, body = KeyList)))]
-pub async fn list_keys(State(state): State<AppState>, principal: Principal) -> AppResult<Json<KeyList>> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<KeyList>> {
     Ok(Json(KeyList {
         keys: keys::list(&state.db, &principal.team_id).await?,
     }))
@@ -125,15 +149,28 @@ pub async fn create_key(
 /// Revoke an ingestion key; requests with it are refused from then on.
 #[utoipa::path(delete, path = "/api/ingestion-keys/{id}", tag = "telemetry",
     params(("id" = String, Path, description = "key id")), responses((status = 204), (status = 403), (status = 404)))]
-pub async fn revoke_key(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> AppResult<StatusCode> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
     revoke(&state, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn render(state: &AppState, principal: &Principal, flash: Option<Markup>) -> AppResult<Markup> {
+async fn render(
+    state: &AppState,
+    principal: &Principal,
+    flash: Option<Markup>,
+) -> AppResult<Markup> {
     let keys = keys::list(&state.db, &principal.team_id).await?;
     let may_manage = principal.can(Permission::ManageKeys);
-    let shell = page(state, principal, Shell::new("Ingestion keys", "/settings/ingestion-keys")).await?;
+    let shell = page(
+        state,
+        principal,
+        Shell::new("Ingestion keys", "/settings/ingestion-keys"),
+    )
+    .await?;
     Ok(shell.render(html! {
         header.page-header {
             h1 { "Ingestion keys" }
@@ -207,7 +244,11 @@ struct NewKeyForm {
     allowed_origins: String,
 }
 
-async fn create_form(State(state): State<AppState>, principal: Principal, Form(form): Form<NewKeyForm>) -> Response {
+async fn create_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<NewKeyForm>,
+) -> Response {
     let request = NewKey {
         name: form.name,
         allowed_origins: form
@@ -237,7 +278,11 @@ async fn create_form(State(state): State<AppState>, principal: Principal, Form(f
     }
 }
 
-async fn revoke_form(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Response {
+async fn revoke_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
     match revoke(&state, &principal, &id).await {
         Ok(()) => Redirect::to("/settings/ingestion-keys").into_response(),
         Err(err) => err.into_response(),

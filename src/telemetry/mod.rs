@@ -20,8 +20,8 @@ use axum::http::request::Parts;
 
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::AppError;
-use crate::storage::{Db, now_ms};
 use crate::routes::Route;
+use crate::storage::{Db, now_ms};
 
 pub use keys::IngestKey;
 

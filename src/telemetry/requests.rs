@@ -75,13 +75,22 @@ pub struct RequestStats {
 }
 
 impl RequestStats {
-    pub fn record(&self, team_id: Option<&str>, component: &'static str, server_error: bool, latency: Duration, now_ms: i64) {
+    pub fn record(
+        &self,
+        team_id: Option<&str>,
+        component: &'static str,
+        server_error: bool,
+        latency: Duration,
+        now_ms: i64,
+    ) {
         let key = Key {
             minute: now_ms - now_ms.rem_euclid(MINUTE_MS),
             team_id: team_id.map(str::to_string),
             component,
         };
-        let Ok(mut windows) = self.windows.lock() else { return };
+        let Ok(mut windows) = self.windows.lock() else {
+            return;
+        };
         let window = windows.entry(key).or_insert_with(Window::new);
         window.requests += 1;
         window.errors += u64::from(server_error);
@@ -117,11 +126,16 @@ impl RequestStats {
                 user_id: None,
                 timestamp: key.minute,
             };
-            rows.metrics.push(metric("requests", window.requests as f64));
-            rows.metrics.push(metric("errors_5xx", window.errors as f64));
-            rows.metrics.push(metric("latency_p50_ms", window.percentile_ms(0.50)));
-            rows.metrics.push(metric("latency_p95_ms", window.percentile_ms(0.95)));
-            rows.metrics.push(metric("latency_p99_ms", window.percentile_ms(0.99)));
+            rows.metrics
+                .push(metric("requests", window.requests as f64));
+            rows.metrics
+                .push(metric("errors_5xx", window.errors as f64));
+            rows.metrics
+                .push(metric("latency_p50_ms", window.percentile_ms(0.50)));
+            rows.metrics
+                .push(metric("latency_p95_ms", window.percentile_ms(0.95)));
+            rows.metrics
+                .push(metric("latency_p99_ms", window.percentile_ms(0.99)));
         }
         rows
     }
@@ -132,7 +146,11 @@ mod tests {
     use super::*;
 
     fn value(rows: &Rows, name: &str) -> f64 {
-        rows.metrics.iter().find(|m| m.metric_name == name).map(|m| m.value).expect(name)
+        rows.metrics
+            .iter()
+            .find(|m| m.metric_name == name)
+            .map(|m| m.value)
+            .expect(name)
     }
 
     #[test]
@@ -140,9 +158,18 @@ mod tests {
         let stats = RequestStats::default();
         let minute = 1_800_000_000_000 - 1_800_000_000_000 % MINUTE_MS;
         for ms in 1..=100u64 {
-            stats.record(Some("t"), "console", ms > 98, Duration::from_millis(ms), minute + 5);
+            stats.record(
+                Some("t"),
+                "console",
+                ms > 98,
+                Duration::from_millis(ms),
+                minute + 5,
+            );
         }
-        assert!(stats.drain(minute + 30_000, false).is_empty(), "the minute is not over yet");
+        assert!(
+            stats.drain(minute + 30_000, false).is_empty(),
+            "the minute is not over yet"
+        );
         let rows = stats.drain(minute + MINUTE_MS, false);
         assert_eq!(rows.metrics.len(), 5);
         assert_eq!(value(&rows, "requests"), 100.0);
@@ -152,14 +179,20 @@ mod tests {
         let p99 = value(&rows, "latency_p99_ms");
         assert!((99.0..=99.0 * GROWTH).contains(&p99), "p99 {p99}");
         assert!(rows.metrics.iter().all(|m| m.timestamp == minute));
-        assert!(stats.drain(minute + 10 * MINUTE_MS, true).is_empty(), "drained once");
+        assert!(
+            stats.drain(minute + 10 * MINUTE_MS, true).is_empty(),
+            "drained once"
+        );
     }
 
     #[test]
     fn buckets_bound_latency_from_above() {
         for ms in [0.01, 0.05, 0.3, 7.0, 250.0, 4000.0] {
             let bound = upper_bound_ms(bucket_of(ms));
-            assert!(bound >= ms * 0.999 && bound <= (ms * GROWTH).max(FIRST_BOUND_MS) * 1.001, "{ms} -> {bound}");
+            assert!(
+                bound >= ms * 0.999 && bound <= (ms * GROWTH).max(FIRST_BOUND_MS) * 1.001,
+                "{ms} -> {bound}"
+            );
         }
     }
 }

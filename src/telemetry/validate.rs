@@ -58,7 +58,10 @@ pub fn identifier(value: Option<&Value>, field: &str) -> Result<String, AppError
     let valid_chars = text
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-    let starts_well = text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let starts_well = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if text.is_empty() || text.len() > MAX_ID_LEN || !valid_chars || !starts_well {
         return Err(invalid(
             field,
@@ -71,7 +74,9 @@ pub fn identifier(value: Option<&Value>, field: &str) -> Result<String, AppError
 fn optional_text(value: Option<&Value>, field: &str) -> Result<Option<String>, AppError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.chars().count() <= MAX_ATTRIBUTE_LEN && !text.is_empty() => {
+        Some(Value::String(text))
+            if text.chars().count() <= MAX_ATTRIBUTE_LEN && !text.is_empty() =>
+        {
             Ok(Some(text.clone()))
         }
         Some(Value::String(_)) => Err(invalid(field, "must be 1 to 128 characters")),
@@ -84,14 +89,23 @@ fn timestamp(value: Option<&Value>, field: &str, now: i64) -> Result<i64, AppErr
         None | Some(Value::Null) => Ok(now),
         Some(Value::Number(number)) => {
             let Some(ms) = number.as_i64() else {
-                return Err(invalid(field, "must be whole milliseconds since the Unix epoch"));
+                return Err(invalid(
+                    field,
+                    "must be whole milliseconds since the Unix epoch",
+                ));
             };
             if ms < now - MAX_PAST_MS || ms > now + MAX_FUTURE_MS {
-                return Err(invalid(field, "must be within the last 7 days and at most 5 minutes ahead"));
+                return Err(invalid(
+                    field,
+                    "must be within the last 7 days and at most 5 minutes ahead",
+                ));
             }
             Ok(ms)
         }
-        Some(_) => Err(invalid(field, "must be a number (milliseconds since the Unix epoch)")),
+        Some(_) => Err(invalid(
+            field,
+            "must be a number (milliseconds since the Unix epoch)",
+        )),
     }
 }
 
@@ -104,7 +118,10 @@ fn object(value: Option<&Value>, field: &str, limits: Limits) -> Result<Option<S
             if text.len() > limits.max_properties_bytes {
                 return Err(invalid(
                     field,
-                    &format!("must serialize to at most {} bytes", limits.max_properties_bytes),
+                    &format!(
+                        "must serialize to at most {} bytes",
+                        limits.max_properties_bytes
+                    ),
                 ));
             }
             Ok(Some(text))
@@ -114,12 +131,18 @@ fn object(value: Option<&Value>, field: &str, limits: Limits) -> Result<Option<S
 }
 
 fn as_object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, AppError> {
-    value.as_object().ok_or_else(|| invalid(field, "must be a JSON object"))
+    value
+        .as_object()
+        .ok_or_else(|| invalid(field, "must be a JSON object"))
 }
 
 /// The items of a request body that is either one object or `{"<list_key>": [...]}`.
 /// Returns each item with the path to name in errors.
-fn items<'a>(body: &'a Value, list_key: &str, limits: Limits) -> Result<Vec<(String, &'a Value)>, AppError> {
+fn items<'a>(
+    body: &'a Value,
+    list_key: &str,
+    limits: Limits,
+) -> Result<Vec<(String, &'a Value)>, AppError> {
     let root = as_object(body, "body")?;
     match root.get(list_key) {
         Some(Value::Array(list)) => {
@@ -215,7 +238,12 @@ mod tests {
 
     #[test]
     fn a_single_event_with_defaults() {
-        let events = events(&json!({"component": "checkout", "action": "click"}), LIMITS, NOW).expect("valid");
+        let events = events(
+            &json!({"component": "checkout", "action": "click"}),
+            LIMITS,
+            NOW,
+        )
+        .expect("valid");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].timestamp, NOW);
         assert!(events[0].properties.is_none());
@@ -227,34 +255,67 @@ mod tests {
             {"component": "a", "action": "x"},
             {"component": "a", "action": "x", "timestamp": NOW - MAX_PAST_MS - 1},
         ]});
-        assert_eq!(field_of(events(&body, LIMITS, NOW).expect_err("old")), "events[1].timestamp");
+        assert_eq!(
+            field_of(events(&body, LIMITS, NOW).expect_err("old")),
+            "events[1].timestamp"
+        );
         let body = json!({"events": [{"component": "Bad Id", "action": "x"}]});
-        assert_eq!(field_of(events(&body, LIMITS, NOW).expect_err("bad id")), "events[0].component");
+        assert_eq!(
+            field_of(events(&body, LIMITS, NOW).expect_err("bad id")),
+            "events[0].component"
+        );
         let body = json!({"events": [{"component": "a", "action": "x", "properties": [1]}]});
-        assert_eq!(field_of(events(&body, LIMITS, NOW).expect_err("array")), "events[0].properties");
+        assert_eq!(
+            field_of(events(&body, LIMITS, NOW).expect_err("array")),
+            "events[0].properties"
+        );
         let body = json!({"events": [{"component": "a", "action": "x", "userId": 5}]});
-        assert_eq!(field_of(events(&body, LIMITS, NOW).expect_err("number")), "events[0].userId");
+        assert_eq!(
+            field_of(events(&body, LIMITS, NOW).expect_err("number")),
+            "events[0].userId"
+        );
     }
 
     #[test]
     fn limits_hold() {
         let big = json!({"component": "a", "action": "x", "properties": {"k": "v".repeat(100)}});
-        assert_eq!(field_of(events(&big, LIMITS, NOW).expect_err("big")), "properties");
+        assert_eq!(
+            field_of(events(&big, LIMITS, NOW).expect_err("big")),
+            "properties"
+        );
         let many = json!({"events": (0..4).map(|_| json!({"component": "a", "action": "x"})).collect::<Vec<_>>()});
-        assert!(matches!(events(&many, LIMITS, NOW), Err(AppError::Rejected(status, _)) if status == 413));
-        assert_eq!(field_of(events(&json!({"events": []}), LIMITS, NOW).expect_err("empty")), "events");
-        assert_eq!(field_of(events(&json!([1]), LIMITS, NOW).expect_err("array body")), "body");
+        assert!(
+            matches!(events(&many, LIMITS, NOW), Err(AppError::Rejected(status, _)) if status == 413)
+        );
+        assert_eq!(
+            field_of(events(&json!({"events": []}), LIMITS, NOW).expect_err("empty")),
+            "events"
+        );
+        assert_eq!(
+            field_of(events(&json!([1]), LIMITS, NOW).expect_err("array body")),
+            "body"
+        );
         let future = json!({"component": "a", "action": "x", "timestamp": NOW + MAX_FUTURE_MS + 1});
-        assert_eq!(field_of(events(&future, LIMITS, NOW).expect_err("future")), "timestamp");
+        assert_eq!(
+            field_of(events(&future, LIMITS, NOW).expect_err("future")),
+            "timestamp"
+        );
     }
 
     #[test]
     fn metrics_need_finite_numbers() {
-        let ok = json!({"metrics": [{"component": "a", "metric_name": "page_load_ms", "value": 12.5}]});
+        let ok =
+            json!({"metrics": [{"component": "a", "metric_name": "page_load_ms", "value": 12.5}]});
         assert_eq!(metrics(&ok, LIMITS, NOW).expect("valid")[0].value, 12.5);
         let text = json!({"component": "a", "metric_name": "m", "value": "12"});
-        assert_eq!(field_of(metrics(&text, LIMITS, NOW).expect_err("string")), "value");
+        assert_eq!(
+            field_of(metrics(&text, LIMITS, NOW).expect_err("string")),
+            "value"
+        );
         let missing = json!({"component": "a", "metric_name": "m"});
-        assert_eq!(field_of(metrics(&missing, LIMITS, NOW).expect_err("missing")), "value");
+        assert_eq!(
+            field_of(metrics(&missing, LIMITS, NOW).expect_err("missing")),
+            "value"
+        );
     }
 }

@@ -78,9 +78,10 @@ impl AppError {
     /// The `Retry-After` value of a 429.
     pub fn retry_after(&self) -> Option<HeaderValue> {
         match self {
-            AppError::TooManyRequests { retry_after_secs } => {
-                HeaderValue::from_str(&retry_after_secs.to_string()).ok()
-            }
+            AppError::TooManyRequests { retry_after_secs }
+            | AppError::Unavailable {
+                retry_after_secs, ..
+            } => HeaderValue::from_str(&retry_after_secs.to_string()).ok(),
             _ => None,
         }
     }

@@ -1,5 +1,6 @@
 //! The console in a real browser (headless Chromium): log in through the form,
-//! see the shell, switch team, log out.
+//! see the shell (which reports its page view and load time through the SDK),
+//! switch team, log out.
 
 mod common;
 
@@ -20,6 +21,21 @@ async fn heading(browser: &Browser) -> String {
         .text()
         .await
         .expect("heading text")
+}
+
+/// Polls a count until it is positive (the SDK sends asynchronously).
+async fn wait_for_rows(app: &TestApp, sql: &str) -> i64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let count: i64 = sqlx::query_scalar(sql)
+            .fetch_one(app.db.read())
+            .await
+            .expect("count");
+        if count > 0 || tokio::time::Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -78,6 +94,26 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
         .await
         .expect("demo badge");
     assert_eq!(badge.text().await.expect("badge"), "Demo data");
+
+    // The page reported its view and load time through the SDK (T4 Observation).
+    let views = wait_for_rows(&app, "SELECT COUNT(*) FROM user_actions WHERE action_type = 'page_view' AND component_id = 'console'").await;
+    assert!(views >= 1);
+    let loads = wait_for_rows(
+        &app,
+        "SELECT COUNT(*) FROM component_metrics WHERE metric_name = 'page_load_ms' AND component_id = 'console' AND value > 0",
+    )
+    .await;
+    assert!(loads >= 1);
+    let session: Option<String> = sqlx::query_scalar(
+        "SELECT session_id FROM user_actions WHERE action_type = 'page_view' LIMIT 1",
+    )
+    .fetch_one(app.db.read())
+    .await
+    .expect("session id");
+    assert!(
+        session.is_some_and(|id| id.len() >= 32),
+        "a per-tab session id from sessionStorage"
+    );
 
     // Switch team: choosing it in the select submits the form (app.js).
     let second = sqlx::query_scalar::<_, String>("SELECT id FROM teams WHERE name = $1")

@@ -103,6 +103,11 @@ impl Ingestor {
         }
     }
 
+    /// Rows queued or being written right now.
+    pub fn queued_rows(&self, capacity: usize) -> usize {
+        capacity.saturating_sub(self.room.available_permits())
+    }
+
     /// Queues rows and waits until they are committed.
     pub async fn write(&self, rows: Rows) -> Result<(), IngestError> {
         if rows.is_empty() {

@@ -241,7 +241,7 @@ fn observed(response: &reqwest::Response) -> Expect {
         403 => Expect::Forbidden,
         303 | 302 | 307 if location.starts_with("/login?next=") => Expect::RedirectToLogin,
         200..=399 => Expect::Success,
-        other => panic!("unexpected status {other}"),
+        other => panic!("unexpected status {other} from {}", response.url()),
     }
 }
 

@@ -18,7 +18,11 @@ const ROUNDS: usize = 4;
 const SENDERS: usize = 8;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn start(storage: &[String], port: u16) -> Child {
@@ -69,13 +73,20 @@ async fn acknowledged_events_survive_sigkill() {
         )
         .await
         .expect("user");
-        let team = hummbl::teams::create_team(&db, "Crash", &user.id, false).await.expect("team");
-        let key = hummbl::telemetry::keys::create(&db, &team, "crash", vec![], &user.id).await.expect("key");
+        let team = hummbl::teams::create_team(&db, "Crash", &user.id, false)
+            .await
+            .expect("team");
+        let key = hummbl::telemetry::keys::create(&db, &team, "crash", vec![], &user.id)
+            .await
+            .expect("key");
         db.close().await;
         key.secret
     };
 
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
     let acked = Arc::new(Mutex::new(HashSet::<u64>::new()));
     let next = Arc::new(AtomicU64::new(0));
     for round in 0..ROUNDS {
@@ -85,7 +96,13 @@ async fn acknowledged_events_survive_sigkill() {
         wait_healthy(&client, &base, &mut child).await;
         let mut senders = Vec::new();
         for _ in 0..SENDERS {
-            let (client, base, key, acked, next) = (client.clone(), base.clone(), key.clone(), acked.clone(), next.clone());
+            let (client, base, key, acked, next) = (
+                client.clone(),
+                base.clone(),
+                key.clone(),
+                acked.clone(),
+                next.clone(),
+            );
             senders.push(tokio::spawn(async move {
                 loop {
                     let size = rand::rng().random_range(1..=20u64);
@@ -116,14 +133,20 @@ async fn acknowledged_events_survive_sigkill() {
         for sender in senders {
             sender.await.expect("sender");
         }
-        eprintln!("round {round}: {} acknowledged so far", acked.lock().await.len());
+        eprintln!(
+            "round {round}: {} acknowledged so far",
+            acked.lock().await.len()
+        );
     }
 
-    let db = Db::open(config.database_url(), dir.path()).await.expect("reopen");
-    let payloads: Vec<Option<String>> = sqlx::query_scalar("SELECT payload FROM user_actions WHERE component_id = 'crash-test'")
-        .fetch_all(db.read())
+    let db = Db::open(config.database_url(), dir.path())
         .await
-        .expect("payloads");
+        .expect("reopen");
+    let payloads: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT payload FROM user_actions WHERE component_id = 'crash-test'")
+            .fetch_all(db.read())
+            .await
+            .expect("payloads");
     let stored: HashSet<u64> = payloads
         .iter()
         .filter_map(|payload| payload.as_deref())
@@ -131,13 +154,32 @@ async fn acknowledged_events_survive_sigkill() {
         .filter_map(|value| value["seq"].as_u64())
         .collect();
     let acked = acked.lock().await;
-    assert!(acked.len() > 100, "the test acknowledged too little to mean anything: {}", acked.len());
-    let missing: Vec<&u64> = acked.iter().filter(|seq| !stored.contains(seq)).take(10).collect();
-    assert!(missing.is_empty(), "{} acknowledged events missing, e.g. {missing:?}", acked.len() - stored.len().min(acked.len()));
+    assert!(
+        acked.len() > 100,
+        "the test acknowledged too little to mean anything: {}",
+        acked.len()
+    );
+    let missing: Vec<&u64> = acked
+        .iter()
+        .filter(|seq| !stored.contains(seq))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events missing, e.g. {missing:?}",
+        acked.len() - stored.len().min(acked.len())
+    );
     assert_eq!(payloads.len(), stored.len(), "no event stored twice");
     if db.backend() == Backend::Sqlite {
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(db.read()).await.expect("check");
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(db.read())
+            .await
+            .expect("check");
         assert_eq!(check, "ok");
     }
-    eprintln!("{} acknowledged, {} stored, 0 missing", acked.len(), stored.len());
+    eprintln!(
+        "{} acknowledged, {} stored, 0 missing",
+        acked.len(),
+        stored.len()
+    );
 }

@@ -249,3 +249,32 @@ async fn sqlite_is_set_up_for_durability_and_a_read_only_reader() {
             .await;
     assert!(refused.is_err(), "the reader pool cannot write");
 }
+
+#[tokio::test]
+async fn multi_row_inserts_use_the_dialects_placeholders() {
+    let (db, _dir) = fresh_db().await;
+    let expected = match db.backend() {
+        Backend::Sqlite => "(?, ?), (?, ?)",
+        Backend::Postgres => "($1, $2), ($3, $4)",
+    };
+    assert_eq!(db.values_list(2, 2), expected);
+    let sql = format!(
+        "INSERT INTO audit_log (id, action, created_at) VALUES {}",
+        db.values_list(3, 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for n in 0..3i64 {
+        query = query.bind(format!("row-{n}")).bind("bulk").bind(n);
+    }
+    query.execute(db.write()).await.expect("insert");
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT created_at FROM audit_log WHERE action = 'bulk' ORDER BY id")
+            .fetch_all(db.read())
+            .await
+            .expect("select");
+    assert_eq!(
+        stored,
+        vec![0, 1, 2],
+        "values land in their columns, in order"
+    );
+}

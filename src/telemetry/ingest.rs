@@ -172,11 +172,11 @@ impl Writer {
         self.register_components(&mut tx, jobs).await?;
         let actions: Vec<&ActionRow> = jobs.iter().flat_map(|job| &job.rows.actions).collect();
         for chunk in actions.chunks(CHUNK) {
-            insert_actions(&mut tx, chunk).await?;
+            insert_actions(&self.db, &mut tx, chunk).await?;
         }
         let metrics: Vec<&MetricRow> = jobs.iter().flat_map(|job| &job.rows.metrics).collect();
         for chunk in metrics.chunks(CHUNK) {
-            insert_metrics(&mut tx, chunk).await?;
+            insert_metrics(&self.db, &mut tx, chunk).await?;
         }
         tx.commit().await?;
         self.remember_components(jobs);
@@ -261,31 +261,12 @@ impl Writer {
     }
 }
 
-fn placeholders(rows: usize, columns: usize) -> String {
-    let mut text = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            text.push_str(", ");
-        }
-        text.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                text.push_str(", ");
-            }
-            text.push('$');
-            text.push_str(&(row * columns + column + 1).to_string());
-        }
-        text.push(')');
-    }
-    text
-}
-
-async fn insert_actions(tx: &mut Tx, rows: &[&ActionRow]) -> Result<(), sqlx::Error> {
+async fn insert_actions(db: &Db, tx: &mut Tx, rows: &[&ActionRow]) -> Result<(), sqlx::Error> {
     let received_at = now_ms();
     let sql = format!(
         "INSERT INTO user_actions (id, team_id, user_id, action_type, component_id, payload, timestamp, \
          session_id, external_user_id, source, received_at) VALUES {}",
-        placeholders(rows.len(), 11)
+        db.values_list(rows.len(), 11)
     );
     let mut query = sqlx::query(&sql);
     for row in rows {
@@ -306,10 +287,10 @@ async fn insert_actions(tx: &mut Tx, rows: &[&ActionRow]) -> Result<(), sqlx::Er
     Ok(())
 }
 
-async fn insert_metrics(tx: &mut Tx, rows: &[&MetricRow]) -> Result<(), sqlx::Error> {
+async fn insert_metrics(db: &Db, tx: &mut Tx, rows: &[&MetricRow]) -> Result<(), sqlx::Error> {
     let sql = format!(
         "INSERT INTO component_metrics (id, team_id, component_id, metric_name, value, metadata, user_id, timestamp) VALUES {}",
-        placeholders(rows.len(), 8)
+        db.values_list(rows.len(), 8)
     );
     let mut query = sqlx::query(&sql);
     for row in rows {
@@ -325,14 +306,4 @@ async fn insert_metrics(tx: &mut Tx, rows: &[&MetricRow]) -> Result<(), sqlx::Er
     }
     query.execute(&mut **tx).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_number_rows_then_columns() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
 }

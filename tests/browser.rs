@@ -10,17 +10,23 @@ use common::TestApp;
 use common::browser::Browser;
 use fantoccini::Locator;
 
-async fn heading(browser: &Browser) -> String {
-    browser
+/// Waits until the page's heading reads `text`: a click that submits a form
+/// returns before the next page has loaded, so reading the heading at once
+/// could still see the previous page.
+async fn wait_for_heading(browser: &Browser, text: &str) {
+    let found = browser
         .client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main h1"))
-        .await
-        .expect("page heading")
-        .text()
-        .await
-        .expect("heading text")
+        .for_element(Locator::XPath(&format!("//main//h1[text()='{text}']")))
+        .await;
+    if found.is_err() {
+        let shown = match browser.client.find(Locator::Css("main h1")).await {
+            Ok(h1) => h1.text().await.unwrap_or_default(),
+            Err(_) => String::from("(no heading)"),
+        };
+        panic!("expected the heading {text:?}, the page shows {shown:?}");
+    }
 }
 
 /// Polls a count until it is positive (the SDK sends asynchronously).
@@ -83,7 +89,7 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
         .expect("click");
 
     // The shell: navigation, team switcher, user menu.
-    assert_eq!(heading(&browser).await, hummbl::demo::DEMO_TEAM);
+    wait_for_heading(&browser, hummbl::demo::DEMO_TEAM).await;
     let nav = client
         .find(Locator::Css("nav[aria-label=Main]"))
         .await
@@ -128,15 +134,7 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
         .select_by_value(&second)
         .await
         .expect("select team");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(&format!(
-            "//main//h1[text()='{}']",
-            hummbl::demo::SECOND_TEAM
-        )))
-        .await
-        .expect("switched team");
+    wait_for_heading(&browser, hummbl::demo::SECOND_TEAM).await;
     let role = client
         .find(Locator::Css(".user-role strong"))
         .await

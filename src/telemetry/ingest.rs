@@ -16,6 +16,8 @@ use crate::storage::{Db, Tx, now_ms};
 
 /// Most rows written in one transaction.
 const MAX_TX_ROWS: usize = 10_000;
+/// Committed transactions waiting for the live bus.
+const PUBLISH_BACKLOG: usize = 8;
 /// Rows per INSERT statement. Fixed sizes keep the statement cache small.
 const CHUNK: usize = 100;
 
@@ -91,10 +93,12 @@ impl Ingestor {
     /// queue is drained.
     pub fn start(db: Db, bus: Arc<Bus>, max_queued_rows: usize) -> Ingestor {
         let (queue, receiver) = mpsc::unbounded_channel();
+        let (published, to_publish) = mpsc::channel(PUBLISH_BACKLOG);
+        tokio::spawn(publish_committed(bus, to_publish));
         let writer = Writer {
             db,
-            bus,
             known_components: Mutex::new(HashSet::new()),
+            published,
         };
         tokio::spawn(writer.run(receiver));
         Ingestor {
@@ -136,9 +140,10 @@ impl Ingestor {
 
 struct Writer {
     db: Db,
-    bus: Arc<Bus>,
     /// Component ids known to exist (saves a lookup per batch).
     known_components: Mutex<HashSet<String>>,
+    /// Committed rows, on their way to the live bus.
+    published: mpsc::Sender<Vec<Rows>>,
 }
 
 impl Writer {
@@ -158,11 +163,26 @@ impl Writer {
             let result = self.commit(&jobs).await;
             if let Err(err) = &result {
                 tracing::error!(error = %err, rows, "telemetry write failed");
-            } else {
-                self.publish(&jobs);
             }
-            for job in jobs {
-                let _ = job.done.send(result.as_ref().map(|_| ()).map_err(|_| ()));
+            let committed = result.is_ok();
+            let mut written = Vec::with_capacity(jobs.len());
+            for Job {
+                rows,
+                done,
+                _permits,
+            } in jobs
+            {
+                let _ = done.send(if committed { Ok(()) } else { Err(()) });
+                if committed {
+                    written.push(rows);
+                }
+            }
+            // The bus is fed by its own task, so building the events overlaps
+            // the next transaction instead of delaying it. The channel is
+            // bounded: a publisher that falls behind slows the writer rather
+            // than holding rows in memory without limit.
+            if !written.is_empty() && self.published.send(written).await.is_err() {
+                tracing::warn!("telemetry publisher has stopped");
             }
         }
     }
@@ -225,40 +245,46 @@ impl Writer {
             known.extend(unknown);
         }
     }
+}
 
-    fn publish(&self, jobs: &[Job]) {
-        let events = jobs.iter().flat_map(|job| {
-            let actions = job.rows.actions.iter().map(|row| {
-                (
-                    row.team_id.clone(),
-                    "telemetry.event",
-                    serde_json::json!({
-                        "id": row.id,
-                        "component": row.component_id,
-                        "action": row.action_type,
-                        "timestamp": row.timestamp,
-                        "sessionId": row.session_id,
-                        "userId": row.external_user_id.as_ref().or(row.user_id.as_ref()),
-                    }),
-                )
-            });
-            let metrics = job.rows.metrics.iter().filter_map(|row| {
-                let team = row.team_id.clone()?;
-                Some((
-                    team,
-                    "telemetry.metric",
-                    serde_json::json!({
-                        "component": row.component_id,
-                        "metric_name": row.metric_name,
-                        "value": row.value,
-                        "timestamp": row.timestamp,
-                    }),
-                ))
-            });
-            actions.chain(metrics)
-        });
-        self.bus.publish_all(events);
+async fn publish_committed(bus: Arc<Bus>, mut batches: mpsc::Receiver<Vec<Rows>>) {
+    while let Some(batch) = batches.recv().await {
+        publish(&bus, &batch);
     }
+}
+
+fn publish(bus: &Bus, batch: &[Rows]) {
+    let events = batch.iter().flat_map(|rows| {
+        let actions = rows.actions.iter().map(|row| {
+            (
+                row.team_id.clone(),
+                "telemetry.event",
+                serde_json::json!({
+                    "id": row.id,
+                    "component": row.component_id,
+                    "action": row.action_type,
+                    "timestamp": row.timestamp,
+                    "sessionId": row.session_id,
+                    "userId": row.external_user_id.as_ref().or(row.user_id.as_ref()),
+                }),
+            )
+        });
+        let metrics = rows.metrics.iter().filter_map(|row| {
+            let team = row.team_id.clone()?;
+            Some((
+                team,
+                "telemetry.metric",
+                serde_json::json!({
+                    "component": row.component_id,
+                    "metric_name": row.metric_name,
+                    "value": row.value,
+                    "timestamp": row.timestamp,
+                }),
+            ))
+        });
+        actions.chain(metrics)
+    });
+    bus.publish_all(events);
 }
 
 async fn insert_actions(db: &Db, tx: &mut Tx, rows: &[&ActionRow]) -> Result<(), sqlx::Error> {
@@ -271,16 +297,16 @@ async fn insert_actions(db: &Db, tx: &mut Tx, rows: &[&ActionRow]) -> Result<(),
     let mut query = sqlx::query(&sql);
     for row in rows {
         query = query
-            .bind(&row.id)
-            .bind(&row.team_id)
-            .bind(&row.user_id)
-            .bind(&row.action_type)
-            .bind(&row.component_id)
-            .bind(&row.payload)
+            .bind(row.id.as_str())
+            .bind(row.team_id.as_str())
+            .bind(row.user_id.as_deref())
+            .bind(row.action_type.as_str())
+            .bind(row.component_id.as_str())
+            .bind(row.payload.as_deref())
             .bind(row.timestamp)
-            .bind(&row.session_id)
-            .bind(&row.external_user_id)
-            .bind(&row.source)
+            .bind(row.session_id.as_deref())
+            .bind(row.external_user_id.as_deref())
+            .bind(row.source.as_str())
             .bind(received_at);
     }
     query.execute(&mut **tx).await?;
@@ -295,13 +321,13 @@ async fn insert_metrics(db: &Db, tx: &mut Tx, rows: &[&MetricRow]) -> Result<(),
     let mut query = sqlx::query(&sql);
     for row in rows {
         query = query
-            .bind(&row.id)
-            .bind(&row.team_id)
-            .bind(&row.component_id)
-            .bind(&row.metric_name)
+            .bind(row.id.as_str())
+            .bind(row.team_id.as_deref())
+            .bind(row.component_id.as_str())
+            .bind(row.metric_name.as_str())
             .bind(row.value)
-            .bind(&row.metadata)
-            .bind(&row.user_id)
+            .bind(row.metadata.as_deref())
+            .bind(row.user_id.as_deref())
             .bind(row.timestamp);
     }
     query.execute(&mut **tx).await?;

@@ -9,3 +9,14 @@ use crate::error::AppError;
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
+
+/// For `Option<Option<T>>` fields with `#[serde(default)]`: absent stays `None`
+/// (leave as is), `null` becomes `Some(None)` (clear), a value `Some(Some(v))`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(deserializer).map(Some)
+}

@@ -41,15 +41,29 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub key_cache: Arc<KeyCache>,
     pub request_stats: Arc<RequestStats>,
+    /// Seals and opens provider keys.
+    pub vault: Arc<crate::vault::Vault>,
+    /// The HTTP client for LLM providers.
+    pub providers: crate::providers::Providers,
+    /// The execution runner's handle (its loop runs among the workers).
+    pub runner: Arc<crate::executions::runner::Runner>,
     /// Cancelled when the process shuts down; long-lived streams and workers end.
     pub shutdown: CancellationToken,
 }
 
 impl AppState {
     /// Builds the state and starts the telemetry writer (needs a Tokio runtime).
-    pub fn new(db: Db, config: Config, shutdown: CancellationToken) -> AppState {
+    pub fn new(
+        db: Db,
+        config: Config,
+        vault: crate::vault::Vault,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<AppState> {
         let bus = Arc::new(Bus::new());
-        AppState {
+        Ok(AppState {
+            vault: Arc::new(vault),
+            providers: crate::providers::Providers::new(config.provider_timeout)?,
+            runner: Arc::new(crate::executions::runner::Runner::new(config.runner)),
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             metrics: Arc::new(Metrics::new()),
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
@@ -59,7 +73,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             shutdown,
-        }
+        })
     }
 
     pub fn telemetry_limits(&self) -> Limits {

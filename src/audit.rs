@@ -38,3 +38,24 @@ where
     .await?;
     Ok(())
 }
+
+/// Records what a signed-in user did to an object of their current team.
+pub async fn by_principal(
+    db: &Db,
+    principal: &crate::auth::Principal,
+    action: &str,
+    target: (&str, &str),
+    detail: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    record(
+        db,
+        Entry {
+            team_id: Some(&principal.team_id),
+            actor: Some(&principal.user_id),
+            action,
+            target: Some(target),
+            detail,
+        },
+    )
+    .await
+}

@@ -8,8 +8,15 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use std::convert::Infallible;
+
+use axum::response::sse::Event;
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_util::sync::CancellationToken;
 
 /// How many events the broadcast channel holds for slow subscribers.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -122,6 +129,60 @@ impl Bus {
         };
         (receiver, replay)
     }
+
+    /// A team's events whose kind starts with `kind_prefix`, as Server-Sent
+    /// Events: first those after `last_seen` (or `resync` if the ring no longer
+    /// has them), then live ones, until `shutdown`.
+    pub fn sse_stream(
+        &self,
+        team_id: String,
+        kind_prefix: &'static str,
+        last_seen: Option<u64>,
+        shutdown: CancellationToken,
+    ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+        let (receiver, replay) = self.subscribe(last_seen);
+        let wanted =
+            move |event: &BusEvent| event.team_id == team_id && event.kind.starts_with(kind_prefix);
+        let first: Vec<Event> = match replay {
+            Replay::TooOld => vec![resync_event()],
+            Replay::Events(events) => events
+                .iter()
+                .filter(|event| wanted(event))
+                .map(|event| sse_event(event))
+                .collect(),
+        };
+        let live = BroadcastStream::new(receiver).filter_map(move |item| {
+            let event = match item {
+                Ok(event) if wanted(&event) => Some(sse_event(&event)),
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(_)) => Some(resync_event()),
+            };
+            std::future::ready(event)
+        });
+        stream::iter(first)
+            .chain(live)
+            .map(Ok)
+            .take_until(shutdown.cancelled_owned())
+    }
+}
+
+/// The `Last-Event-ID` a reconnecting EventSource sends.
+pub fn last_event_id(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+}
+
+fn sse_event(event: &BusEvent) -> Event {
+    Event::default()
+        .id(event.seq.to_string())
+        .event(event.kind)
+        .data(event.data.to_string())
+}
+
+fn resync_event() -> Event {
+    Event::default().event("resync").data("{}")
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppState};
 use crate::config::{
-    Cli, Command, CommonArgs, Config, LogFormat, ServeArgs, UserCommand, UserCreateArgs,
+    Cli, Command, CommonArgs, Config, KeysCommand, LogFormat, RotateArgs, ServeArgs, UserCommand,
+    UserCreateArgs,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -26,6 +27,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&cli.common, &ServeArgs::default())?;
             init_tracing(config.log_format);
             create_user(&config, args).await
+        }
+        Command::Keys(KeysCommand::Rotate(args)) => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            rotate_master_key(&config, args).await
         }
     }
 }
@@ -72,7 +78,8 @@ async fn run_serve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()>
     tracing::info!(addr = %local, backend = ?db.backend(), "HUMMBL listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let state = AppState::new(db, config, shutdown);
+    let vault = crate::vault::open_configured(&config, &db).await?;
+    let state = AppState::new(db, config, vault, shutdown)?;
     app::serve(listener, state).await?;
     tracing::info!("stopped");
     Ok(())
@@ -148,5 +155,65 @@ async fn create_user(config: &Config, args: UserCreateArgs) -> anyhow::Result<()
         }
     }
     db.close().await;
+    Ok(())
+}
+
+/// `hummbl keys rotate`: with a file key, the new key is written beside it
+/// (`master.key.next`), every row is re-sealed in one transaction, then the new
+/// file replaces the old; a crash in between is finished at the next start.
+/// With `HUMMBL_MASTER_KEY`, the operator swaps the variable afterwards.
+async fn rotate_master_key(config: &Config, args: RotateArgs) -> anyhow::Result<()> {
+    use crate::vault::{MasterKey, master};
+    use secrecy::ExposeSecret;
+
+    let key_file = config.data_dir.join(master::FILE_NAME);
+    let old = match &config.master_key {
+        Some(text) => MasterKey::parse(text.expose_secret())?,
+        None if key_file.exists() => MasterKey::load_or_create(None, &config.data_dir)?.0,
+        None => bail!(
+            "no master key yet ({} does not exist and HUMMBL_MASTER_KEY is not set): nothing to rotate",
+            key_file.display()
+        ),
+    };
+    let generated = args.new_key.is_none();
+    let new = match &args.new_key {
+        Some(text) => MasterKey::parse(text).context("--new-key")?,
+        None => MasterKey::generate()?,
+    };
+    let db = app::prepare(config).await?;
+    let next_file = config.data_dir.join(master::NEXT_FILE_NAME);
+    let file_based = config.master_key.is_none();
+    if file_based {
+        master::write_file(&next_file, &new).context(
+            "a previous rotation did not finish: start the server once to complete it, or remove master.key.next",
+        )?;
+    }
+    let resealed = match crate::vault::rotate(&db, &old, &new).await {
+        Ok(count) => count,
+        Err(err) => {
+            if file_based {
+                let _ = std::fs::remove_file(&next_file);
+            }
+            return Err(err);
+        }
+    };
+    db.close().await;
+    if file_based {
+        std::fs::rename(&next_file, &key_file)?;
+        println!(
+            "re-sealed {resealed} provider keys; {} now holds the new master key: back it up",
+            key_file.display()
+        );
+    } else {
+        println!("re-sealed {resealed} provider keys under the new master key.");
+        if generated {
+            println!(
+                "Set HUMMBL_MASTER_KEY to this value before the next start (it is shown once):\n{}",
+                new.to_base64().expose_secret()
+            );
+        } else {
+            println!("Set HUMMBL_MASTER_KEY to the new key before the next start.");
+        }
+    }
     Ok(())
 }

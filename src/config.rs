@@ -54,6 +54,22 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the provider-key vault.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-seal every stored provider key under a new master key.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The new master key, base64 of 32 bytes [default: generate one].
+    #[arg(long, env = "HUMMBL_NEW_MASTER_KEY", hide_env_values = true)]
+    pub new_key: Option<String>,
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -111,6 +127,9 @@ struct FileConfig {
     telemetry_max_properties_bytes: Option<usize>,
     telemetry_queue_rows: Option<usize>,
     retention_days: Option<u32>,
+    runner_concurrency: Option<usize>,
+    execution_lease_secs: Option<u64>,
+    provider_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +153,9 @@ pub struct Config {
     pub session_ttl: Duration,
     pub login_attempts_per_minute: u32,
     pub telemetry: TelemetryConfig,
+    pub runner: crate::executions::runner::RunnerConfig,
+    /// How long one provider HTTP request may take.
+    pub provider_timeout: Duration,
 }
 
 /// Telemetry ingestion and retention settings.
@@ -175,6 +197,8 @@ impl Config {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             login_attempts_per_minute: 10,
             telemetry: TelemetryConfig::default(),
+            runner: Default::default(),
+            provider_timeout: Duration::from_secs(DEFAULT_PROVIDER_TIMEOUT_SECS),
         }
     }
 
@@ -279,6 +303,25 @@ impl Config {
         if telemetry.retention_days == 0 {
             bail!("retention_days must be at least 1");
         }
+        let mut runner = crate::executions::runner::RunnerConfig::default();
+        if let Some(concurrency) = file.runner_concurrency {
+            if !(1..=1000).contains(&concurrency) {
+                bail!("runner_concurrency must be between 1 and 1000");
+            }
+            runner.concurrency = concurrency;
+        }
+        if let Some(secs) = file.execution_lease_secs {
+            if !(1..=600).contains(&secs) {
+                bail!("execution_lease_secs must be between 1 and 600");
+            }
+            runner.lease = Duration::from_secs(secs);
+        }
+        let provider_timeout_secs = file
+            .provider_timeout_secs
+            .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_SECS);
+        if !(1..=3600).contains(&provider_timeout_secs) {
+            bail!("provider_timeout_secs must be between 1 and 3600");
+        }
 
         Ok(Config {
             addr,
@@ -292,9 +335,13 @@ impl Config {
             session_ttl: Duration::from_secs(ttl_hours * 3600),
             login_attempts_per_minute: attempts,
             telemetry,
+            runner,
+            provider_timeout: Duration::from_secs(provider_timeout_secs),
         })
     }
 }
+
+const DEFAULT_PROVIDER_TIMEOUT_SECS: u64 = 120;
 
 fn check_master_key(key: &str) -> anyhow::Result<()> {
     use base64::Engine;

@@ -2,6 +2,7 @@
 //! See docs/ARCHITECTURE.md for the map of these modules.
 
 pub mod accounts;
+pub mod agents;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -12,10 +13,16 @@ pub mod components;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod executions;
 pub mod ops;
+pub mod prices;
+pub mod provider_keys;
+pub mod providers;
 pub mod routes;
 pub mod storage;
 pub mod teams;
 pub mod telemetry;
+pub mod vault;
 pub mod web;
 pub mod workers;
+pub mod workflows;

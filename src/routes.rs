@@ -283,5 +283,10 @@ pub fn all() -> Vec<Route> {
     routes.extend(crate::teams::handlers::routes());
     routes.extend(crate::components::handlers::routes());
     routes.extend(crate::telemetry::routes());
+    routes.extend(crate::provider_keys::routes());
+    routes.extend(crate::agents::routes());
+    routes.extend(crate::workflows::routes());
+    routes.extend(crate::executions::routes());
+    routes.extend(crate::prices::handlers::routes());
     routes
 }

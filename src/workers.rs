@@ -29,6 +29,7 @@ pub fn spawn(state: &AppState) -> Workers {
         "maintenance",
         maintenance_tick,
     ));
+    set.spawn(crate::executions::runner::run(state.clone()));
     Workers(set)
 }
 

@@ -28,7 +28,77 @@ struct Fixture {
     users: Vec<(Role, String)>,
 }
 
+/// Provider calls in these samples go nowhere (nothing listens on port 9).
+const UNREACHABLE: &str = "http://127.0.0.1:9/v1";
+
 impl Fixture {
+    async fn provider_key(&self, user: &str) -> String {
+        hummbl::provider_keys::create(
+            &self.app.db,
+            &self.app.state.vault,
+            &self.team,
+            user,
+            hummbl::provider_keys::NewKey {
+                provider: hummbl::providers::ProviderKind::Openai,
+                label: "sample".into(),
+                secret: secrecy::SecretString::from("sk-test-12345678".to_string()),
+                base_url: Some(UNREACHABLE.into()),
+            },
+        )
+        .await
+        .expect("provider key")
+        .id
+    }
+
+    async fn agent(&self, user: &str, n: usize) -> String {
+        let key = self.provider_key(user).await;
+        hummbl::agents::create(
+            &self.app.db,
+            &self.team,
+            user,
+            &hummbl::agents::AgentFields {
+                name: format!("sample agent {n}"),
+                provider: hummbl::providers::ProviderKind::Openai,
+                model: "gpt-4o-mini".into(),
+                key_id: Some(key),
+                instructions: String::new(),
+                parameters: Default::default(),
+            },
+        )
+        .await
+        .expect("agent")
+        .id
+    }
+
+    async fn workflow_body(&self, user: &str, n: usize) -> serde_json::Value {
+        let agent = self.agent(user, n).await;
+        serde_json::json!({"name": format!("workflow {n}"), "steps": [{"id": "a", "agent": agent, "prompt": "hi"}]})
+    }
+
+    async fn workflow(&self, user: &str, n: usize) -> String {
+        let agent = self.agent(user, n).await;
+        let definition = hummbl::workflows::Definition {
+            steps: vec![hummbl::workflows::Step {
+                id: "a".into(),
+                agent,
+                prompt: "hi".into(),
+                depends_on: vec![],
+                timeout_secs: None,
+            }],
+        };
+        hummbl::workflows::create(
+            &self.app.db,
+            &self.team,
+            Some(user),
+            &format!("sample {n}"),
+            None,
+            &definition,
+        )
+        .await
+        .expect("workflow")
+        .id
+    }
+
     fn user(&self, role: Role) -> &str {
         self.users
             .iter()
@@ -77,6 +147,102 @@ impl Fixture {
             | "GET /settings/ingestion-keys"
             | "GET /api/ingestion-keys" => plain(route.path),
             "GET /api/telemetry/metrics/{component_id}" => plain("/api/telemetry/metrics/console"),
+            "GET /api/keys"
+            | "GET /api/agents"
+            | "GET /api/workflows"
+            | "GET /api/executions"
+            | "GET /api/executions/stream"
+            | "GET /api/prices" => plain(route.path),
+            "POST /api/keys" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(
+                    serde_json::json!({"provider": "openai", "label": format!("key {n}"),
+                    "key": "sk-test-12345678", "base_url": UNREACHABLE}),
+                ),
+            }),
+            "PATCH /api/keys/{id}" | "DELETE /api/keys/{id}" | "POST /api/keys/{id}/test" => {
+                Some(Sample {
+                    path: route
+                        .path
+                        .replace("{id}", &self.provider_key(&acting_user).await),
+                    body: match route.method.as_str() {
+                        "PATCH" => Body::Json(serde_json::json!({"label": "renamed"})),
+                        _ => Body::None,
+                    },
+                })
+            }
+            "POST /api/agents" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(
+                    serde_json::json!({"name": format!("agent {n}"), "provider": "openai",
+                    "model": "gpt-4o-mini", "key_id": self.provider_key(&acting_user).await}),
+                ),
+            }),
+            "GET /api/agents/{id}" | "PUT /api/agents/{id}" | "DELETE /api/agents/{id}" => {
+                let key = self.provider_key(&acting_user).await;
+                Some(Sample {
+                    path: route
+                        .path
+                        .replace("{id}", &self.agent(&acting_user, n).await),
+                    body: Body::Json(
+                        serde_json::json!({"name": format!("agent {n}b"), "provider": "openai",
+                        "model": "gpt-4o", "key_id": key}),
+                    ),
+                })
+            }
+            "POST /api/workflows" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(self.workflow_body(&acting_user, n).await),
+            }),
+            "GET /api/workflows/{id}"
+            | "PUT /api/workflows/{id}"
+            | "DELETE /api/workflows/{id}"
+            | "GET /api/workflows/{id}/versions"
+            | "POST /api/workflows/{id}/run" => {
+                let body = self.workflow_body(&acting_user, n).await;
+                let id = self.workflow(&acting_user, n).await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: match route.path.ends_with("/run") {
+                        true => Body::Json(serde_json::json!({"input": {}})),
+                        false => Body::Json(body),
+                    },
+                })
+            }
+            "GET /api/executions/{id}" | "POST /api/executions/{id}/cancel" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = common::runtime::parked_execution(
+                    &self.app.db,
+                    &self.team,
+                    &workflow,
+                    "running",
+                )
+                .await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: Body::None,
+                })
+            }
+            "POST /api/executions/{id}/retry" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = common::runtime::parked_execution(
+                    &self.app.db,
+                    &self.team,
+                    &workflow,
+                    "failed",
+                )
+                .await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: Body::None,
+                })
+            }
+            "POST /api/prices" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"provider": "openai", "model": "gpt-4o",
+                    "input_micros_per_mtok": 2_000_000, "output_micros_per_mtok": 8_000_000,
+                    "cached_micros_per_mtok": 1_000_000})),
+            }),
             "POST /api/telemetry/track" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(

@@ -141,6 +141,11 @@ impl Db {
         }
     }
 
+    /// The SQLite database file, when on SQLite.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -209,6 +214,16 @@ impl Db {
     /// `($1, $2), ($3, $4)` on PostgreSQL. SQLite resolves each `$n` by walking
     /// the statement's whole parameter list (quadratic in a 1,000-parameter
     /// statement, the top of the ingest profile), while `?` binds by position.
+    /// Appended to a `SELECT … LIMIT n` that picks rows to claim: PostgreSQL
+    /// skips rows another transaction is claiming; SQLite's single writer
+    /// already runs claims one at a time.
+    pub fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     pub fn values_list(&self, rows: usize, columns: usize) -> String {
         let mut text = String::with_capacity(rows * columns * 5);
         for row in 0..rows {

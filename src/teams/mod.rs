@@ -58,6 +58,18 @@ pub async fn create_team(
     Ok(id)
 }
 
+/// Whether the team is a demo team (the simulated provider is allowed there).
+pub async fn is_demo(db: &Db, team_id: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT is_demo FROM teams WHERE id = $1")
+        .bind(team_id)
+        .fetch_optional(db.read())
+        .await?;
+    match row {
+        Some(row) => Ok(crate::storage::flag(&row, "is_demo")?.unwrap_or(false)),
+        None => Ok(false),
+    }
+}
+
 pub async fn find_team_by_name(db: &Db, name: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM teams WHERE name = $1 ORDER BY created_at LIMIT 1")
         .bind(name)

@@ -10,17 +10,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::ingest::{ActionRow, IngestError, MetricRow, Rows};
 use super::{COMPONENT, Sender, validate};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
-use crate::bus::Replay;
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 use crate::storage::{new_id, now_ms};
@@ -310,44 +307,13 @@ pub async fn stream_events(
     principal: Principal,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let last_seen = headers
-        .get("last-event-id")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse::<u64>().ok());
-    let (receiver, replay) = state.bus.subscribe(last_seen);
-    let team = principal.team_id.clone();
-    let first: Vec<Event> = match replay {
-        Replay::TooOld => vec![resync_event()],
-        Replay::Events(events) => events
-            .iter()
-            .filter(|event| event.team_id == team)
-            .map(|event| bus_event(event))
-            .collect(),
-    };
-    let live = BroadcastStream::new(receiver).filter_map(move |item| {
-        let event = match item {
-            Ok(event) if event.team_id == team => Some(bus_event(&event)),
-            Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(_)) => Some(resync_event()),
-        };
-        std::future::ready(event)
-    });
-    let stream = stream::iter(first)
-        .chain(live)
-        .map(Ok)
-        .take_until(state.shutdown.clone().cancelled_owned());
+    let stream = state.bus.sse_stream(
+        principal.team_id,
+        "telemetry.",
+        crate::bus::last_event_id(&headers),
+        state.shutdown.clone(),
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-fn bus_event(event: &crate::bus::BusEvent) -> Event {
-    Event::default()
-        .id(event.seq.to_string())
-        .event(event.kind)
-        .data(event.data.to_string())
-}
-
-fn resync_event() -> Event {
-    Event::default().event("resync").data("{}")
 }
 
 const SDK_JS: &str = include_str!("../../assets/sdk/telemetry.js");

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fake_provider;
+pub mod runtime;
 
 use std::net::SocketAddr;
 
@@ -79,7 +81,10 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
-        let state = AppState::new(db.clone(), config, shutdown.clone());
+        let vault = hummbl::vault::open_configured(&config, &db)
+            .await
+            .expect("open the vault");
+        let state = AppState::new(db.clone(), config, vault, shutdown.clone()).expect("state");
         let server = tokio::spawn(app::serve(listener, state.clone()));
         let app = TestApp {
             addr,

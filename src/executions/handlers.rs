@@ -1,0 +1,251 @@
+//! `/api/executions`: list and read (everyone in the team), cancel and retry
+//! (members and up, audited), and the live stream of execution changes.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::Stream;
+use serde::{Deserialize, Serialize};
+
+use super::{Cancelled, ExecutionDetail, ExecutionSummary, Filter, Retried, RetryFrom, Status};
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::routes::Route;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::api(Method::GET, "/api/executions", list_executions).allowed(Permission::Read),
+        Route::api(Method::GET, "/api/executions/stream", stream_executions)
+            .allowed(Permission::Read),
+        Route::api(Method::GET, "/api/executions/{id}", get_execution).allowed(Permission::Read),
+        Route::api(
+            Method::POST,
+            "/api/executions/{id}/cancel",
+            cancel_execution,
+        )
+        .allowed(Permission::Operate),
+        Route::api(Method::POST, "/api/executions/{id}/retry", retry_execution)
+            .allowed(Permission::Operate),
+    ]
+    .into_iter()
+    .map(|route| route.component(crate::agents::handlers::COMPONENT))
+    .collect()
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Comma-separated statuses, e.g. `running,pending`.
+    pub status: Option<String>,
+    pub workflow: Option<String>,
+    pub user: Option<String>,
+    /// Created at or after (ms since the epoch).
+    pub since: Option<i64>,
+    /// Created before (ms since the epoch).
+    pub until: Option<i64>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExecutionList {
+    pub executions: Vec<ExecutionSummary>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    /// `failed_step` (default: reuse finished steps' outputs) or `start`.
+    #[serde(default)]
+    pub from: RetryFrom,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Started {
+    pub id: String,
+}
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+fn filter(query: ListQuery) -> Result<Filter, AppError> {
+    let statuses = match query.status.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(text) => text
+            .split(',')
+            .map(|part| {
+                part.trim().parse::<Status>().map_err(|()| {
+                    AppError::validation(
+                        "status",
+                        format!(
+                            "{part:?} is not one of: pending, running, succeeded, failed, cancelled"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 200"));
+    }
+    for (field, value) in [("since", query.since), ("until", query.until)] {
+        if value.is_some_and(|ms| ms < 0) {
+            return Err(AppError::validation(
+                field,
+                "must be milliseconds since the epoch",
+            ));
+        }
+    }
+    let before = query
+        .before
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .split_once('_')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+                .filter(|(_, id)| !id.is_empty())
+                .ok_or_else(|| AppError::validation("before", "is not a cursor this API gave out"))
+        })
+        .transpose()?;
+    Ok(Filter {
+        statuses,
+        workflow_id: query.workflow.filter(|id| !id.is_empty()),
+        user_id: query.user.filter(|id| !id.is_empty()),
+        since: query.since,
+        until: query.until,
+        before,
+        limit,
+    })
+}
+
+/// The team's executions, newest first, filtered.
+#[utoipa::path(get, path = "/api/executions", tag = "executions", params(ListQuery),
+    responses((status = 200, body = ExecutionList), (status = 422)))]
+pub async fn list_executions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Json<ExecutionList>> {
+    let filter = filter(query)?;
+    let executions = super::list(&state.db, &principal.team_id, &filter).await?;
+    let next = (executions.len() as i64 == filter.limit)
+        .then(|| {
+            executions
+                .last()
+                .map(|last| format!("{}_{}", last.created_at, last.id))
+        })
+        .flatten();
+    Ok(Json(ExecutionList { executions, next }))
+}
+
+/// One execution with its steps.
+#[utoipa::path(get, path = "/api/executions/{id}", tag = "executions",
+    responses((status = 200, body = ExecutionDetail), (status = 404)))]
+pub async fn get_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<ExecutionDetail>> {
+    super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound)
+}
+
+/// Cancel a pending or running execution at once (members and up).
+#[utoipa::path(post, path = "/api/executions/{id}/cancel", tag = "executions",
+    responses((status = 200, body = ExecutionDetail), (status = 404), (status = 409)))]
+pub async fn cancel_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<ExecutionDetail>> {
+    match super::cancel(&state, &principal.team_id, &id, &principal.user_id).await? {
+        Cancelled::Done => {}
+        Cancelled::NotFound => return Err(AppError::NotFound),
+        Cancelled::AlreadyFinished(status) => {
+            return Err(AppError::Conflict(format!(
+                "the execution already {status}"
+            )));
+        }
+    }
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "execution.cancelled",
+        ("execution", &id),
+        None,
+    )
+    .await?;
+    super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound)
+}
+
+/// Start a new execution retrying a failed or cancelled one (members and up).
+#[utoipa::path(post, path = "/api/executions/{id}/retry", tag = "executions", request_body = RetryRequest,
+    responses((status = 201, body = Started), (status = 404), (status = 409)))]
+pub async fn retry_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<(StatusCode, Json<Started>)> {
+    // The body is optional: no body retries from the failed step.
+    let from = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryFrom::default()
+    } else {
+        serde_json::from_slice::<RetryRequest>(&body)
+            .map_err(|err| AppError::validation("body", err.to_string()))?
+            .from
+    };
+    let new_id =
+        match super::retry(&state, &principal.team_id, &id, &principal.user_id, from).await? {
+            Retried::Started(new_id) => new_id,
+            Retried::NotFound => return Err(AppError::NotFound),
+            Retried::NotRetryable(status) => {
+                return Err(AppError::Conflict(format!(
+                    "only failed or cancelled executions can be retried; this one is {status}"
+                )));
+            }
+        };
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "execution.retried",
+        ("execution", &id),
+        Some(serde_json::json!({"new_execution": new_id, "from": from})),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(Started { id: new_id })))
+}
+
+/// Server-sent events of the team's execution changes (`execution.changed` with
+/// the execution's summary, `execution.step` for step status). Resume with
+/// `Last-Event-ID`; `resync` means reload.
+#[utoipa::path(get, path = "/api/executions/stream", tag = "executions",
+    responses((status = 200, description = "text/event-stream")))]
+pub async fn stream_executions(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = state.bus.sse_stream(
+        principal.team_id,
+        "execution.",
+        crate::bus::last_event_id(&headers),
+        state.shutdown.clone(),
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

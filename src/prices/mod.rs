@@ -1,0 +1,235 @@
+//! Model prices: what a million input, output and cached-input tokens cost, in
+//! micro-dollars, and the cost of a call from its token usage.
+//!
+//! The defaults below are list prices copied from the providers' public pricing
+//! pages (https://openai.com/api/pricing and https://www.anthropic.com/pricing) as
+//! they stood in June 2025; providers change them, so admins can override any
+//! model per team with a date from which the new price applies. Models match by
+//! the longest known prefix, so dated snapshots (`gpt-4o-mini-2024-07-18`) find
+//! their family's price.
+
+pub mod handlers;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::storage::Db;
+
+/// Where the default prices come from, shown beside them.
+pub const DEFAULT_SOURCE: &str =
+    "list prices from openai.com/api/pricing and anthropic.com/pricing, June 2025";
+
+/// Micro-dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Price {
+    pub input_micros_per_mtok: i64,
+    pub output_micros_per_mtok: i64,
+    pub cached_micros_per_mtok: i64,
+}
+
+struct DefaultPrice {
+    provider: &'static str,
+    model: &'static str,
+    price: Price,
+}
+
+const fn usd(input: f64, output: f64, cached: f64) -> Price {
+    Price {
+        input_micros_per_mtok: (input * 1_000_000.0 + 0.5) as i64,
+        output_micros_per_mtok: (output * 1_000_000.0 + 0.5) as i64,
+        cached_micros_per_mtok: (cached * 1_000_000.0 + 0.5) as i64,
+    }
+}
+
+/// Dollars per million tokens: input, output, cached input.
+const DEFAULTS: &[DefaultPrice] = &[
+    DefaultPrice {
+        provider: "openai",
+        model: "gpt-4o",
+        price: usd(2.50, 10.00, 1.25),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "gpt-4o-mini",
+        price: usd(0.15, 0.60, 0.075),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "gpt-4.1",
+        price: usd(2.00, 8.00, 0.50),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "gpt-4.1-mini",
+        price: usd(0.40, 1.60, 0.10),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "gpt-4.1-nano",
+        price: usd(0.10, 0.40, 0.025),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "o3",
+        price: usd(2.00, 8.00, 0.50),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "o3-mini",
+        price: usd(1.10, 4.40, 0.55),
+    },
+    DefaultPrice {
+        provider: "openai",
+        model: "o4-mini",
+        price: usd(1.10, 4.40, 0.275),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-opus-4",
+        price: usd(15.00, 75.00, 1.50),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-sonnet-4",
+        price: usd(3.00, 15.00, 0.30),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-3-7-sonnet",
+        price: usd(3.00, 15.00, 0.30),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-3-5-sonnet",
+        price: usd(3.00, 15.00, 0.30),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-3-5-haiku",
+        price: usd(0.80, 4.00, 0.08),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-3-haiku",
+        price: usd(0.25, 1.25, 0.03),
+    },
+];
+
+/// A default price as listed by the API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListedPrice {
+    pub provider: String,
+    pub model: String,
+    #[serde(flatten)]
+    pub price: Price,
+    /// Milliseconds since the epoch; absent for the built-in defaults.
+    pub effective_from: Option<i64>,
+    pub source: String,
+}
+
+pub fn defaults() -> Vec<ListedPrice> {
+    DEFAULTS
+        .iter()
+        .map(|entry| ListedPrice {
+            provider: entry.provider.into(),
+            model: entry.model.into(),
+            price: entry.price,
+            effective_from: None,
+            source: DEFAULT_SOURCE.into(),
+        })
+        .collect()
+}
+
+/// The built-in price of a model (by the longest matching name prefix), whatever
+/// provider serves it: a simulated or self-hosted `gpt-4o-mini` is priced as one.
+pub fn default_price(model: &str) -> Option<Price> {
+    DEFAULTS
+        .iter()
+        .filter(|entry| model.starts_with(entry.model))
+        .max_by_key(|entry| entry.model.len())
+        .map(|entry| entry.price)
+}
+
+/// The team's price for a model at a moment: its latest override in effect then,
+/// else the default.
+pub async fn price_at(
+    db: &Db,
+    team_id: &str,
+    provider: &str,
+    model: &str,
+    at_ms: i64,
+) -> Result<Option<Price>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT input_micros_per_mtok, output_micros_per_mtok, cached_micros_per_mtok FROM model_prices \
+         WHERE team_id = $1 AND provider = $2 AND model = $3 AND effective_from <= $4 \
+         ORDER BY effective_from DESC LIMIT 1",
+    )
+    .bind(team_id)
+    .bind(provider)
+    .bind(model)
+    .bind(at_ms)
+    .fetch_optional(db.read())
+    .await?;
+    match row {
+        Some(row) => Ok(Some(Price {
+            input_micros_per_mtok: row.try_get("input_micros_per_mtok")?,
+            output_micros_per_mtok: row.try_get("output_micros_per_mtok")?,
+            cached_micros_per_mtok: row.try_get("cached_micros_per_mtok")?,
+        })),
+        None => Ok(default_price(model)),
+    }
+}
+
+/// Cost of a call in micro-dollars, rounded to the nearest.
+pub fn cost_micros(usage: crate::providers::Usage, price: Price) -> i64 {
+    let part = |tokens: i64, per_mtok: i64| i128::from(tokens.max(0)) * i128::from(per_mtok.max(0));
+    let total = part(usage.input, price.input_micros_per_mtok)
+        + part(usage.output, price.output_micros_per_mtok)
+        + part(usage.cached, price.cached_micros_per_mtok);
+    i64::try_from((total + 500_000) / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::Usage;
+
+    #[test]
+    fn the_longest_prefix_names_the_price() {
+        assert_eq!(
+            default_price("gpt-4o-mini-2024-07-18"),
+            Some(usd(0.15, 0.60, 0.075))
+        );
+        assert_eq!(
+            default_price("gpt-4o-2024-08-06"),
+            Some(usd(2.50, 10.00, 1.25))
+        );
+        assert_eq!(
+            default_price("claude-3-5-haiku-20241022"),
+            Some(usd(0.80, 4.00, 0.08))
+        );
+        assert_eq!(default_price("llama3.1:8b"), None);
+    }
+
+    #[test]
+    fn cost_counts_each_kind_of_token_at_its_own_price() {
+        // 1M input at $2.50, 100k output at $10, 1M cached at $1.25 = $2.50 + $1 + $1.25.
+        let usage = Usage {
+            input: 1_000_000,
+            output: 100_000,
+            cached: 1_000_000,
+        };
+        let price = default_price("gpt-4o").expect("priced");
+        assert_eq!(cost_micros(usage, price), 4_750_000);
+        // 100 input tokens of gpt-4o-mini: 15 micro-dollars.
+        let small = Usage {
+            input: 100,
+            output: 0,
+            cached: 0,
+        };
+        assert_eq!(
+            cost_micros(small, default_price("gpt-4o-mini").expect("priced")),
+            15
+        );
+    }
+}

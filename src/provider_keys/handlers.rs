@@ -1,0 +1,283 @@
+//! `/api/keys`: admins add, edit, test and delete the team's provider keys;
+//! everyone in the team sees which exist (label, provider, last four).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{KeyChange, KeyInfo, NewKey};
+use crate::api::ApiJson;
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::providers::ProviderKind;
+use crate::routes::Route;
+
+/// The BaseN component of the provider keys page and API.
+pub const COMPONENT: &str = "api-keys";
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::api(Method::GET, "/api/keys", list_keys).allowed(Permission::Read),
+        Route::api(Method::POST, "/api/keys", create_key).allowed(Permission::ManageKeys),
+        Route::api(Method::PATCH, "/api/keys/{id}", update_key).allowed(Permission::ManageKeys),
+        Route::api(Method::DELETE, "/api/keys/{id}", delete_key).allowed(Permission::ManageKeys),
+        Route::api(Method::POST, "/api/keys/{id}/test", test_key).allowed(Permission::ManageKeys),
+    ]
+    .into_iter()
+    .map(|route| route.component(COMPONENT))
+    .collect()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyRequest {
+    /// `openai` (also for OpenAI-compatible servers) or `anthropic`.
+    pub provider: String,
+    /// A name for people, 1–100 characters.
+    pub label: String,
+    /// The key itself. Never shown again: responses carry its last four characters.
+    #[schema(value_type = String)]
+    pub key: SecretString,
+    /// Another server speaking the provider's API, e.g. `http://localhost:11434/v1` for Ollama.
+    pub base_url: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyChangeRequest {
+    pub label: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub key: Option<SecretString>,
+    /// A new base URL; `null` goes back to the provider's own.
+    #[serde(default, deserialize_with = "crate::api::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<Option<String>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyTest {
+    /// Whether the provider accepted the key.
+    pub ok: bool,
+    pub status: String,
+    pub detail: Option<String>,
+}
+
+const MIN_KEY_CHARS: usize = 8;
+const MAX_KEY_CHARS: usize = 512;
+
+fn parse_provider(text: &str, principal_team_is_demo: bool) -> Result<ProviderKind, AppError> {
+    match text.parse::<ProviderKind>() {
+        Ok(ProviderKind::Simulated) if !principal_team_is_demo => Err(AppError::validation(
+            "provider",
+            "the simulated provider exists for the demo team only",
+        )),
+        Ok(kind) => Ok(kind),
+        Err(()) => Err(AppError::validation(
+            "provider",
+            "must be one of: openai, anthropic",
+        )),
+    }
+}
+
+fn parse_secret(secret: &SecretString) -> Result<SecretString, AppError> {
+    use secrecy::ExposeSecret;
+    let text = secret.expose_secret().trim();
+    let chars = text.chars().count();
+    if !(MIN_KEY_CHARS..=MAX_KEY_CHARS).contains(&chars) {
+        return Err(AppError::validation("key", "must be 8 to 512 characters"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::validation(
+            "key",
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(SecretString::from(text.to_string()))
+}
+
+/// An http(s) URL without credentials, query or fragment.
+pub fn parse_base_url(text: &str) -> Result<String, AppError> {
+    let invalid = |message| AppError::validation("base_url", message);
+    let url = url::Url::parse(text.trim()).map_err(|_| invalid("must be an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "must not contain credentials; put the key in `key`",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+async fn team_is_demo(state: &AppState, team_id: &str) -> AppResult<bool> {
+    Ok(crate::teams::is_demo(&state.db, team_id).await?)
+}
+
+/// The team's provider keys (never the keys themselves).
+#[utoipa::path(get, path = "/api/keys", tag = "keys", responses((status = 200, body = KeyList)))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<KeyList>> {
+    Ok(Json(KeyList {
+        keys: super::list(&state.db, &principal.team_id).await?,
+    }))
+}
+
+/// Save a provider key, sealed (admin and owner).
+#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = NewKeyRequest,
+    responses((status = 201, body = KeyInfo), (status = 403), (status = 422)))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<NewKeyRequest>,
+) -> AppResult<(StatusCode, Json<KeyInfo>)> {
+    let provider = parse_provider(
+        &request.provider,
+        team_is_demo(&state, &principal.team_id).await?,
+    )?;
+    let key = NewKey {
+        provider,
+        label: crate::accounts::parse_name("label", &request.label)?,
+        secret: parse_secret(&request.key)?,
+        base_url: request
+            .base_url
+            .as_deref()
+            .map(parse_base_url)
+            .transpose()?,
+    };
+    let created = super::create(
+        &state.db,
+        &state.vault,
+        &principal.team_id,
+        &principal.user_id,
+        key,
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "provider_key.created",
+        ("provider_key", &created.id),
+        Some(serde_json::json!({"provider": provider.as_str(), "label": created.label, "last4": created.last4})),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Change a key's label, base URL or the key itself (admin and owner).
+#[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", request_body = KeyChangeRequest,
+    responses((status = 200, body = KeyInfo), (status = 404), (status = 422)))]
+pub async fn update_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<KeyChangeRequest>,
+) -> AppResult<Json<KeyInfo>> {
+    let change = KeyChange {
+        label: request
+            .label
+            .as_deref()
+            .map(|label| crate::accounts::parse_name("label", label))
+            .transpose()?,
+        secret: request.key.as_ref().map(parse_secret).transpose()?,
+        base_url: match request.base_url {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(url)) => Some(Some(parse_base_url(&url)?)),
+        },
+    };
+    let replaced_secret = change.secret.is_some();
+    let updated = super::update(&state.db, &state.vault, &principal.team_id, &id, change)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "provider_key.updated",
+        ("provider_key", &id),
+        Some(serde_json::json!({"key_replaced": replaced_secret})),
+    )
+    .await?;
+    Ok(Json(updated))
+}
+
+/// Delete a key (admin and owner). Agents using it stop until given another.
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+    responses((status = 204), (status = 404)))]
+pub async fn delete_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    if !super::delete(&state.db, &principal.team_id, &id).await? {
+        return Err(AppError::NotFound);
+    }
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "provider_key.deleted",
+        ("provider_key", &id),
+        None,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ask the provider whether it accepts the key (admin and owner).
+#[utoipa::path(post, path = "/api/keys/{id}/test", tag = "keys",
+    responses((status = 200, body = KeyTest), (status = 404)))]
+pub async fn test_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<KeyTest>> {
+    let credential = super::credential(&state.db, &state.vault, &principal.team_id, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let answer = state.providers.test_key(&credential).await;
+    let refused = match &answer {
+        Err(error @ crate::providers::CallError::InvalidKey { .. }) => Some(error.to_string()),
+        _ => None,
+    };
+    if refused.is_some() || answer.is_ok() {
+        super::mark(&state.db, &id, refused.as_deref()).await?;
+    }
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "provider_key.tested",
+        ("provider_key", &id),
+        Some(serde_json::json!({"ok": answer.is_ok()})),
+    )
+    .await?;
+    Ok(Json(match answer {
+        Ok(()) => KeyTest {
+            ok: true,
+            status: "active".into(),
+            detail: None,
+        },
+        Err(error) => KeyTest {
+            ok: false,
+            status: if refused.is_some() {
+                "invalid"
+            } else {
+                "unchecked"
+            }
+            .into(),
+            detail: Some(error.to_string()),
+        },
+    }))
+}

@@ -1,0 +1,455 @@
+//! LLM providers: OpenAI Chat Completions (and any OpenAI-compatible server such
+//! as Ollama, vLLM, llama.cpp or LM Studio, by base URL), the Anthropic Messages
+//! API, and a simulated provider for the demo team only.
+//!
+//! Each call reports token usage as the provider counts it, normalized so that
+//! `input` never includes cached input: OpenAI counts cached tokens inside
+//! `prompt_tokens`, Anthropic reports them apart.
+
+mod anthropic;
+mod openai;
+pub mod simulated;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::Rng;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Longest provider answer body kept for the error log.
+const MAX_KEPT_BODY: usize = 2048;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    /// Made-up answers for the demo team; never calls anything.
+    Simulated,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Simulated => "simulated",
+        }
+    }
+
+    /// How the provider is shown wherever it appears.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "OpenAI-compatible",
+            ProviderKind::Anthropic => "Anthropic",
+            ProviderKind::Simulated => "Simulated (demo only, no provider is called)",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<ProviderKind, ()> {
+        match text {
+            "openai" => Ok(ProviderKind::Openai),
+            "anthropic" => Ok(ProviderKind::Anthropic),
+            "simulated" => Ok(ProviderKind::Simulated),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A provider key, opened from the vault for one call.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub kind: ProviderKind,
+    pub base_url: Option<String>,
+    pub secret: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub model: String,
+    pub system: String,
+    pub prompt: String,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+}
+
+/// Tokens of one call. `input` excludes cached input; `cached` is input served
+/// from the provider's prompt cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Usage {
+    pub input: i64,
+    pub output: i64,
+    pub cached: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatResponse {
+    pub text: String,
+    pub usage: Usage,
+    /// The model the provider says answered.
+    pub model: String,
+}
+
+/// Why a call failed. `body` is the provider's answer, shortened.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("the provider refused the key ({status}): {message}")]
+    InvalidKey {
+        status: u16,
+        message: String,
+        body: String,
+    },
+    #[error("rate limited by the provider: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+        body: String,
+    },
+    #[error("provider error ({status}): {message}")]
+    Server {
+        status: u16,
+        message: String,
+        body: String,
+    },
+    #[error("the provider rejected the request ({status}): {message}")]
+    Rejected {
+        status: u16,
+        message: String,
+        body: String,
+    },
+    #[error("no answer from the provider within {0:?}")]
+    Timeout(Duration),
+    #[error("could not reach the provider: {0}")]
+    Network(String),
+    #[error("unexpected answer from the provider: {0}")]
+    BadResponse(String),
+}
+
+impl CallError {
+    /// Worth trying again: rate limits, server errors, lost connections.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            CallError::RateLimited { .. }
+                | CallError::Server { .. }
+                | CallError::Network(_)
+                | CallError::Timeout(_)
+        )
+    }
+
+    /// A short class for grouping errors.
+    pub fn class(&self) -> &'static str {
+        match self {
+            CallError::InvalidKey { .. } => "invalid_key",
+            CallError::RateLimited { .. } => "rate_limited",
+            CallError::Server { .. } => "provider_error",
+            CallError::Rejected { .. } => "request_rejected",
+            CallError::Timeout(_) => "timeout",
+            CallError::Network(_) => "network",
+            CallError::BadResponse(_) => "bad_response",
+        }
+    }
+
+    /// The provider's own answer, if there was one.
+    pub fn provider_body(&self) -> Option<&str> {
+        match self {
+            CallError::InvalidKey { body, .. }
+            | CallError::RateLimited { body, .. }
+            | CallError::Server { body, .. }
+            | CallError::Rejected { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// How often and how patiently a failing call is repeated.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            retries: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with full jitter, or the provider's Retry-After.
+    fn delay(&self, attempt: u32, error: &CallError) -> Duration {
+        if let Some(wait) = error.retry_after() {
+            return wait.min(self.max_delay);
+        }
+        let ceiling = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(self.max_delay);
+        let millis = u64::try_from(ceiling.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+    }
+}
+
+/// What a call with retries came to.
+#[derive(Debug)]
+pub struct Outcome {
+    pub result: Result<ChatResponse, CallError>,
+    pub attempts: u32,
+}
+
+/// The HTTP client shared by all calls.
+#[derive(Clone)]
+pub struct Providers {
+    http: reqwest::Client,
+    request_timeout: Duration,
+}
+
+impl Providers {
+    pub fn new(request_timeout: Duration) -> anyhow::Result<Providers> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("hummbl/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Providers {
+            http,
+            request_timeout,
+        })
+    }
+
+    /// One call, no retries.
+    pub async fn chat(
+        &self,
+        credential: &Credential,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, CallError> {
+        match credential.kind {
+            ProviderKind::Openai => openai::chat(self, credential, request).await,
+            ProviderKind::Anthropic => anthropic::chat(self, credential, request).await,
+            ProviderKind::Simulated => simulated::chat(request).await,
+        }
+    }
+
+    /// A call repeated on retryable errors, with backoff and jitter.
+    pub async fn chat_with_retries(
+        &self,
+        credential: &Credential,
+        request: &ChatRequest,
+        policy: RetryPolicy,
+    ) -> Outcome {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.chat(credential, request).await;
+            match result {
+                Err(error) if error.retryable() && attempt <= policy.retries => {
+                    let wait = policy.delay(attempt - 1, &error);
+                    tracing::debug!(%error, attempt, ?wait, "provider call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                result => {
+                    return Outcome {
+                        result,
+                        attempts: attempt,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Checks a key with a cheap authenticated request (the model list).
+    pub async fn test_key(&self, credential: &Credential) -> Result<(), CallError> {
+        match credential.kind {
+            ProviderKind::Openai => openai::list_models(self, credential).await,
+            ProviderKind::Anthropic => anthropic::list_models(self, credential).await,
+            ProviderKind::Simulated => Ok(()),
+        }
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, String, Option<Duration>), CallError> {
+        let response = request
+            .timeout(self.request_timeout)
+            .send()
+            .await
+            .map_err(|err| self.transport_error(err))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .text()
+            .await
+            .map_err(|err| self.transport_error(err))?;
+        Ok((status, body, retry_after))
+    }
+
+    fn transport_error(&self, err: reqwest::Error) -> CallError {
+        if err.is_timeout() {
+            CallError::Timeout(self.request_timeout)
+        } else {
+            CallError::Network(without_url(err))
+        }
+    }
+}
+
+/// reqwest's messages include the URL; keep the reason only.
+fn without_url(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Maps a non-2xx answer to an error, with the provider's message.
+fn status_error(
+    status: u16,
+    body: String,
+    retry_after: Option<Duration>,
+    message: String,
+) -> CallError {
+    let body = shorten(body);
+    match status {
+        401 | 403 => CallError::InvalidKey {
+            status,
+            message,
+            body,
+        },
+        429 => CallError::RateLimited {
+            retry_after,
+            message,
+            body,
+        },
+        500..=599 | 408 | 409 => CallError::Server {
+            status,
+            message,
+            body,
+        },
+        _ => CallError::Rejected {
+            status,
+            message,
+            body,
+        },
+    }
+}
+
+fn shorten(mut body: String) -> String {
+    if body.len() > MAX_KEPT_BODY {
+        let mut end = MAX_KEPT_BODY;
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        body.truncate(end);
+        body.push('…');
+    }
+    body
+}
+
+/// `base` (or the default) joined with `path`, without doubled slashes.
+fn endpoint(base: Option<&str>, default: &str, path: &str) -> String {
+    let base = base.unwrap_or(default).trim_end_matches('/');
+    format!("{base}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_names_round_trip() {
+        for kind in [
+            ProviderKind::Openai,
+            ProviderKind::Anthropic,
+            ProviderKind::Simulated,
+        ] {
+            assert_eq!(kind.as_str().parse::<ProviderKind>(), Ok(kind));
+        }
+        assert!("gemini".parse::<ProviderKind>().is_err());
+    }
+
+    #[test]
+    fn status_codes_map_to_error_classes() {
+        let class = |status| status_error(status, String::new(), None, String::new()).class();
+        assert_eq!(class(401), "invalid_key");
+        assert_eq!(class(403), "invalid_key");
+        assert_eq!(class(429), "rate_limited");
+        assert_eq!(class(500), "provider_error");
+        assert_eq!(class(529), "provider_error");
+        assert_eq!(class(400), "request_rejected");
+        assert!(status_error(503, String::new(), None, String::new()).retryable());
+        assert!(!status_error(401, String::new(), None, String::new()).retryable());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_honours_retry_after() {
+        let policy = RetryPolicy::default();
+        let server = CallError::Server {
+            status: 500,
+            message: String::new(),
+            body: String::new(),
+        };
+        for attempt in 0..6 {
+            let delay = policy.delay(attempt, &server);
+            let ceiling = (policy.base_delay * 2u32.pow(attempt)).min(policy.max_delay);
+            assert!(
+                delay <= ceiling && delay >= ceiling / 2,
+                "{delay:?} vs {ceiling:?}"
+            );
+        }
+        let limited = CallError::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+            message: String::new(),
+            body: String::new(),
+        };
+        assert_eq!(policy.delay(0, &limited), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn long_bodies_are_shortened_on_a_character_boundary() {
+        let body = "é".repeat(MAX_KEPT_BODY);
+        let short = shorten(body);
+        assert!(short.len() <= MAX_KEPT_BODY + '…'.len_utf8());
+        assert!(short.ends_with('…'));
+        assert_eq!(
+            endpoint(Some("http://x/v1/"), "d", "/chat"),
+            "http://x/v1/chat"
+        );
+        assert_eq!(endpoint(None, "https://d", "/m"), "https://d/m");
+    }
+}

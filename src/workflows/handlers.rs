@@ -1,0 +1,258 @@
+//! `/api/workflows`: everyone reads them; members and up save, archive and run them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{Step, VersionInfo, Workflow, definition};
+use crate::api::ApiJson;
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::executions::{self, ExecutionDetail, Trigger};
+use crate::routes::Route;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::api(Method::GET, "/api/workflows", list_workflows).allowed(Permission::Read),
+        Route::api(Method::POST, "/api/workflows", create_workflow)
+            .allowed(Permission::EditWorkflows),
+        Route::api(Method::GET, "/api/workflows/{id}", get_workflow).allowed(Permission::Read),
+        Route::api(Method::PUT, "/api/workflows/{id}", update_workflow)
+            .allowed(Permission::EditWorkflows),
+        Route::api(Method::DELETE, "/api/workflows/{id}", archive_workflow)
+            .allowed(Permission::EditWorkflows),
+        Route::api(Method::GET, "/api/workflows/{id}/versions", list_versions)
+            .allowed(Permission::Read),
+        Route::api(Method::POST, "/api/workflows/{id}/run", run_workflow)
+            .allowed(Permission::Operate),
+    ]
+    .into_iter()
+    .map(|route| route.component(crate::agents::handlers::COMPONENT))
+    .collect()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkflowList {
+    pub workflows: Vec<Workflow>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VersionList {
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The values the prompts' `{{input.NAME}}` references read.
+    #[serde(default = "empty_object")]
+    pub input: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+const MAX_DESCRIPTION: usize = 2_000;
+
+async fn validate(
+    state: &AppState,
+    principal: &Principal,
+    request: WorkflowRequest,
+) -> AppResult<(String, Option<String>, definition::Definition)> {
+    let name = crate::accounts::parse_name("name", &request.name)?;
+    let description = request
+        .description
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|text| text.chars().count() > MAX_DESCRIPTION)
+    {
+        return Err(AppError::validation(
+            "description",
+            "must be at most 2000 characters",
+        ));
+    }
+    let agents = crate::agents::ids(&state.db, &principal.team_id).await?;
+    let definition = definition::validate(request.steps, &agents)?;
+    Ok((name, description, definition))
+}
+
+/// The team's workflows, latest versions.
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows", responses((status = 200, body = WorkflowList)))]
+pub async fn list_workflows(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<WorkflowList>> {
+    Ok(Json(WorkflowList {
+        workflows: super::list(&state.db, &principal.team_id).await?,
+    }))
+}
+
+/// Save a new workflow (members and up). Mistakes answer 422 naming the path.
+#[utoipa::path(post, path = "/api/workflows", tag = "workflows", request_body = WorkflowRequest,
+    responses((status = 201, body = Workflow), (status = 422)))]
+pub async fn create_workflow(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<WorkflowRequest>,
+) -> AppResult<(StatusCode, Json<Workflow>)> {
+    let (name, description, definition) = validate(&state, &principal, request).await?;
+    let workflow = super::create(
+        &state.db,
+        &principal.team_id,
+        Some(&principal.user_id),
+        &name,
+        description.as_deref(),
+        &definition,
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "workflow.created",
+        ("workflow", &workflow.id),
+        Some(serde_json::json!({"name": workflow.name})),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(workflow)))
+}
+
+/// One workflow, latest version.
+#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows",
+    responses((status = 200, body = Workflow), (status = 404)))]
+pub async fn get_workflow(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Workflow>> {
+    super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound)
+}
+
+/// Save a new version (members and up); executions keep the version they ran.
+#[utoipa::path(put, path = "/api/workflows/{id}", tag = "workflows", request_body = WorkflowRequest,
+    responses((status = 200, body = Workflow), (status = 404), (status = 422)))]
+pub async fn update_workflow(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<WorkflowRequest>,
+) -> AppResult<Json<Workflow>> {
+    if super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound);
+    }
+    let (name, description, definition) = validate(&state, &principal, request).await?;
+    let workflow = super::update(
+        &state.db,
+        &principal.team_id,
+        &id,
+        &principal.user_id,
+        &name,
+        description.as_deref(),
+        &definition,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "workflow.updated",
+        ("workflow", &id),
+        Some(serde_json::json!({"version": workflow.version})),
+    )
+    .await?;
+    Ok(Json(workflow))
+}
+
+/// Archive a workflow (members and up); its executions stay.
+#[utoipa::path(delete, path = "/api/workflows/{id}", tag = "workflows",
+    responses((status = 204), (status = 404)))]
+pub async fn archive_workflow(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    if !super::archive(&state.db, &principal.team_id, &id).await? {
+        return Err(AppError::NotFound);
+    }
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "workflow.archived",
+        ("workflow", &id),
+        None,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every saved version, newest first.
+#[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
+    responses((status = 200, body = VersionList), (status = 404)))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<VersionList>> {
+    let versions = super::versions(&state.db, &principal.team_id, &id).await?;
+    if versions.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok(Json(VersionList { versions }))
+}
+
+/// Run the workflow's latest version with an input (members and up). Answers with
+/// the new execution, pending; follow it at `/api/executions/{id}`.
+#[utoipa::path(post, path = "/api/workflows/{id}/run", tag = "workflows", request_body = RunRequest,
+    responses((status = 201, body = ExecutionDetail), (status = 404), (status = 422)))]
+pub async fn run_workflow(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RunRequest>,
+) -> AppResult<(StatusCode, Json<ExecutionDetail>)> {
+    let workflow = super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let definition = definition::Definition {
+        steps: workflow.steps.clone(),
+    };
+    definition::check_input(&definition, &request.input)?;
+    let execution_id = executions::start(
+        &state,
+        &principal.team_id,
+        &workflow,
+        request.input,
+        Trigger::User(principal.user_id.clone()),
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "execution.started",
+        ("execution", &execution_id),
+        Some(serde_json::json!({"workflow_id": workflow.id, "version": workflow.version})),
+    )
+    .await?;
+    let detail = executions::get(&state.db, &principal.team_id, &execution_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}

@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppState};
 use crate::config::{
-    Cli, Command, CommonArgs, Config, KeysCommand, LogFormat, RotateArgs, ServeArgs, UserCommand,
-    UserCreateArgs,
+    Cli, Command, CommonArgs, Config, DemoArgs, KeysCommand, LogFormat, RotateArgs, ServeArgs,
+    UserCommand, UserCreateArgs,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -27,6 +27,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&cli.common, &ServeArgs::default())?;
             init_tracing(config.log_format);
             create_user(&config, args).await
+        }
+        Command::Demo(args) => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            generate_demo(&config, args).await
         }
         Command::Keys(KeysCommand::Rotate(args)) => {
             let config = Config::load(&cli.common, &ServeArgs::default())?;
@@ -53,8 +58,9 @@ async fn run_serve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()>
     let config = Config::load(common, serve)?;
     init_tracing(config.log_format);
     let db = app::prepare(&config).await?;
+    let vault = crate::vault::open_configured(&config, &db).await?;
     let demo = match config.demo {
-        true => Some(crate::demo::seed(&db).await?),
+        true => Some(crate::demo::seed(&db, &vault).await?),
         false => None,
     };
     let listener = TcpListener::bind(config.addr)
@@ -78,7 +84,6 @@ async fn run_serve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()>
     tracing::info!(addr = %local, backend = ?db.backend(), "HUMMBL listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let vault = crate::vault::open_configured(&config, &db).await?;
     let state = AppState::new(db, config, vault, shutdown)?;
     app::serve(listener, state).await?;
     tracing::info!("stopped");
@@ -215,5 +220,38 @@ async fn rotate_master_key(config: &Config, args: RotateArgs) -> anyhow::Result<
             println!("Set HUMMBL_MASTER_KEY to the new key before the next start.");
         }
     }
+    Ok(())
+}
+
+/// `hummbl demo --executions N --events M`: a large generated history.
+async fn generate_demo(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
+    let db = app::prepare(config).await?;
+    let vault = crate::vault::open_configured(config, &db).await?;
+    let spec = crate::demo::history::HistorySpec {
+        executions: args.executions,
+        events: args.events,
+        days: args.days,
+        end_ms: crate::storage::now_ms(),
+        seed: args.seed,
+    };
+    let started = std::time::Instant::now();
+    let step = (args.executions / 20).max(1);
+    crate::demo::generate_large(&db, &vault, &spec, |done| {
+        if done % step < 500 || done == args.executions {
+            eprintln!(
+                "  {done} executions written ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .await?;
+    db.close().await;
+    println!(
+        "generated {} executions and {} page views over {} days in {:.1} s",
+        args.executions,
+        args.events,
+        args.days,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

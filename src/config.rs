@@ -57,6 +57,24 @@ pub enum Command {
     /// Manage the provider-key vault.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Generate a large demo history (for benchmarks) into the demo team.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Executions to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub executions: usize,
+    /// Console page-view events to generate.
+    #[arg(long, default_value_t = 0)]
+    pub events: usize,
+    /// Spread over this many days up to now.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub days: i64,
+    /// Random seed (the same seed gives the same history).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,9 @@ pub fn spawn(state: &AppState) -> Workers {
         maintenance_tick,
     ));
     set.spawn(crate::executions::runner::run(state.clone()));
+    if state.config.demo {
+        set.spawn(crate::demo::live::run(state.clone()));
+    }
     Workers(set)
 }
 

@@ -50,7 +50,11 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
         return;
     };
     let app = TestApp::spawn().await;
-    hummbl::demo::seed(&app.db).await.expect("demo data");
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("demo data");
+    // The demo history has page views of its own; count only this browser's.
+    let started = hummbl::storage::now_ms();
     let client = &browser.client;
 
     // Anonymous: sent to the login form.
@@ -102,7 +106,14 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
     assert_eq!(badge.text().await.expect("badge"), "Demo data");
 
     // The page reported its view and load time through the SDK (T4 Observation).
-    let views = wait_for_rows(&app, "SELECT COUNT(*) FROM user_actions WHERE action_type = 'page_view' AND component_id = 'console'").await;
+    let views = wait_for_rows(
+        &app,
+        &format!(
+            "SELECT COUNT(*) FROM user_actions WHERE action_type = 'page_view' AND component_id = 'console' \
+             AND received_at >= {started}"
+        ),
+    )
+    .await;
     assert!(views >= 1);
     let loads = wait_for_rows(
         &app,
@@ -111,7 +122,7 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
     .await;
     assert!(loads >= 1);
     let session: Option<String> = sqlx::query_scalar(
-        "SELECT session_id FROM user_actions WHERE action_type = 'page_view' LIMIT 1",
+        "SELECT session_id FROM user_actions WHERE action_type = 'page_view' ORDER BY received_at DESC LIMIT 1",
     )
     .fetch_one(app.db.read())
     .await

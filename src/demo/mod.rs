@@ -2,6 +2,10 @@
 //! role, so a newcomer sees every page alive on the first run. Each feature adds
 //! its own realistic data as a step in [`seed`], working in the [`DemoContext`].
 
+pub mod history;
+pub mod live;
+pub mod runtime;
+
 use secrecy::SecretString;
 
 use crate::accounts::{self, Email, NewUser};
@@ -65,8 +69,13 @@ pub enum DemoOutcome {
     NotEmpty,
 }
 
+/// Days of history the demo starts with, and how much happens in them.
+const HISTORY_DAYS: i64 = 30;
+const HISTORY_EXECUTIONS: usize = 3_600;
+const HISTORY_PAGE_VIEWS: usize = 6_000;
+
 /// Fills an empty database with the demo team and its data.
-pub async fn seed(db: &Db) -> anyhow::Result<DemoOutcome> {
+pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOutcome> {
     if crate::teams::find_team_by_name(db, DEMO_TEAM)
         .await?
         .is_some()
@@ -80,9 +89,26 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoOutcome> {
         return Ok(DemoOutcome::NotEmpty);
     }
     let context = seed_people(db).await?;
-    // Later features add their demo data here, one step each, e.g.
-    // crate::executions::demo::seed(&context).await?;
-    let _ = &context;
+    let owner = context
+        .user(Role::Owner)
+        .ok_or_else(|| anyhow::anyhow!("demo logins lack an owner"))?
+        .to_string();
+    let runtime = runtime::seed(db, vault, &context.team_id, &owner).await?;
+    // History is made by the owner, admin and member (viewers do not run things).
+    let actors: Vec<String> = context
+        .users
+        .iter()
+        .filter(|(role, _)| *role != Role::Viewer)
+        .map(|(_, id)| id.clone())
+        .collect();
+    let spec = history::HistorySpec {
+        executions: HISTORY_EXECUTIONS,
+        events: HISTORY_PAGE_VIEWS,
+        days: HISTORY_DAYS,
+        end_ms: crate::storage::now_ms(),
+        seed: 42,
+    };
+    history::generate(db, &context.team_id, &actors, &runtime, &spec, |_| {}).await?;
     Ok(DemoOutcome::Seeded)
 }
 
@@ -123,6 +149,33 @@ async fn seed_people(db: &Db) -> anyhow::Result<DemoContext<'_>> {
         second_team_id,
         users,
     })
+}
+
+/// `hummbl demo`: the demo team (created if missing) gets `spec`'s history on
+/// top of what it has; for benchmarks on large data sets.
+pub async fn generate_large(
+    db: &Db,
+    vault: &crate::vault::Vault,
+    spec: &history::HistorySpec,
+    progress: impl Fn(usize),
+) -> anyhow::Result<()> {
+    let team_id = match crate::teams::find_team_by_name(db, DEMO_TEAM).await? {
+        Some(team_id) => team_id,
+        None => {
+            seed(db, vault).await?;
+            crate::teams::find_team_by_name(db, DEMO_TEAM)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the database holds other data; use an empty one"))?
+        }
+    };
+    let runtime = runtime::load(db, &team_id).await?;
+    let actors: Vec<String> = sqlx::query_scalar(
+        "SELECT user_id FROM team_members WHERE team_id = $1 AND role <> 'viewer' ORDER BY user_id",
+    )
+    .bind(&team_id)
+    .fetch_all(db.read())
+    .await?;
+    history::generate(db, &team_id, &actors, &runtime, spec, progress).await
 }
 
 /// The logins, as printed at start-up.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use std::convert::Infallible;
 
-use axum::response::sse::Event;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How many events the broadcast channel holds for slow subscribers.
 const CHANNEL_CAPACITY: usize = 4096;
+/// How often an idle SSE stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// How many recent events are kept for resuming streams.
 const RING_CAPACITY: usize = 2048;
 
@@ -128,6 +130,19 @@ impl Bus {
             }
         };
         (receiver, replay)
+    }
+
+    /// The SSE answer for a team's stream of `kind_prefix` events, resuming
+    /// after the request's `Last-Event-ID`, with a keep-alive every 15 s.
+    pub fn sse_response(
+        &self,
+        team_id: String,
+        kind_prefix: &'static str,
+        headers: &axum::http::HeaderMap,
+        shutdown: CancellationToken,
+    ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+        let stream = self.sse_stream(team_id, kind_prefix, last_event_id(headers), shutdown);
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
     }
 
     /// A team's events whose kind starts with `kind_prefix`, as Server-Sent

@@ -8,22 +8,15 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::process::{free_port, wait_healthy};
 use hummbl::storage::{Backend, Db};
 use rand::Rng;
 use tokio::sync::Mutex;
 
 const ROUNDS: usize = 4;
 const SENDERS: usize = 8;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn start(storage: &[String], port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_hummbl"))
@@ -34,22 +27,6 @@ fn start(storage: &[String], port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn server")
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("server exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +70,7 @@ async fn acknowledged_events_survive_sigkill() {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut child = start(&storage, port);
-        wait_healthy(&client, &base, &mut child).await;
+        wait_healthy(&base, &mut child).await;
         let mut senders = Vec::new();
         for _ in 0..SENDERS {
             let (client, base, key, acked, next) = (

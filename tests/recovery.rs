@@ -13,19 +13,12 @@ use std::time::{Duration, Instant};
 
 use common::TestApp;
 use common::fake_provider::{FakeProvider, GOOD_KEY};
+use common::process::free_port;
 use common::runtime::{Api, fast_retries, owner_api};
 use hummbl::app::{self, AppState};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 struct Server {
     child: Child,
@@ -58,20 +51,7 @@ fn start(args: &[String], log: &Path) -> Server {
 
 impl Server {
     async fn wait_healthy(&mut self) {
-        let client = common::client();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = client.get(format!("{}/healthz", self.base)).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited: {status}");
-            }
-            assert!(Instant::now() < deadline, "server did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::process::wait_healthy(&self.base, &mut self.child).await;
     }
 
     fn kill(mut self) {

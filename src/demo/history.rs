@@ -6,7 +6,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::runtime::{DemoRuntime, sample_input};
+use super::runtime::{DemoAgent, DemoRuntime, DemoWorkflow, sample_input};
 use crate::providers::Usage;
 use crate::storage::{Db, new_id};
 
@@ -188,23 +188,20 @@ pub async fn generate(
         !users.is_empty() && !runtime.workflows.is_empty(),
         "nothing to generate with"
     );
-    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let mut generator = Generator {
+        rng: StdRng::seed_from_u64(spec.seed),
+        team_id,
+        users,
+        runtime,
+        spec,
+    };
     let mut done = 0;
     while done < spec.executions {
         let count = CHUNK.min(spec.executions - done);
         let mut executions = Vec::with_capacity(count * EXECUTION_COLUMNS);
         let mut steps = Vec::with_capacity(count * 4 * STEP_COLUMNS);
         for n in 0..count {
-            one_execution(
-                &mut rng,
-                team_id,
-                users,
-                runtime,
-                spec,
-                (done + n) as u64,
-                &mut executions,
-                &mut steps,
-            );
+            generator.execution((done + n) as u64, &mut executions, &mut steps);
         }
         let mut tx = db.begin().await?;
         insert(db, &mut tx, EXECUTION_HEAD, EXECUTION_COLUMNS, executions).await?;
@@ -218,205 +215,185 @@ pub async fn generate(
         done += count;
         progress(done);
     }
-    page_views(db, team_id, users, spec, &mut rng).await?;
+    page_views(db, team_id, users, spec, &mut generator.rng).await?;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn one_execution(
-    rng: &mut StdRng,
-    team_id: &str,
-    users: &[String],
-    runtime: &DemoRuntime,
-    spec: &HistorySpec,
-    n: u64,
-    executions: &mut Vec<Arg>,
-    steps: &mut Vec<Arg>,
-) {
-    let pick = rng.random_range(0..100);
-    let workflow = &runtime.workflows[match pick {
-        0..=44 => 0,
-        45..=69 => 2 % runtime.workflows.len(),
-        70..=84 => 3 % runtime.workflows.len(),
-        _ => 1 % runtime.workflows.len(),
-    }];
-    let created = moment(rng, spec);
-    let started = created + rng.random_range(20..400);
-    let scheduled = rng.random_bool(0.25);
-    let user = (!scheduled).then(|| users[rng.random_range(0..users.len())].clone());
-    let roll = rng.random::<f64>();
-    let failing_step = (roll < 0.055).then(|| rng.random_range(0..workflow.steps.len()));
-    let cancelled_after = (failing_step.is_none() && roll < 0.065).then_some(0usize);
-    let execution_id = new_id();
-    let mut finish_of: Vec<(String, i64)> = Vec::new();
-    let mut totals = Usage::default();
-    let mut cost = 0i64;
-    let mut done_steps = 0i64;
-    let mut status = "succeeded";
-    let mut error: Option<String> = None;
-    let mut end = started;
-    for (index, (step_id, agent_index)) in workflow.steps.iter().enumerate() {
-        let agent = &runtime.agents[*agent_index];
-        let ((input_lo, input_hi), (output_lo, output_hi), (latency_lo, latency_hi)) =
-            profile(&agent.model);
-        let begin = finish_of.iter().map(|(_, at)| *at).max().unwrap_or(started);
-        if cancelled_after.is_some_and(|after| index > after) {
-            let at = begin + rng.random_range(500..5000);
-            push_step(
-                steps,
-                team_id,
-                &execution_id,
-                step_id,
-                &agent.id,
-                &agent.model,
-                "cancelled",
-                begin,
-                at,
-                Usage::default(),
-                0,
-                None,
-                None,
-            );
-            status = "cancelled";
-            error = Some("cancelled by a user".into());
-            end = at;
-            break;
-        }
-        let latency = rng.random_range(latency_lo..=latency_hi);
-        let at = begin + latency;
-        if failing_step == Some(index) {
-            let (class, message, body) = provider_error(rng, &agent.model);
-            push_step(
-                steps,
-                team_id,
-                &execution_id,
-                step_id,
-                &agent.id,
-                &agent.model,
-                "failed",
-                begin,
-                at,
-                Usage::default(),
-                0,
-                Some((class, message.clone())),
-                body,
-            );
-            status = "failed";
-            error = Some(format!("step {step_id}: {message}"));
-            end = at;
-            break;
-        }
-        let input = rng.random_range(input_lo..=input_hi);
-        let cached = if rng.random_bool(0.35) {
-            input * rng.random_range(30..60) / 100
-        } else {
-            0
-        };
-        let usage = Usage {
-            input: input - cached,
-            output: rng.random_range(output_lo..=output_hi),
-            cached,
-        };
-        let step_cost = crate::prices::default_price(&agent.model)
-            .map_or(0, |price| crate::prices::cost_micros(usage, price));
-        push_step(
-            steps,
-            team_id,
-            &execution_id,
-            step_id,
-            &agent.id,
-            &agent.model,
-            "succeeded",
-            begin,
-            at,
-            usage,
-            step_cost,
-            None,
-            None,
-        );
-        totals.input += usage.input;
-        totals.output += usage.output;
-        totals.cached += usage.cached;
-        cost += step_cost;
-        done_steps += 1;
-        finish_of.push((step_id.clone(), at));
-        end = end.max(at);
-    }
-    let cancelled_by =
-        (status == "cancelled").then(|| user.clone().unwrap_or_else(|| users[0].clone()));
-    executions.extend([
-        text(execution_id),
-        text(team_id),
-        text(workflow.id.clone()),
-        int(1),
-        text(status),
-        text(sample_input(&workflow.name, n).to_string()),
-        Arg::Text(error),
-        text(if scheduled { "schedule" } else { "user" }),
-        Arg::Text(user),
-        int(created),
-        int(started),
-        int(end),
-        int(workflow.steps.len() as i64),
-        int(done_steps),
-        int(totals.input),
-        int(totals.output),
-        int(totals.cached),
-        int(cost),
-        Arg::Text(cancelled_by),
-        int(end),
-    ]);
+/// Draws executions; holds what every draw needs.
+struct Generator<'a> {
+    rng: StdRng,
+    team_id: &'a str,
+    users: &'a [String],
+    runtime: &'a DemoRuntime,
+    spec: &'a HistorySpec,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_step(
-    rows: &mut Vec<Arg>,
-    team_id: &str,
-    execution_id: &str,
-    step_id: &str,
-    agent_id: &str,
-    model: &str,
-    status: &str,
+/// One generated step, as a `task_results` row.
+struct StepRow<'a> {
+    execution_id: &'a str,
+    step_id: &'a str,
+    agent: &'a DemoAgent,
+    status: &'static str,
     started: i64,
     completed: i64,
     usage: Usage,
     cost: i64,
-    failure: Option<(&str, String)>,
-    provider_body: Option<String>,
-) {
-    let output = (status == "succeeded").then(|| format!("[simulated] {step_id} done"));
-    let (class, message) = match failure {
-        Some((class, message)) => (Some(class.to_string()), Some(message)),
-        None if status == "cancelled" => (None, Some("cancelled by a user".to_string())),
-        None => (None, None),
-    };
-    rows.extend([
-        text(new_id()),
-        text(execution_id),
-        text(team_id),
-        text(step_id),
-        text(agent_id),
-        text(status),
-        text(format!("{step_id} prompt")),
-        Arg::Text(output),
-        Arg::Text(message),
-        int(started),
-        int(completed),
-        text("simulated"),
-        text(model),
-        int(usage.input),
-        int(usage.output),
-        int(usage.cached),
-        int(cost),
-        int(completed - started),
-        int(if class.as_deref() == Some("rate_limited") {
+    /// Class, message and the provider's answer of a failed call.
+    failure: Option<(&'static str, String, Option<String>)>,
+}
+
+impl StepRow<'_> {
+    fn push(self, team_id: &str, rows: &mut Vec<Arg>) {
+        let output =
+            (self.status == "succeeded").then(|| format!("[simulated] {} done", self.step_id));
+        let (class, message, body) = match self.failure {
+            Some((class, message, body)) => (Some(class.to_string()), Some(message), body),
+            None if self.status == "cancelled" => {
+                (None, Some("cancelled by a user".to_string()), None)
+            }
+            None => (None, None, None),
+        };
+        let attempts = if class.as_deref() == Some("rate_limited") {
             4
         } else {
             1
-        }),
-        Arg::Text(class),
-        Arg::Text(provider_body),
-    ]);
+        };
+        rows.extend([
+            text(new_id()),
+            text(self.execution_id),
+            text(team_id),
+            text(self.step_id),
+            text(self.agent.id.clone()),
+            text(self.status),
+            text(format!("{} prompt", self.step_id)),
+            Arg::Text(output),
+            Arg::Text(message),
+            int(self.started),
+            int(self.completed),
+            text("simulated"),
+            text(self.agent.model.clone()),
+            int(self.usage.input),
+            int(self.usage.output),
+            int(self.usage.cached),
+            int(self.cost),
+            int(self.completed - self.started),
+            int(attempts),
+            Arg::Text(class),
+            Arg::Text(body),
+        ]);
+    }
+}
+
+impl Generator<'_> {
+    fn workflow(&mut self) -> &DemoWorkflow {
+        let workflows = &self.runtime.workflows;
+        let index = match self.rng.random_range(0..100) {
+            0..=44 => 0,
+            45..=69 => 2,
+            70..=84 => 3,
+            _ => 1,
+        };
+        &workflows[index % workflows.len()]
+    }
+
+    /// Appends one execution (and its steps) to the rows.
+    fn execution(&mut self, n: u64, executions: &mut Vec<Arg>, steps: &mut Vec<Arg>) {
+        let workflow = self.workflow().clone();
+        let rng = &mut self.rng;
+        let created = moment(rng, self.spec);
+        let started = created + rng.random_range(20..400);
+        let scheduled = rng.random_bool(0.25);
+        let user = (!scheduled).then(|| self.users[rng.random_range(0..self.users.len())].clone());
+        let roll = rng.random::<f64>();
+        let failing_step = (roll < 0.055).then(|| rng.random_range(0..workflow.steps.len()));
+        let cancelled_after = (failing_step.is_none() && roll < 0.065).then_some(0usize);
+        let execution_id = new_id();
+        let (mut totals, mut cost, mut done_steps) = (Usage::default(), 0i64, 0i64);
+        let (mut status, mut error, mut end) = ("succeeded", None::<String>, started);
+        for (index, (step_id, agent_index)) in workflow.steps.iter().enumerate() {
+            let agent = &self.runtime.agents[*agent_index];
+            let (input_range, output_range, latency_range) = profile(&agent.model);
+            let mut row = StepRow {
+                execution_id: &execution_id,
+                step_id,
+                agent,
+                status: "succeeded",
+                started: end,
+                completed: end,
+                usage: Usage::default(),
+                cost: 0,
+                failure: None,
+            };
+            if cancelled_after.is_some_and(|after| index > after) {
+                row.status = "cancelled";
+                row.completed = row.started + rng.random_range(500..5000);
+                (status, error, end) = (
+                    "cancelled",
+                    Some("cancelled by a user".into()),
+                    row.completed,
+                );
+                row.push(self.team_id, steps);
+                break;
+            }
+            row.completed = row.started + rng.random_range(latency_range.0..=latency_range.1);
+            if failing_step == Some(index) {
+                let (class, message, body) = provider_error(rng, &agent.model);
+                (status, error, end) = (
+                    "failed",
+                    Some(format!("step {step_id}: {message}")),
+                    row.completed,
+                );
+                row.status = "failed";
+                row.failure = Some((class, message, body));
+                row.push(self.team_id, steps);
+                break;
+            }
+            let input = rng.random_range(input_range.0..=input_range.1);
+            let cached = if rng.random_bool(0.35) {
+                input * rng.random_range(30..60) / 100
+            } else {
+                0
+            };
+            row.usage = Usage {
+                input: input - cached,
+                output: rng.random_range(output_range.0..=output_range.1),
+                cached,
+            };
+            row.cost = crate::prices::default_price(&agent.model)
+                .map_or(0, |price| crate::prices::cost_micros(row.usage, price));
+            totals.input += row.usage.input;
+            totals.output += row.usage.output;
+            totals.cached += row.usage.cached;
+            cost += row.cost;
+            done_steps += 1;
+            end = row.completed;
+            row.push(self.team_id, steps);
+        }
+        let cancelled_by =
+            (status == "cancelled").then(|| user.clone().unwrap_or_else(|| self.users[0].clone()));
+        executions.extend([
+            text(execution_id),
+            text(self.team_id),
+            text(workflow.id.clone()),
+            int(1),
+            text(status),
+            text(sample_input(&workflow.name, n).to_string()),
+            Arg::Text(error),
+            text(if scheduled { "schedule" } else { "user" }),
+            Arg::Text(user),
+            int(created),
+            int(started),
+            int(end),
+            int(workflow.steps.len() as i64),
+            int(done_steps),
+            int(totals.input),
+            int(totals.output),
+            int(totals.cached),
+            int(cost),
+            Arg::Text(cancelled_by),
+            int(end),
+        ]);
+    }
 }
 
 const PAGES: &[&str] = &[

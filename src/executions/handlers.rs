@@ -2,12 +2,11 @@
 //! (members and up, audited), and the live stream of execution changes.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 
@@ -241,11 +240,10 @@ pub async fn stream_executions(
     principal: Principal,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = state.bus.sse_stream(
+    state.bus.sse_response(
         principal.team_id,
         "execution.",
-        crate::bus::last_event_id(&headers),
+        &headers,
         state.shutdown.clone(),
-    );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    )
 }

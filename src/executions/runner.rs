@@ -558,11 +558,10 @@ async fn run_step(
     };
     let (result, attempts) = match credential {
         None => (
-            Err(CallError::Rejected {
-                status: 0,
-                message: format!("the agent {} has no usable provider key", agent.name),
-                body: String::new(),
-            }),
+            Err(CallError::NoKey(format!(
+                "the agent {} has no provider key that can be opened (deleted, or entered under another master key)",
+                agent.name
+            ))),
             0,
         ),
         Some(credential) => {

@@ -4,9 +4,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    CallError, ChatRequest, ChatResponse, Credential, Providers, Usage, endpoint, status_error,
-};
+use super::{CallError, ChatRequest, ChatResponse, Credential, Providers, Usage, endpoint};
 
 const DEFAULT_BASE: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
@@ -35,16 +33,6 @@ struct MessageUsage {
     cache_creation_input_tokens: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    message: String,
-}
-
 pub(super) async fn chat(
     providers: &Providers,
     credential: &Credential,
@@ -62,17 +50,9 @@ pub(super) async fn chat(
         body["temperature"] = json!(temperature);
     }
     let url = endpoint(credential.base_url.as_deref(), DEFAULT_BASE, "/v1/messages");
-    let (status, text, retry_after) = providers
+    let text = providers
         .send(authorized(providers.http.post(url), credential).json(&body))
         .await?;
-    if !(200..300).contains(&status) {
-        return Err(status_error(
-            status,
-            text.clone(),
-            retry_after,
-            error_message(&text),
-        ));
-    }
     parse(&text, &request.model)
 }
 
@@ -113,30 +93,15 @@ fn parse(text: &str, requested_model: &str) -> Result<ChatResponse, CallError> {
     })
 }
 
-fn error_message(body: &str) -> String {
-    serde_json::from_str::<ErrorBody>(body)
-        .map(|parsed| parsed.error.message)
-        .unwrap_or_else(|_| super::shorten(body.trim().to_string()))
-}
-
 pub(super) async fn list_models(
     providers: &Providers,
     credential: &Credential,
 ) -> Result<(), CallError> {
     let url = endpoint(credential.base_url.as_deref(), DEFAULT_BASE, "/v1/models");
-    let (status, text, retry_after) = providers
+    providers
         .send(authorized(providers.http.get(url), credential))
         .await?;
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(status_error(
-            status,
-            text.clone(),
-            retry_after,
-            error_message(&text),
-        ))
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -158,12 +123,6 @@ mod tests {
                 output: 40,
                 cached: 2000
             }
-        );
-        assert_eq!(
-            error_message(
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
-            ),
-            "Overloaded"
         );
     }
 }

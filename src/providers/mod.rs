@@ -136,6 +136,9 @@ pub enum CallError {
     Network(String),
     #[error("unexpected answer from the provider: {0}")]
     BadResponse(String),
+    /// No call was made: the agent has no key that opens.
+    #[error("{0}")]
+    NoKey(String),
 }
 
 impl CallError {
@@ -160,6 +163,7 @@ impl CallError {
             CallError::Timeout(_) => "timeout",
             CallError::Network(_) => "network",
             CallError::BadResponse(_) => "bad_response",
+            CallError::NoKey(_) => "missing_key",
         }
     }
 
@@ -292,10 +296,8 @@ impl Providers {
         }
     }
 
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(u16, String, Option<Duration>), CallError> {
+    /// Sends a request; a non-2xx answer becomes the matching error.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, CallError> {
         let response = request
             .timeout(self.request_timeout)
             .send()
@@ -312,7 +314,12 @@ impl Providers {
             .text()
             .await
             .map_err(|err| self.transport_error(err))?;
-        Ok((status, body, retry_after))
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            let message = error_message(&body);
+            Err(status_error(status, body, retry_after, message))
+        }
     }
 
     fn transport_error(&self, err: reqwest::Error) -> CallError {
@@ -335,6 +342,21 @@ fn without_url(err: reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The message of an error answer: both providers send `{"error": {"message": …}}`.
+fn error_message(body: &str) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: ErrorDetail,
+    }
+    #[derive(Deserialize)]
+    struct ErrorDetail {
+        message: String,
+    }
+    serde_json::from_str::<ErrorBody>(body)
+        .map(|parsed| parsed.error.message)
+        .unwrap_or_else(|_| shorten(body.trim().to_string()))
 }
 
 /// Maps a non-2xx answer to an error, with the provider's message.
@@ -438,6 +460,16 @@ mod tests {
             body: String::new(),
         };
         assert_eq!(policy.delay(0, &limited), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn error_messages_are_read_from_either_providers_body() {
+        let openai = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        assert_eq!(error_message(openai), "Incorrect API key provided");
+        let anthropic =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(error_message(anthropic), "Overloaded");
+        assert_eq!(error_message("  Bad gateway \n"), "Bad gateway");
     }
 
     #[test]

@@ -5,9 +5,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    CallError, ChatRequest, ChatResponse, Credential, Providers, Usage, endpoint, status_error,
-};
+use super::{CallError, ChatRequest, ChatResponse, Credential, Providers, Usage, endpoint};
 
 const DEFAULT_BASE: &str = "https://api.openai.com/v1";
 
@@ -40,16 +38,6 @@ struct PromptDetails {
     cached_tokens: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    message: String,
-}
-
 pub(super) async fn chat(
     providers: &Providers,
     credential: &Credential,
@@ -72,7 +60,7 @@ pub(super) async fn chat(
         DEFAULT_BASE,
         "/chat/completions",
     );
-    let (status, text, retry_after) = providers
+    let text = providers
         .send(
             providers
                 .http
@@ -81,14 +69,6 @@ pub(super) async fn chat(
                 .json(&body),
         )
         .await?;
-    if !(200..300).contains(&status) {
-        return Err(status_error(
-            status,
-            text.clone(),
-            retry_after,
-            error_message(&text),
-        ));
-    }
     parse(&text, &request.model)
 }
 
@@ -126,18 +106,12 @@ fn parse(text: &str, requested_model: &str) -> Result<ChatResponse, CallError> {
     })
 }
 
-fn error_message(body: &str) -> String {
-    serde_json::from_str::<ErrorBody>(body)
-        .map(|parsed| parsed.error.message)
-        .unwrap_or_else(|_| super::shorten(body.trim().to_string()))
-}
-
 pub(super) async fn list_models(
     providers: &Providers,
     credential: &Credential,
 ) -> Result<(), CallError> {
     let url = endpoint(credential.base_url.as_deref(), DEFAULT_BASE, "/models");
-    let (status, text, retry_after) = providers
+    providers
         .send(
             providers
                 .http
@@ -145,16 +119,7 @@ pub(super) async fn list_models(
                 .bearer_auth(credential.secret.expose_secret()),
         )
         .await?;
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(status_error(
-            status,
-            text.clone(),
-            retry_after,
-            error_message(&text),
-        ))
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -194,11 +159,5 @@ mod tests {
             }
         );
         assert!(parse(r#"{"choices":[]}"#, "m").is_err());
-        assert_eq!(
-            error_message(
-                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#
-            ),
-            "Incorrect API key provided"
-        );
     }
 }

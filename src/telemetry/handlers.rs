@@ -2,13 +2,12 @@
 //! apps' browsers), the metrics query, the live stream, and the SDK files.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
@@ -307,13 +306,12 @@ pub async fn stream_events(
     principal: Principal,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = state.bus.sse_stream(
+    state.bus.sse_response(
         principal.team_id,
         "telemetry.",
-        crate::bus::last_event_id(&headers),
+        &headers,
         state.shutdown.clone(),
-    );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    )
 }
 
 const SDK_JS: &str = include_str!("../../assets/sdk/telemetry.js");

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod fake_provider;
+pub mod process;
 pub mod runtime;
 
 use std::net::SocketAddr;

@@ -160,6 +160,21 @@ async fn a_workflow_runs_end_to_end_with_parallel_steps_and_token_accounting() {
     assert_eq!(list["executions"].as_array().map(Vec::len), Some(1));
     let (_, none) = s.api.get("/api/executions?status=running,pending").await;
     assert_eq!(none["executions"].as_array().map(Vec::len), Some(0));
+    let user = execution["user_id"].as_str().expect("started by a user");
+    let created = number(&execution["created_at"]);
+    for (query, expected) in [
+        (format!("user={user}"), 1),
+        ("user=someone-else".to_string(), 0),
+        (format!("since={created}"), 1),
+        (format!("until={created}"), 0),
+    ] {
+        let (_, list) = s.api.get(&format!("/api/executions?{query}")).await;
+        assert_eq!(
+            list["executions"].as_array().map(Vec::len),
+            Some(expected),
+            "{query}"
+        );
+    }
     s.app.stop().await;
 }
 
@@ -445,6 +460,21 @@ async fn provider_failures_are_retried_recorded_and_stop_the_execution() {
     );
     assert_eq!(s.fake.provider.calls_with("after"), 0);
 
+    // A step that outlives its timeout fails as a timeout.
+    let slow = s
+        .api
+        .workflow(
+            "Too slow",
+            json!([{"id": "a", "agent": s.openai_agent, "prompt": "[slow:5000] wait", "timeout_secs": 1}]),
+        )
+        .await;
+    let execution = s
+        .api
+        .wait_finished(&s.api.run(&slow, json!({})).await)
+        .await;
+    assert_eq!(execution["status"], "failed");
+    assert_eq!(step(&execution, "a")["error_class"], "timeout");
+
     // A refused key fails the step as invalid_key and marks the key invalid.
     let revoked = s
         .api
@@ -629,5 +659,38 @@ async fn another_teams_runtime_objects_are_not_found() {
     let (_, list) = other.get("/api/executions").await;
     assert_eq!(list["executions"].as_array().map(Vec::len), Some(0));
     s.api.wait_finished(&execution).await;
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn an_execution_whose_runner_keeps_dying_is_failed_with_the_reason() {
+    let s = setup("given-up").await;
+    let workflow = s
+        .api
+        .workflow(
+            "Doomed",
+            json!([{"id": "a", "agent": s.openai_agent, "prompt": "hi"}]),
+        )
+        .await;
+    // Running under a lease that expired, already taken over three times.
+    let id = common::runtime::parked_execution(&s.app.db, &s.team, &workflow, "running").await;
+    sqlx::query("UPDATE executions SET lease_expires_at = 1, recoveries = $1 WHERE id = $2")
+        .bind(hummbl::executions::runner::MAX_RECOVERIES)
+        .bind(&id)
+        .execute(s.app.db.write())
+        .await
+        .expect("expire");
+    hummbl::executions::runner::recover(&s.app.state)
+        .await
+        .expect("recover");
+    let (_, execution) = s.api.get(&format!("/api/executions/{id}")).await;
+    assert_eq!(execution["status"], "failed");
+    assert!(
+        execution["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("runner stopped 3 times")),
+        "{execution:#}"
+    );
+    assert_eq!(s.fake.provider.calls().len(), 0);
     s.app.stop().await;
 }

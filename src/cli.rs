@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppState};
 use crate::config::{
-    Cli, Command, CommonArgs, Config, DemoArgs, KeysCommand, LogFormat, RotateArgs, ServeArgs,
-    UserCommand, UserCreateArgs,
+    Cli, Command, CommonArgs, Config, DemoArgs, KeysCommand, LogFormat, RollupsCommand, RotateArgs,
+    ServeArgs, UserCommand, UserCreateArgs,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,6 +32,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&cli.common, &ServeArgs::default())?;
             init_tracing(config.log_format);
             generate_demo(&config, args).await
+        }
+        Command::Rollups(RollupsCommand::Rebuild) => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            let db = app::prepare(&config).await?;
+            let started = std::time::Instant::now();
+            crate::analytics::rollups::rebuild(&db, None).await?;
+            db.close().await;
+            println!(
+                "roll-ups rebuilt in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::Keys(KeysCommand::Rotate(args)) => {
             let config = Config::load(&cli.common, &ServeArgs::default())?;

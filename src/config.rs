@@ -59,6 +59,15 @@ pub enum Command {
     Keys(KeysCommand),
     /// Generate a large demo history (for benchmarks) into the demo team.
     Demo(DemoArgs),
+    /// Manage the analytics roll-ups.
+    #[command(subcommand)]
+    Rollups(RollupsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupsCommand {
+    /// Recompute the hourly roll-ups and daily active users from the raw rows.
+    Rebuild,
 }
 
 #[derive(Debug, Args)]

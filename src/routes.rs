@@ -288,5 +288,6 @@ pub fn all() -> Vec<Route> {
     routes.extend(crate::workflows::routes());
     routes.extend(crate::executions::routes());
     routes.extend(crate::prices::handlers::routes());
+    routes.extend(crate::analytics::routes());
     routes
 }

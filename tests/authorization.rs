@@ -152,7 +152,10 @@ impl Fixture {
             | "GET /api/workflows"
             | "GET /api/executions"
             | "GET /api/executions/stream"
-            | "GET /api/prices" => plain(route.path),
+            | "GET /api/prices"
+            | "GET /api/analytics/summary"
+            | "GET /api/telemetry/tokens/summary"
+            | "GET /api/analytics/tokens.csv" => plain(route.path),
             "POST /api/keys" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(

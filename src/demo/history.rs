@@ -216,6 +216,8 @@ pub async fn generate(
         progress(done);
     }
     page_views(db, team_id, users, spec, &mut generator.rng).await?;
+    // Bulk rows bypass the incremental roll-ups: recompute the team's.
+    crate::analytics::rollups::rebuild(db, Some(team_id)).await?;
     Ok(())
 }
 

@@ -525,6 +525,7 @@ pub async fn cancel(
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    crate::analytics::rollups::add_execution(&mut tx, id).await?;
     tx.commit().await?;
     state.runner.cancel_local(id);
     publish(&state.db, &state.bus, team_id, id).await;

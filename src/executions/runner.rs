@@ -211,6 +211,7 @@ pub async fn recover(state: &AppState) -> Result<usize, sqlx::Error> {
     for row in &given_up {
         let id: String = row.try_get("id")?;
         close_open_steps(&mut tx, &id, "cancelled", "the execution was given up", now).await?;
+        crate::analytics::rollups::add_execution(&mut tx, &id).await?;
     }
     for row in &resumed {
         let id: String = row.try_get("id")?;
@@ -372,6 +373,7 @@ async fn finish(
         )
         .await?;
     }
+    crate::analytics::rollups::add_execution(&mut tx, execution_id).await?;
     tx.commit().await
 }
 
@@ -723,6 +725,7 @@ async fn end_step(
     .bind(&claimed.id)
     .execute(&mut *tx)
     .await?;
+    crate::analytics::rollups::add_step(&mut tx, &claimed.id, &step.id).await?;
     tx.commit().await?;
     publish_step(state, claimed, step, record.status);
     super::publish(&state.db, &state.bus, &claimed.team_id, &claimed.id).await;

@@ -53,6 +53,9 @@ use utoipa::OpenApi;
         crate::executions::handlers::stream_executions,
         crate::prices::handlers::list_prices,
         crate::prices::handlers::set_price,
+        crate::analytics::handlers::summary,
+        crate::analytics::handlers::tokens_summary,
+        crate::analytics::handlers::tokens_csv,
         openapi_document,
     ),
     tags(
@@ -66,6 +69,7 @@ use utoipa::OpenApi;
         (name = "workflows", description = "Versioned workflows and running them"),
         (name = "executions", description = "Executions and their steps; cancel, retry, live stream"),
         (name = "prices", description = "Model prices used for cost"),
+        (name = "analytics", description = "Summaries and token usage from the hourly roll-ups"),
         (name = "ops", description = "Operations"),
     )
 )]

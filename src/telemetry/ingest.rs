@@ -194,6 +194,18 @@ impl Writer {
         for chunk in actions.chunks(CHUNK) {
             insert_actions(&self.db, &mut tx, chunk).await?;
         }
+        let active: std::collections::BTreeSet<(String, i64, String)> = actions
+            .iter()
+            .filter_map(|row| {
+                let user = row.user_id.clone()?;
+                Some((
+                    row.team_id.clone(),
+                    crate::analytics::rollups::day_of(row.timestamp),
+                    user,
+                ))
+            })
+            .collect();
+        crate::analytics::rollups::add_active_users(&mut tx, active).await?;
         let metrics: Vec<&MetricRow> = jobs.iter().flat_map(|job| &job.rows.metrics).collect();
         for chunk in metrics.chunks(CHUNK) {
             insert_metrics(&self.db, &mut tx, chunk).await?;

@@ -1,0 +1,240 @@
+//! Analytics over the roll-ups: period summaries compared with the period
+//! before, token usage by agent, model and workflow, and its CSV export. Every
+//! query reads the hourly roll-ups (`rollups`), never the raw rows.
+
+pub mod handlers;
+pub mod rollups;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::storage::{Db, now_ms};
+use rollups::{DAY_MS, HOUR_MS, hour_of};
+
+pub use handlers::routes;
+
+/// A period of whole hours: `[from, to)`, ending with the current hour.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct Period {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Period {
+    /// The last `days` days up to the end of the current hour.
+    pub fn last_days(days: i64) -> Period {
+        let to = hour_of(now_ms()) + HOUR_MS;
+        Period {
+            from: to - days * DAY_MS,
+            to,
+        }
+    }
+
+    /// The period of the same length just before this one.
+    pub fn previous(self) -> Period {
+        Period {
+            from: self.from - (self.to - self.from),
+            to: self.from,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Totals {
+    pub executions: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Succeeded out of all finished executions, 0 to 1 (0 when there were none).
+    pub success_rate: f64,
+    /// Input, output and cached tokens together.
+    pub tokens: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_micros: i64,
+    pub duration_ms: i64,
+}
+
+/// Finished executions of a team in a period, from the roll-ups.
+pub async fn totals(db: &Db, team_id: &str, period: Period) -> Result<Totals, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT status, CAST(SUM(executions) AS BIGINT) AS executions, \
+         CAST(SUM(duration_ms) AS BIGINT) AS duration_ms, CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
+         CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
+         FROM rollup_executions_hourly WHERE team_id = $1 AND hour >= $2 AND hour < $3 GROUP BY status",
+    )
+    .bind(team_id)
+    .bind(period.from)
+    .bind(period.to)
+    .fetch_all(db.read())
+    .await?;
+    let mut totals = Totals::default();
+    for row in rows {
+        let status: String = row.try_get("status")?;
+        let executions = sum(&row, "executions")?;
+        match status.as_str() {
+            "succeeded" => totals.succeeded += executions,
+            "failed" => totals.failed += executions,
+            _ => totals.cancelled += executions,
+        }
+        totals.executions += executions;
+        totals.duration_ms += sum(&row, "duration_ms")?;
+        totals.input_tokens += sum(&row, "input_tokens")?;
+        totals.output_tokens += sum(&row, "output_tokens")?;
+        totals.cached_tokens += sum(&row, "cached_tokens")?;
+        totals.cost_micros += sum(&row, "cost_micros")?;
+    }
+    totals.tokens = totals.input_tokens + totals.output_tokens + totals.cached_tokens;
+    if totals.executions > 0 {
+        totals.success_rate = totals.succeeded as f64 / totals.executions as f64;
+    }
+    Ok(totals)
+}
+
+/// A summed column. PostgreSQL sums BIGINT as NUMERIC, which the Any driver
+/// cannot read, so every query casts its sums back to BIGINT.
+fn sum(row: &sqlx::any::AnyRow, column: &str) -> Result<i64, sqlx::Error> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.unwrap_or(0))
+}
+
+/// Token use of one group (an agent, a model, or a workflow × agent × model).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenRow {
+    pub workflow_id: Option<String>,
+    pub workflow_name: Option<String>,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub model: Option<String>,
+    /// Provider calls (steps).
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub total_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// How token rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    Agent,
+    Model,
+    WorkflowAgentModel,
+}
+
+/// Filters of the token views (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub workflow_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Token use in a period, grouped, largest first.
+pub async fn token_rows(
+    db: &Db,
+    team_id: &str,
+    period: Period,
+    grouping: Grouping,
+    filter: &TokenFilter,
+) -> Result<Vec<TokenRow>, sqlx::Error> {
+    let (keys, joins) = match grouping {
+        Grouping::Agent => (
+            "r.agent_id, a.name",
+            "LEFT JOIN agents a ON a.id = r.agent_id",
+        ),
+        Grouping::Model => ("r.model", ""),
+        Grouping::WorkflowAgentModel => (
+            "r.workflow_id, w.name, r.agent_id, a.name, r.model",
+            "LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN workflows w ON w.id = r.workflow_id",
+        ),
+    };
+    let mut sql = format!(
+        "SELECT {keys}, CAST(SUM(r.steps) AS BIGINT) AS calls, CAST(SUM(r.input_tokens) AS BIGINT) AS input_tokens, \
+         CAST(SUM(r.output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(r.cached_tokens) AS BIGINT) AS cached_tokens, \
+         CAST(SUM(r.cost_micros) AS BIGINT) AS cost_micros \
+         FROM rollup_steps_hourly r {joins} WHERE r.team_id = $1 AND r.hour >= $2 AND r.hour < $3"
+    );
+    let mut binds = Vec::new();
+    for (column, value) in [
+        ("r.workflow_id", &filter.workflow_id),
+        ("r.agent_id", &filter.agent_id),
+        ("r.model", &filter.model),
+    ] {
+        if let Some(value) = value {
+            binds.push(value.clone());
+            sql.push_str(&format!(" AND {column} = ${}", binds.len() + 3));
+        }
+    }
+    sql.push_str(&format!(
+        " GROUP BY {keys} ORDER BY cost_micros DESC, calls DESC"
+    ));
+    let mut query = sqlx::query(&sql)
+        .bind(team_id)
+        .bind(period.from)
+        .bind(period.to);
+    for value in binds {
+        query = query.bind(value);
+    }
+    let rows = query.fetch_all(db.read()).await?;
+    rows.iter()
+        .map(|row| {
+            let text = |index: usize| row.try_get::<Option<String>, _>(index).ok().flatten();
+            let (workflow_id, workflow_name, agent_id, agent_name, model) = match grouping {
+                Grouping::Agent => (None, None, text(0), text(1), None),
+                Grouping::Model => (None, None, None, None, text(0)),
+                Grouping::WorkflowAgentModel => (text(0), text(1), text(2), text(3), text(4)),
+            };
+            let (input, output, cached) = (
+                sum(row, "input_tokens")?,
+                sum(row, "output_tokens")?,
+                sum(row, "cached_tokens")?,
+            );
+            Ok(TokenRow {
+                workflow_id,
+                workflow_name,
+                agent_id,
+                agent_name,
+                model,
+                calls: sum(row, "calls")?,
+                input_tokens: input,
+                output_tokens: output,
+                cached_tokens: cached,
+                total_tokens: input + output + cached,
+                cost_micros: sum(row, "cost_micros")?,
+            })
+        })
+        .collect()
+}
+
+/// Micro-dollars as dollars with six decimals, for people and spreadsheets.
+pub fn dollars(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let micros = micros.unsigned_abs();
+    format!("{sign}{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_whole_hours_and_the_previous_one_adjoins() {
+        let period = Period::last_days(7);
+        assert_eq!(period.to % HOUR_MS, 0);
+        assert_eq!(period.to - period.from, 7 * DAY_MS);
+        let previous = period.previous();
+        assert_eq!(previous.to, period.from);
+        assert_eq!(previous.to - previous.from, 7 * DAY_MS);
+    }
+
+    #[test]
+    fn dollars_keep_every_micro() {
+        assert_eq!(dollars(0), "0.000000");
+        assert_eq!(dollars(19_386), "0.019386");
+        assert_eq!(dollars(4_750_000), "4.750000");
+        assert_eq!(dollars(-5), "-0.000005");
+    }
+}

@@ -1,0 +1,164 @@
+//! Hourly roll-ups of executions and steps, and daily active users.
+//!
+//! They are kept up to date in the same transaction that finishes an execution
+//! (`add_execution`) or records a provider call (`add_step`), so each counts
+//! exactly once; `rebuild` recomputes them from the raw rows (after bulk loads,
+//! or to repair). Hours are UTC hour starts of the execution's creation.
+
+use crate::storage::{Backend, Db, Tx};
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The start of the hour `ms` falls in.
+pub fn hour_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(HOUR_MS)
+}
+
+/// The start of the UTC day `ms` falls in.
+pub fn day_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY_MS)
+}
+
+const EXECUTION_SUMS: &str = "INSERT INTO rollup_executions_hourly (team_id, hour, workflow_id, user_id, status, \
+    executions, duration_ms, input_tokens, output_tokens, cached_tokens, cost_micros) \
+    SELECT team_id, created_at - (created_at % 3600000), workflow_id, COALESCE(user_id, ''), status, COUNT(*), \
+    SUM(COALESCE(completed_at, created_at) - COALESCE(started_at, created_at)), SUM(input_tokens), \
+    SUM(output_tokens), SUM(cached_tokens), SUM(cost_micros) FROM executions";
+
+const EXECUTION_GROUP: &str = "GROUP BY team_id, created_at - (created_at % 3600000), workflow_id, \
+    COALESCE(user_id, ''), status";
+
+const EXECUTION_UPSERT: &str = "ON CONFLICT (team_id, hour, workflow_id, user_id, status) DO UPDATE SET \
+    executions = rollup_executions_hourly.executions + excluded.executions, \
+    duration_ms = rollup_executions_hourly.duration_ms + excluded.duration_ms, \
+    input_tokens = rollup_executions_hourly.input_tokens + excluded.input_tokens, \
+    output_tokens = rollup_executions_hourly.output_tokens + excluded.output_tokens, \
+    cached_tokens = rollup_executions_hourly.cached_tokens + excluded.cached_tokens, \
+    cost_micros = rollup_executions_hourly.cost_micros + excluded.cost_micros";
+
+const STEP_SUMS: &str = "INSERT INTO rollup_steps_hourly (team_id, hour, workflow_id, agent_id, model, status, user_id, \
+    steps, input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms) \
+    SELECT e.team_id, e.created_at - (e.created_at % 3600000), e.workflow_id, COALESCE(t.agent_id, ''), \
+    COALESCE(t.model, ''), t.status, COALESCE(e.user_id, ''), COUNT(*), SUM(t.input_tokens), SUM(t.output_tokens), \
+    SUM(t.cached_tokens), SUM(t.cost_micros), SUM(COALESCE(t.latency_ms, 0)) \
+    FROM task_results t JOIN executions e ON e.id = t.execution_id \
+    WHERE t.status IN ('succeeded', 'failed') AND t.reused_from IS NULL";
+
+const STEP_GROUP: &str = "GROUP BY e.team_id, e.created_at - (e.created_at % 3600000), e.workflow_id, \
+    COALESCE(t.agent_id, ''), COALESCE(t.model, ''), t.status, COALESCE(e.user_id, '')";
+
+const STEP_UPSERT: &str = "ON CONFLICT (team_id, hour, workflow_id, agent_id, model, status, user_id) DO UPDATE SET \
+    steps = rollup_steps_hourly.steps + excluded.steps, \
+    input_tokens = rollup_steps_hourly.input_tokens + excluded.input_tokens, \
+    output_tokens = rollup_steps_hourly.output_tokens + excluded.output_tokens, \
+    cached_tokens = rollup_steps_hourly.cached_tokens + excluded.cached_tokens, \
+    cost_micros = rollup_steps_hourly.cost_micros + excluded.cost_micros, \
+    latency_ms = rollup_steps_hourly.latency_ms + excluded.latency_ms";
+
+/// Adds a just-finished execution, inside the transaction that finished it.
+pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "{EXECUTION_SUMS} WHERE id = $1 AND status IN ('succeeded', 'failed', 'cancelled') {EXECUTION_GROUP} {EXECUTION_UPSERT}"
+    ))
+    .bind(execution_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
+         SELECT team_id, created_at - (created_at % 86400000), user_id FROM executions \
+         WHERE id = $1 AND user_id IS NOT NULL ON CONFLICT (team_id, day, user_id) DO NOTHING",
+    )
+    .bind(execution_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds a just-recorded provider call, inside the transaction that recorded it.
+pub async fn add_step(tx: &mut Tx, execution_id: &str, step: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "{STEP_SUMS} AND t.execution_id = $1 AND t.task_name = $2 {STEP_GROUP} {STEP_UPSERT}"
+    ))
+    .bind(execution_id)
+    .bind(step)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Console users seen in ingested telemetry: (team, any moment of the day, user).
+pub async fn add_active_users(
+    tx: &mut Tx,
+    seen: impl IntoIterator<Item = (String, i64, String)>,
+) -> Result<(), sqlx::Error> {
+    for (team_id, at, user_id) in seen {
+        sqlx::query(
+            "INSERT INTO rollup_active_users_daily (team_id, day, user_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (team_id, day, user_id) DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(day_of(at))
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Recomputes every roll-up (of one team, or all) from the raw rows, in one
+/// transaction. On PostgreSQL the roll-up tables are locked meanwhile, so an
+/// execution finishing during the rebuild adds itself after it, not twice.
+pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query(
+            "LOCK TABLE rollup_executions_hourly, rollup_steps_hourly, rollup_active_users_daily IN EXCLUSIVE MODE",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let (team_filter, team_filter_e) = match team_id {
+        Some(_) => (" AND team_id = $1", " AND e.team_id = $1"),
+        None => ("", ""),
+    };
+    let statements = [
+        format!("DELETE FROM rollup_executions_hourly WHERE 1 = 1{team_filter}"),
+        format!("DELETE FROM rollup_steps_hourly WHERE 1 = 1{team_filter}"),
+        format!("DELETE FROM rollup_active_users_daily WHERE 1 = 1{team_filter}"),
+        format!(
+            "{EXECUTION_SUMS} WHERE status IN ('succeeded', 'failed', 'cancelled'){team_filter} {EXECUTION_GROUP} {EXECUTION_UPSERT}"
+        ),
+        format!("{STEP_SUMS}{team_filter_e} {STEP_GROUP} {STEP_UPSERT}"),
+        format!(
+            "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
+             SELECT DISTINCT team_id, created_at - (created_at % 86400000), user_id FROM executions \
+             WHERE user_id IS NOT NULL{team_filter} ON CONFLICT (team_id, day, user_id) DO NOTHING"
+        ),
+        format!(
+            "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
+             SELECT DISTINCT team_id, timestamp - (timestamp % 86400000), user_id FROM user_actions \
+             WHERE user_id IS NOT NULL AND team_id IS NOT NULL{team_filter} ON CONFLICT (team_id, day, user_id) DO NOTHING"
+        ),
+    ];
+    for sql in statements {
+        let mut query = sqlx::query(&sql);
+        if let Some(team) = team_id {
+            query = query.bind(team);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_and_days_start_where_expected() {
+        assert_eq!(hour_of(3 * HOUR_MS + 59_999), 3 * HOUR_MS);
+        assert_eq!(hour_of(3 * HOUR_MS), 3 * HOUR_MS);
+        assert_eq!(day_of(2 * DAY_MS + 5 * HOUR_MS), 2 * DAY_MS);
+    }
+}

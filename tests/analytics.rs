@@ -1,0 +1,283 @@
+//! Analytics numbers equal the numbers computed from the raw rows: for
+//! executions run through the runtime (incremental roll-ups), for the demo's
+//! bulk history (rebuilt roll-ups), in the summary, the token summary and the
+//! CSV export.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::TestApp;
+use common::fake_provider::{FakeProvider, GOOD_KEY};
+use common::runtime::{Api, fast_retries, owner_api};
+use serde_json::{Value, json};
+
+async fn scalar(app: &TestApp, sql: &str, team: &str, from: i64, to: i64) -> i64 {
+    sqlx::query_scalar::<_, Option<i64>>(sql)
+        .bind(team)
+        .bind(from)
+        .bind(to)
+        .fetch_one(app.db.read())
+        .await
+        .expect(sql)
+        .unwrap_or(0)
+}
+
+/// Checks the summary's every figure against the executions table.
+async fn summary_matches_raw_rows(app: &TestApp, api: &Api, team: &str, days: i64) -> Value {
+    let (status, summary) = api
+        .get(&format!("/api/analytics/summary?days={days}"))
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    for (key, period) in [("current", &summary["period"]), ("previous", &Value::Null)] {
+        let (from, to, figures) = match key {
+            "current" => (
+                period["from"].as_i64().expect("from"),
+                period["to"].as_i64().expect("to"),
+                &summary,
+            ),
+            _ => {
+                let from = summary["period"]["from"].as_i64().expect("from");
+                let to = summary["period"]["to"].as_i64().expect("to");
+                (from - (to - from), from, &summary["previous"])
+            }
+        };
+        let finished = "FROM executions WHERE team_id = $1 AND created_at >= $2 AND created_at < $3 \
+                        AND status IN ('succeeded', 'failed', 'cancelled')";
+        let count = |extra: &str| format!("SELECT CAST(COUNT(*) AS BIGINT) {finished}{extra}");
+        let total = |column: &str| format!("SELECT CAST(SUM({column}) AS BIGINT) {finished}");
+        let expected = [
+            ("executions", scalar(app, &count(""), team, from, to).await),
+            (
+                "succeeded",
+                scalar(app, &count(" AND status = 'succeeded'"), team, from, to).await,
+            ),
+            (
+                "failed",
+                scalar(app, &count(" AND status = 'failed'"), team, from, to).await,
+            ),
+            (
+                "cancelled",
+                scalar(app, &count(" AND status = 'cancelled'"), team, from, to).await,
+            ),
+            (
+                "input_tokens",
+                scalar(app, &total("input_tokens"), team, from, to).await,
+            ),
+            (
+                "output_tokens",
+                scalar(app, &total("output_tokens"), team, from, to).await,
+            ),
+            (
+                "cached_tokens",
+                scalar(app, &total("cached_tokens"), team, from, to).await,
+            ),
+            (
+                "cost_micros",
+                scalar(app, &total("cost_micros"), team, from, to).await,
+            ),
+        ];
+        for (name, value) in expected {
+            assert_eq!(
+                figures[name].as_i64(),
+                Some(value),
+                "{key} {name}: {summary:#}"
+            );
+        }
+        let executions = figures["executions"].as_i64().unwrap_or(0);
+        if executions > 0 {
+            let rate = figures["succeeded"].as_f64().unwrap_or(0.0) / executions as f64;
+            assert!((figures["success_rate"].as_f64().unwrap_or(-1.0) - rate).abs() < 1e-9);
+        }
+    }
+    summary
+}
+
+/// Checks the token summary's per-agent figures against task_results.
+async fn tokens_match_raw_rows(app: &TestApp, api: &Api, team: &str) -> Value {
+    let (status, tokens) = api.get("/api/telemetry/tokens/summary").await;
+    assert_eq!(status, 200, "{tokens}");
+    let from = tokens["period"]["from"].as_i64().expect("from");
+    let to = tokens["period"]["to"].as_i64().expect("to");
+    let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT t.agent_id, CAST(COUNT(*) AS BIGINT), \
+         CAST(SUM(t.input_tokens + t.output_tokens + t.cached_tokens) AS BIGINT), CAST(SUM(t.cost_micros) AS BIGINT) \
+         FROM task_results t JOIN executions e ON e.id = t.execution_id \
+         WHERE e.team_id = $1 AND e.created_at >= $2 AND e.created_at < $3 \
+         AND t.status IN ('succeeded', 'failed') AND t.reused_from IS NULL GROUP BY t.agent_id",
+    )
+    .bind(team)
+    .bind(from)
+    .bind(to)
+    .fetch_all(app.db.read())
+    .await
+    .expect("raw tokens");
+    let reported: HashMap<String, &Value> = tokens["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|agent| {
+            (
+                agent["agent_id"].as_str().unwrap_or_default().to_string(),
+                agent,
+            )
+        })
+        .collect();
+    assert_eq!(reported.len(), rows.len());
+    for (agent, calls, total, cost) in rows {
+        let agent = agent.unwrap_or_default();
+        let row = reported
+            .get(&agent)
+            .unwrap_or_else(|| panic!("agent {agent} missing"));
+        assert_eq!(row["executions"].as_i64(), Some(calls), "{agent}");
+        assert_eq!(row["total_tokens"].as_i64(), Some(total), "{agent}");
+        assert_eq!(row["cost_micros"].as_i64(), Some(cost), "{agent}");
+    }
+    tokens
+}
+
+#[tokio::test]
+async fn figures_of_executions_run_here_match_their_raw_rows() {
+    let app = TestApp::spawn_with(fast_retries).await;
+    let fake = FakeProvider::start().await;
+    let (api, team) = owner_api(&app, "analytics").await;
+    let key = api
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let writer = api.agent("Writer", "openai", "gpt-4o-mini", &key).await;
+    let checker = api.agent("Checker", "openai", "gpt-4o", &key).await;
+    let good = api
+        .workflow(
+            "Good",
+            json!([{"id": "a", "agent": writer, "prompt": "Write {{input.n}}"},
+                   {"id": "b", "agent": checker, "prompt": "Check {{steps.a.output}}", "depends_on": ["a"]}]),
+        )
+        .await;
+    let bad = api
+        .workflow(
+            "Bad",
+            json!([{"id": "a", "agent": writer, "prompt": "Write"},
+                   {"id": "b", "agent": checker, "prompt": "[fail:400] {{steps.a.output}}", "depends_on": ["a"]}]),
+        )
+        .await;
+    for n in 0..3 {
+        let id = api.run(&good, json!({"n": n})).await;
+        assert_eq!(api.wait_finished(&id).await["status"], "succeeded");
+    }
+    let failed = api.run(&bad, json!({})).await;
+    assert_eq!(api.wait_finished(&failed).await["status"], "failed");
+    // A retry from the failed step reuses step a: its tokens are not counted again.
+    let retry = api
+        .expect_post(&format!("/api/executions/{failed}/retry"), json!({}), 201)
+        .await;
+    api.wait_finished(retry["id"].as_str().expect("id")).await;
+
+    let summary = summary_matches_raw_rows(&app, &api, &team, 7).await;
+    assert_eq!(summary["executions"], 5);
+    assert_eq!(summary["succeeded"], 3);
+    assert_eq!(summary["previous"]["executions"], 0);
+    let tokens = tokens_match_raw_rows(&app, &api, &team).await;
+    assert_eq!(tokens["agents"].as_array().map(Vec::len), Some(2));
+
+    // The CSV has the same totals, parses as RFC 4180, and applies its filters.
+    let response = api
+        .client
+        .get(format!("{}/api/analytics/tokens.csv?days=7", app.base))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/csv")
+    );
+    let text = response.text().await.expect("body");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(header[0], "workflow");
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    let csv_calls: i64 = records
+        .iter()
+        .map(|r| r[3].parse::<i64>().expect("calls"))
+        .sum();
+    let api_calls: i64 = tokens["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|a| a["executions"].as_i64())
+        .sum();
+    assert_eq!(csv_calls, api_calls);
+    let filtered = api
+        .client
+        .get(format!(
+            "{}/api/analytics/tokens.csv?days=7&agent={checker}",
+            app.base
+        ))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("body");
+    let filtered: Vec<csv::StringRecord> = csv::Reader::from_reader(filtered.as_bytes())
+        .records()
+        .map(|r| r.expect("record"))
+        .collect();
+    assert!(!filtered.is_empty() && filtered.iter().all(|r| &r[1] == "Checker"));
+
+    let (status, _) = api.get("/api/analytics/summary?days=0").await;
+    assert_eq!(status, 422);
+    let (status, _) = api.get("/api/analytics/tokens.csv?days=400").await;
+    assert_eq!(status, 422);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn figures_of_the_demo_history_match_their_raw_rows_and_survive_a_rebuild() {
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("seed");
+    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
+        .await
+        .expect("db")
+        .expect("team");
+    let owner: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'owner@demo.hummbl.dev'")
+            .fetch_one(app.db.read())
+            .await
+            .expect("owner");
+    let api = Api {
+        client: common::client(),
+        base: app.base.clone(),
+        cookie: app.session_cookie(&owner, &team).await,
+    };
+    for days in [7, 30, 90] {
+        summary_matches_raw_rows(&app, &api, &team, days).await;
+    }
+    let before = tokens_match_raw_rows(&app, &api, &team).await;
+    hummbl::analytics::rollups::rebuild(&app.db, None)
+        .await
+        .expect("rebuild");
+    let after = tokens_match_raw_rows(&app, &api, &team).await;
+    assert_eq!(before["agents"], after["agents"]);
+    let summary = summary_matches_raw_rows(&app, &api, &team, 30).await;
+    assert_eq!(summary["executions"], 3_600);
+    let active_days: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(DISTINCT day) AS BIGINT) FROM rollup_active_users_daily",
+    )
+    .fetch_one(app.db.read())
+    .await
+    .expect("days");
+    assert!(active_days >= 25, "{active_days} days with active users");
+    app.stop().await;
+}

@@ -9,6 +9,17 @@ if (component) {
   telemetry.reportPageLoad(component);
 }
 
+// Tell the server the viewer's time zone, so dates and the peak-hours heat map
+// on the analytics pages are local (UTC until this cookie exists).
+try {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && !document.cookie.split("; ").includes(`hummbl_tz=${zone}`)) {
+    document.cookie = `hummbl_tz=${encodeURIComponent(zone)}; path=/; max-age=31536000; SameSite=Lax`;
+  }
+} catch {
+  // No time zone support: the pages stay in UTC.
+}
+
 // Submit the team switcher as soon as a team is chosen.
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
   select.addEventListener("change", () => select.form?.requestSubmit());

@@ -281,3 +281,85 @@ async fn figures_of_the_demo_history_match_their_raw_rows_and_survive_a_rebuild(
     assert!(active_days >= 25, "{active_days} days with active users");
     app.stop().await;
 }
+
+/// The numbers in a chart's table ("Show the numbers"), summed.
+fn chart_total(html: &str, chart: &str) -> f64 {
+    let start = html
+        .find(&format!("id=\"{chart}\""))
+        .unwrap_or_else(|| panic!("no chart {chart}"));
+    let figure = &html[start..start + html[start..].find("</figure>").expect("figure end")];
+    figure
+        .split("<td class=\"number\">")
+        .skip(1)
+        .filter_map(|cell| cell.split('<').next())
+        .map(|text| text.replace(',', "").parse::<f64>().expect("a number"))
+        .sum()
+}
+
+#[tokio::test]
+async fn the_dashboard_page_shows_the_summary_in_the_viewers_time_zone() {
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("seed");
+    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
+        .await
+        .expect("db")
+        .expect("team");
+    let viewer: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'viewer@demo.hummbl.dev'")
+            .fetch_one(app.db.read())
+            .await
+            .expect("viewer");
+    let cookie = app.session_cookie(&viewer, &team).await;
+    let api = Api {
+        client: common::client(),
+        base: app.base.clone(),
+        cookie: format!("{cookie}; hummbl_tz=Europe/Berlin"),
+    };
+    for days in [7, 30, 90] {
+        let (_, summary) = api
+            .get(&format!("/api/analytics/summary?days={days}"))
+            .await;
+        let response = api
+            .client
+            .get(format!("{}/analytics?days={days}", app.base))
+            .header("cookie", &api.cookie)
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.expect("html");
+        assert!(html.contains("Times in Europe/Berlin"));
+        assert!(html.contains(&format!(
+            "href=\"/analytics?days={days}\" aria-current=\"page\""
+        )));
+        assert_eq!(html.matches("role=\"img\"").count(), 5, "five charts");
+        let executions = summary["executions"].as_f64().expect("executions");
+        assert_eq!(
+            chart_total(&html, "chart-executions"),
+            executions,
+            "executions per day add up ({days} days)"
+        );
+        assert_eq!(
+            chart_total(&html, "chart-peaks"),
+            executions,
+            "the heat map adds up ({days} days)"
+        );
+        let cost = summary["cost_micros"].as_i64().expect("cost");
+        assert!(
+            html.contains(&format!("${}.", cost / 1_000_000)),
+            "the cost card"
+        );
+        assert!(html.contains("Projected to month end"));
+    }
+    let response = api
+        .client
+        .get(format!("{}/analytics?days=400", app.base))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(response.status(), 422);
+    app.stop().await;
+}

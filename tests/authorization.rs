@@ -155,7 +155,8 @@ impl Fixture {
             | "GET /api/prices"
             | "GET /api/analytics/summary"
             | "GET /api/telemetry/tokens/summary"
-            | "GET /api/analytics/tokens.csv" => plain(route.path),
+            | "GET /api/analytics/tokens.csv"
+            | "GET /analytics" => plain(route.path),
             "POST /api/keys" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(

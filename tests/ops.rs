@@ -187,14 +187,36 @@ async fn the_shell_shows_only_what_exists_and_is_accessible() {
         assert!(html.contains(landmark), "missing {landmark}");
     }
     assert!(html.contains("aria-current=\"page\""));
+    assert!(
+        html.contains("href=\"/analytics\""),
+        "built pages are linked"
+    );
     // Pages that later work builds are not linked yet.
-    for absent in ["/analytics", "/monitor", "/logs/errors", "/notifications"] {
+    for absent in ["/monitor", "/logs/errors", "/notifications"] {
         assert!(
             !html.contains(&format!("href=\"{absent}\"")),
             "{absent} linked before it exists"
         );
     }
     assert!(html.contains(&format!("User {}", "member-n@example.com")));
+
+    // A component switched off for the team leaves the navigation.
+    hummbl::components::set_enabled(&app.db, &team, "analytics-dashboard", false, &users[0].1)
+        .await
+        .expect("switch off");
+    let html = client()
+        .get(app.url("/"))
+        .header("cookie", app.session_cookie(&users[2].1, &team).await)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        !html.contains("href=\"/analytics\""),
+        "a disabled component is not linked"
+    );
     app.stop().await;
 }
 

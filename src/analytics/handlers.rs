@@ -19,6 +19,9 @@ pub const TOKENS: &str = "token-usage";
 
 pub fn routes() -> Vec<Route> {
     vec![
+        Route::page(Method::GET, "/analytics", super::page::show)
+            .allowed(Permission::Read)
+            .component(DASHBOARD),
         Route::api(Method::GET, "/api/analytics/summary", summary)
             .allowed(Permission::Read)
             .component(DASHBOARD),

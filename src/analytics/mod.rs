@@ -3,6 +3,7 @@
 //! query reads the hourly roll-ups (`rollups`), never the raw rows.
 
 pub mod handlers;
+pub mod page;
 pub mod rollups;
 
 use serde::Serialize;

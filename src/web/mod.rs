@@ -2,6 +2,7 @@
 //! server with maud (escaping by default). Pages read without JavaScript; the
 //! small script in `assets/app.js` only adds conveniences.
 
+pub mod charts;
 pub mod layout;
 mod overview;
 
@@ -41,6 +42,13 @@ pub const NAV: &[NavEntry] = &[
         section: "Console",
         permission: Permission::Read,
         component: None,
+    },
+    NavEntry {
+        label: "Analytics",
+        path: "/analytics",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::analytics::handlers::DASHBOARD),
     },
     NavEntry {
         label: "Components",

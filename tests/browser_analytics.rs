@@ -1,0 +1,126 @@
+//! The analytics dashboard in headless Chromium on the demo data: the charts are
+//! there without any script of their own, the range switch keeps its choice in
+//! the URL, the numbers are one click away, and a screenshot is saved for the
+//! README (docs/screenshots/analytics.png).
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::browser::Browser;
+use fantoccini::Locator;
+
+#[tokio::test]
+async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("demo data");
+    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
+        .await
+        .expect("db")
+        .expect("team");
+    let client = &browser.client;
+    client.goto(&app.url("/login")).await.expect("goto");
+    let form = client
+        .form(Locator::Css("form[action='/login']"))
+        .await
+        .expect("login form");
+    form.set_by_name("email", "owner@demo.hummbl.dev")
+        .await
+        .expect("email");
+    form.set_by_name("password", "owner-demo-pass")
+        .await
+        .expect("password");
+    form.submit().await.expect("sign in");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("nav[aria-label=Main]"))
+        .await
+        .expect("signed in");
+    let _ = &team;
+
+    client
+        .goto(&app.url("/analytics?days=30"))
+        .await
+        .expect("goto");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("figure#chart-peaks svg"))
+        .await
+        .expect("the heat map");
+    let figures = client
+        .find_all(Locator::Css("figure.chart svg[role=img]"))
+        .await
+        .expect("charts");
+    assert_eq!(figures.len(), 5);
+    let executions = client
+        .find(Locator::Css("#card-executions + .metric"))
+        .await
+        .expect("card")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(executions, "3,600");
+
+    // The range switch is a plain link; the choice stays in the URL.
+    client
+        .find(Locator::LinkText("7 days"))
+        .await
+        .expect("7 days")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "a[href='/analytics?days=7'][aria-current=page]",
+        ))
+        .await
+        .expect("7 days chosen");
+    assert!(
+        client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .ends_with("/analytics?days=7")
+    );
+
+    // The numbers behind a chart are one click away.
+    let numbers = client
+        .find(Locator::Css("#chart-agents details summary"))
+        .await
+        .expect("numbers toggle");
+    numbers.click().await.expect("open");
+    let rows = client
+        .find_all(Locator::Css("#chart-agents details table tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 6, "one row per demo agent");
+
+    client
+        .goto(&app.url("/analytics?days=30"))
+        .await
+        .expect("goto");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("figure#chart-peaks svg"))
+        .await
+        .expect("page");
+    let png = client.screenshot().await.expect("screenshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    std::fs::write(dir.join("analytics.png"), png).expect("save screenshot");
+
+    browser.close().await;
+    app.stop().await;
+}

@@ -363,3 +363,162 @@ async fn the_dashboard_page_shows_the_summary_in_the_viewers_time_zone() {
     assert_eq!(response.status(), 422);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_token_page_adds_up_filters_and_takes_admin_prices() {
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("seed");
+    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
+        .await
+        .expect("db")
+        .expect("team");
+    let user = |email: &'static str| {
+        let app = &app;
+        async move {
+            let id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_one(app.db.read())
+                .await
+                .expect("user");
+            id
+        }
+    };
+    let owner = user("owner@demo.hummbl.dev").await;
+    let member = user("member@demo.hummbl.dev").await;
+    let owner_cookie = app.session_cookie(&owner, &team).await;
+    let get = |path: String, cookie: String| {
+        let base = app.base.clone();
+        async move {
+            let response = common::client()
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("page");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("html"),
+            )
+        }
+    };
+    let (status, html) = get("/analytics/tokens?days=30".into(), owner_cookie.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(html.matches("role=\"img\"").count(), 2, "two charts");
+    assert!(html.contains("href=\"/api/analytics/tokens.csv?days=30\""));
+    assert!(
+        html.contains("Fix what makes executions fail"),
+        "the failed-executions suggestion"
+    );
+    // The by-workflow table's calls add up to the token summary's.
+    let (_, summary) = Api {
+        client: common::client(),
+        base: app.base.clone(),
+        cookie: owner_cookie.clone(),
+    }
+    .get("/api/telemetry/tokens/summary")
+    .await;
+    let calls: i64 = summary["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|a| a["executions"].as_i64())
+        .sum();
+    let table = &html[html
+        .find("Tokens by workflow, agent and model")
+        .expect("table")..];
+    let table = &table[..table.find("</table>").expect("end")];
+    let table_calls: i64 = table
+        .split("<tr>")
+        .skip(2)
+        .filter_map(|row| {
+            row.split("<td class=\"number\">")
+                .nth(1)?
+                .split('<')
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(table_calls, calls);
+    // Filtering by an agent keeps only its rows, and the CSV link keeps the filter.
+    let agent = summary["agents"][0]["agent_id"]
+        .as_str()
+        .expect("agent")
+        .to_string();
+    let name = summary["agents"][0]["agent_name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let (_, filtered) = get(
+        format!("/analytics/tokens?days=30&agent={agent}"),
+        owner_cookie.clone(),
+    )
+    .await;
+    assert!(filtered.contains(&format!("tokens.csv?days=30&amp;agent={agent}")));
+    let table = &filtered[filtered
+        .find("Tokens by workflow, agent and model")
+        .expect("table")..];
+    let table = &table[..table.find("</table>").expect("end")];
+    for row in table.split("<tr>").skip(2) {
+        assert!(
+            row.contains(&format!("<td>{name}</td>")),
+            "only {name}: {row}"
+        );
+    }
+
+    // Admins set a price from a date on; members may not.
+    let form = [
+        ("provider", "openai"),
+        ("model", "gpt-4o"),
+        ("input", "2.00"),
+        ("output", "8"),
+        ("cached", "0.5"),
+        ("from", "2026-01-01"),
+    ];
+    let member_cookie = app.session_cookie(&member, &team).await;
+    let refused = common::client()
+        .post(app.url("/analytics/tokens/prices"))
+        .header("cookie", member_cookie)
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 403);
+    let saved = common::client()
+        .post(app.url("/analytics/tokens/prices"))
+        .header("cookie", &owner_cookie)
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(saved.status(), 303);
+    let stored: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT input_micros_per_mtok, output_micros_per_mtok, cached_micros_per_mtok, effective_from FROM model_prices",
+    )
+    .fetch_one(app.db.read())
+    .await
+    .expect("override");
+    assert_eq!(stored, (2_000_000, 8_000_000, 500_000, 1_767_225_600_000));
+    let (_, html) = get("/analytics/tokens".into(), owner_cookie.clone()).await;
+    assert!(
+        html.contains("2026-01-01T00:00:00Z"),
+        "the price shows from when it applies"
+    );
+    let bad = common::client()
+        .post(app.url("/analytics/tokens/prices"))
+        .header("cookie", &owner_cookie)
+        .form(&[
+            ("provider", "openai"),
+            ("model", "x"),
+            ("input", "abc"),
+            ("output", "1"),
+            ("cached", "1"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 422);
+    app.stop().await;
+}

@@ -156,7 +156,19 @@ impl Fixture {
             | "GET /api/analytics/summary"
             | "GET /api/telemetry/tokens/summary"
             | "GET /api/analytics/tokens.csv"
-            | "GET /analytics" => plain(route.path),
+            | "GET /analytics"
+            | "GET /analytics/tokens" => plain(route.path),
+            "POST /analytics/tokens/prices" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("provider", "openai".into()),
+                    ("model", "gpt-4o".into()),
+                    ("input", "2.5".into()),
+                    ("output", "10".into()),
+                    ("cached", "1.25".into()),
+                    ("from", String::new()),
+                ]),
+            }),
             "POST /api/keys" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(

@@ -1,7 +1,8 @@
 //! The analytics dashboard in headless Chromium on the demo data: the charts are
 //! there without any script of their own, the range switch keeps its choice in
 //! the URL, the numbers are one click away, and a screenshot is saved for the
-//! README (docs/screenshots/analytics.png).
+//! README (docs/screenshots/analytics.png); and the token usage page, whose CSV
+//! link is followed and parsed (docs/screenshots/token-usage.png).
 
 mod common;
 
@@ -116,11 +117,43 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
         .for_element(Locator::Css("figure#chart-peaks svg"))
         .await
         .expect("page");
-    let png = client.screenshot().await.expect("screenshot");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshots dir");
-    std::fs::write(dir.join("analytics.png"), png).expect("save screenshot");
+    save_screenshot(client, "analytics.png").await;
+
+    // The token page: its charts, and the CSV of what it shows, fetched by the
+    // page's own download link and parsed.
+    client
+        .goto(&app.url("/analytics/tokens?days=30"))
+        .await
+        .expect("goto");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("figure#chart-models svg"))
+        .await
+        .expect("the donut");
+    let csv = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             fetch(document.querySelector('a[download]').href).then((r) => r.text()).then(done, (e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .expect("fetch the CSV");
+    let csv = csv.as_str().expect("CSV text");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(reader.headers().expect("header").get(0), Some("workflow"));
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert!(records.len() >= 6, "{} rows", records.len());
+    save_screenshot(client, "token-usage.png").await;
 
     browser.close().await;
     app.stop().await;
+}
+
+/// Saves the page as shown, for the README.
+async fn save_screenshot(client: &fantoccini::Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    std::fs::write(dir.join(name), png).expect("save screenshot");
 }

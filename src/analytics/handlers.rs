@@ -22,6 +22,16 @@ pub fn routes() -> Vec<Route> {
         Route::page(Method::GET, "/analytics", super::page::show)
             .allowed(Permission::Read)
             .component(DASHBOARD),
+        Route::page(Method::GET, "/analytics/tokens", super::tokens_page::show)
+            .allowed(Permission::Read)
+            .component(TOKENS),
+        Route::page(
+            Method::POST,
+            "/analytics/tokens/prices",
+            super::tokens_page::set_price,
+        )
+        .allowed(Permission::ManageKeys)
+        .component(TOKENS),
         Route::api(Method::GET, "/api/analytics/summary", summary)
             .allowed(Permission::Read)
             .component(DASHBOARD),

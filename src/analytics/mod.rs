@@ -5,6 +5,7 @@
 pub mod handlers;
 pub mod page;
 pub mod rollups;
+pub mod tokens_page;
 
 use serde::Serialize;
 use sqlx::Row;

@@ -54,15 +54,26 @@ pub async fn list_prices(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<PriceList>> {
+    let overrides = overrides(&state.db, &principal.team_id).await?;
+    Ok(Json(PriceList {
+        defaults: super::defaults(),
+        overrides,
+    }))
+}
+
+/// The team's price overrides, newest first.
+pub async fn overrides(
+    db: &crate::storage::Db,
+    team_id: &str,
+) -> Result<Vec<ListedPrice>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT provider, model, input_micros_per_mtok, output_micros_per_mtok, cached_micros_per_mtok, \
          effective_from, note FROM model_prices WHERE team_id = $1 ORDER BY effective_from DESC",
     )
-    .bind(&principal.team_id)
-    .fetch_all(state.db.read())
+    .bind(team_id)
+    .fetch_all(db.read())
     .await?;
-    let overrides = rows
-        .iter()
+    rows.iter()
         .map(|row| {
             Ok(ListedPrice {
                 provider: row.try_get("provider")?,
@@ -78,11 +89,7 @@ pub async fn list_prices(
                     .unwrap_or_else(|| "set by an admin".into()),
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Json(PriceList {
-        defaults: super::defaults(),
-        overrides,
-    }))
+        .collect()
 }
 
 /// Override a model's price from a date on (admin and owner).
@@ -93,6 +100,18 @@ pub async fn set_price(
     principal: Principal,
     ApiJson(request): ApiJson<PriceRequest>,
 ) -> AppResult<(StatusCode, Json<ListedPrice>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(save_override(&state, &principal, request).await?),
+    ))
+}
+
+/// Validates and stores a team's price override; audited.
+pub async fn save_override(
+    state: &AppState,
+    principal: &Principal,
+    request: PriceRequest,
+) -> AppResult<ListedPrice> {
     let provider: crate::providers::ProviderKind = request.provider.parse().map_err(|()| {
         AppError::validation("provider", "must be one of: openai, anthropic, simulated")
     })?;
@@ -155,20 +174,17 @@ pub async fn set_price(
     .await?;
     crate::audit::by_principal(
         &state.db,
-        &principal,
+        principal,
         "price.set",
         ("model_price", &id),
         Some(serde_json::json!({"provider": provider.as_str(), "model": model, "effective_from": effective_from})),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ListedPrice {
-            provider: provider.as_str().into(),
-            model: model.into(),
-            price,
-            effective_from: Some(effective_from),
-            source: note.unwrap_or_else(|| "set by an admin".into()),
-        }),
-    ))
+    Ok(ListedPrice {
+        provider: provider.as_str().into(),
+        model: model.into(),
+        price,
+        effective_from: Some(effective_from),
+        source: note.unwrap_or_else(|| "set by an admin".into()),
+    })
 }

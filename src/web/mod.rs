@@ -51,6 +51,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::analytics::handlers::DASHBOARD),
     },
     NavEntry {
+        label: "Token usage",
+        path: "/analytics/tokens",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::analytics::handlers::TOKENS),
+    },
+    NavEntry {
         label: "Components",
         path: "/settings/components",
         section: "Settings",

@@ -205,7 +205,9 @@ pub async fn tokens_csv(
     )
     .await?;
     let label = format!("last {days} days");
-    let header = csv_line(CSV_HEADER.iter().map(|s| s.to_string()));
+    // A UTF-8 byte order mark first: spreadsheets then read names with accents right.
+    let mut header = "\u{feff}".as_bytes().to_vec();
+    header.extend(csv_line(CSV_HEADER.iter().map(|s| s.to_string())));
     let lines = rows.into_iter().map(move |row| {
         csv_line([
             row.workflow_name.or(row.workflow_id).unwrap_or_default(),

@@ -8,6 +8,7 @@ use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::rollups::Bucket;
 use super::{Grouping, Period, TokenFilter, TokenRow, Totals, dollars};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -87,8 +88,14 @@ pub async fn summary(
     Ok(Json(Summary {
         days,
         period,
-        current: super::totals(&state.db, &principal.team_id, period).await?,
-        previous: super::totals(&state.db, &principal.team_id, period.previous()).await?,
+        current: super::totals(&state.db, &principal.team_id, period, Bucket::Day).await?,
+        previous: super::totals(
+            &state.db,
+            &principal.team_id,
+            period.previous(),
+            Bucket::Day,
+        )
+        .await?,
     }))
 }
 

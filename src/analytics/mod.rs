@@ -11,11 +11,11 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::storage::{Db, now_ms};
-use rollups::{DAY_MS, HOUR_MS, hour_of};
+use rollups::{Bucket, DAY_MS, day_of};
 
 pub use handlers::routes;
 
-/// A period of whole hours: `[from, to)`, ending with the current hour.
+/// A period of whole UTC days, `[from, to)`, ending with today.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Period {
     pub from: i64,
@@ -23,9 +23,9 @@ pub struct Period {
 }
 
 impl Period {
-    /// The last `days` days up to the end of the current hour.
+    /// The last `days` days, today included.
     pub fn last_days(days: i64) -> Period {
-        let to = hour_of(now_ms()) + HOUR_MS;
+        let to = day_of(now_ms()) + DAY_MS;
         Period {
             from: to - days * DAY_MS,
             to,
@@ -58,15 +58,22 @@ pub struct Totals {
     pub duration_ms: i64,
 }
 
-/// Finished executions of a team in a period, from the roll-ups.
-pub async fn totals(db: &Db, team_id: &str, period: Period) -> Result<Totals, sqlx::Error> {
-    let rows = sqlx::query(
+/// Finished executions of a team in a period, from the roll-ups of `bucket`
+/// (the period's bounds must fall on its boundaries).
+pub async fn totals(
+    db: &Db,
+    team_id: &str,
+    period: Period,
+    bucket: Bucket,
+) -> Result<Totals, sqlx::Error> {
+    let (table, column) = (bucket.executions_table(), bucket.column());
+    let rows = sqlx::query(&format!(
         "SELECT status, CAST(SUM(executions) AS BIGINT) AS executions, \
          CAST(SUM(duration_ms) AS BIGINT) AS duration_ms, CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
          CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
          CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
-         FROM rollup_executions_hourly WHERE team_id = $1 AND hour >= $2 AND hour < $3 GROUP BY status",
-    )
+         FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3 GROUP BY status"
+    ))
     .bind(team_id)
     .bind(period.from)
     .bind(period.to)
@@ -157,7 +164,7 @@ pub async fn token_rows(
         "SELECT {keys}, CAST(SUM(r.steps) AS BIGINT) AS calls, CAST(SUM(r.input_tokens) AS BIGINT) AS input_tokens, \
          CAST(SUM(r.output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(r.cached_tokens) AS BIGINT) AS cached_tokens, \
          CAST(SUM(r.cost_micros) AS BIGINT) AS cost_micros \
-         FROM rollup_steps_hourly r {joins} WHERE r.team_id = $1 AND r.hour >= $2 AND r.hour < $3"
+         FROM rollup_steps_daily r {joins} WHERE r.team_id = $1 AND r.day >= $2 AND r.day < $3"
     );
     let mut binds = Vec::new();
     for (column, value) in [
@@ -223,9 +230,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn periods_are_whole_hours_and_the_previous_one_adjoins() {
+    fn periods_are_whole_days_and_the_previous_one_adjoins() {
         let period = Period::last_days(7);
-        assert_eq!(period.to % HOUR_MS, 0);
+        assert_eq!(period.to % DAY_MS, 0);
+        assert!(period.to > now_ms());
         assert_eq!(period.to - period.from, 7 * DAY_MS);
         let previous = period.previous();
         assert_eq!(previous.to, period.from);

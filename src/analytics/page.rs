@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::handlers::{DASHBOARD, parse_days};
-use super::rollups::{DAY_MS, HOUR_MS};
+use super::rollups::{Bucket, DAY_MS, HOUR_MS};
 use super::{Grouping, Period, TokenFilter, Totals, dollars};
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -147,11 +147,11 @@ pub async fn show(
     let zone = viewer_zone(&jar);
     let period = Period::last_days(days);
     let team = principal.team_id.as_str();
-    let current = super::totals(&state.db, team, period).await?;
-    let previous = super::totals(&state.db, team, period.previous()).await?;
+    let current = super::totals(&state.db, team, period, Bucket::Day).await?;
+    let previous = super::totals(&state.db, team, period.previous(), Bucket::Day).await?;
     let now = now_ms();
     let (month, month_days) = month_to_date(zone, now);
-    let month_totals = super::totals(&state.db, team, month).await?;
+    let month_totals = super::totals(&state.db, team, month, Bucket::Hour).await?;
     let elapsed_days = ((now - month.from) as f64 / DAY_MS as f64).max(1.0 / 24.0);
     let projection = month_totals.cost_micros as f64 / elapsed_days * month_days;
 

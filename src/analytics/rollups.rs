@@ -20,50 +20,100 @@ pub fn day_of(ms: i64) -> i64 {
     ms - ms.rem_euclid(DAY_MS)
 }
 
-const EXECUTION_SUMS: &str = "INSERT INTO rollup_executions_hourly (team_id, hour, workflow_id, user_id, status, \
-    executions, duration_ms, input_tokens, output_tokens, cached_tokens, cost_micros) \
-    SELECT team_id, created_at - (created_at % 3600000), workflow_id, COALESCE(user_id, ''), status, COUNT(*), \
-    SUM(COALESCE(completed_at, created_at) - COALESCE(started_at, created_at)), SUM(input_tokens), \
-    SUM(output_tokens), SUM(cached_tokens), SUM(cost_micros) FROM executions";
+/// The two sizes of bucket the roll-ups are kept in: hours (the heat map, the
+/// month so far in any time zone) and UTC days (ranges of days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Hour,
+    Day,
+}
 
-const EXECUTION_GROUP: &str = "GROUP BY team_id, created_at - (created_at % 3600000), workflow_id, \
-    COALESCE(user_id, ''), status";
+impl Bucket {
+    pub const BOTH: [Bucket; 2] = [Bucket::Hour, Bucket::Day];
 
-const EXECUTION_UPSERT: &str = "ON CONFLICT (team_id, hour, workflow_id, user_id, status) DO UPDATE SET \
-    executions = rollup_executions_hourly.executions + excluded.executions, \
-    duration_ms = rollup_executions_hourly.duration_ms + excluded.duration_ms, \
-    input_tokens = rollup_executions_hourly.input_tokens + excluded.input_tokens, \
-    output_tokens = rollup_executions_hourly.output_tokens + excluded.output_tokens, \
-    cached_tokens = rollup_executions_hourly.cached_tokens + excluded.cached_tokens, \
-    cost_micros = rollup_executions_hourly.cost_micros + excluded.cost_micros";
+    fn suffix(self) -> &'static str {
+        match self {
+            Bucket::Hour => "hourly",
+            Bucket::Day => "daily",
+        }
+    }
 
-const STEP_SUMS: &str = "INSERT INTO rollup_steps_hourly (team_id, hour, workflow_id, agent_id, model, status, user_id, \
-    steps, input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms) \
-    SELECT e.team_id, e.created_at - (e.created_at % 3600000), e.workflow_id, COALESCE(t.agent_id, ''), \
-    COALESCE(t.model, ''), t.status, COALESCE(e.user_id, ''), COUNT(*), SUM(t.input_tokens), SUM(t.output_tokens), \
-    SUM(t.cached_tokens), SUM(t.cost_micros), SUM(COALESCE(t.latency_ms, 0)) \
-    FROM task_results t JOIN executions e ON e.id = t.execution_id \
-    WHERE t.status IN ('succeeded', 'failed') AND t.reused_from IS NULL";
+    /// The bucket's column in its tables.
+    pub fn column(self) -> &'static str {
+        match self {
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+        }
+    }
 
-const STEP_GROUP: &str = "GROUP BY e.team_id, e.created_at - (e.created_at % 3600000), e.workflow_id, \
-    COALESCE(t.agent_id, ''), COALESCE(t.model, ''), t.status, COALESCE(e.user_id, '')";
+    fn millis(self) -> i64 {
+        match self {
+            Bucket::Hour => HOUR_MS,
+            Bucket::Day => DAY_MS,
+        }
+    }
 
-const STEP_UPSERT: &str = "ON CONFLICT (team_id, hour, workflow_id, agent_id, model, status, user_id) DO UPDATE SET \
-    steps = rollup_steps_hourly.steps + excluded.steps, \
-    input_tokens = rollup_steps_hourly.input_tokens + excluded.input_tokens, \
-    output_tokens = rollup_steps_hourly.output_tokens + excluded.output_tokens, \
-    cached_tokens = rollup_steps_hourly.cached_tokens + excluded.cached_tokens, \
-    cost_micros = rollup_steps_hourly.cost_micros + excluded.cost_micros, \
-    latency_ms = rollup_steps_hourly.latency_ms + excluded.latency_ms";
+    pub fn executions_table(self) -> String {
+        format!("rollup_executions_{}", self.suffix())
+    }
+
+    pub fn steps_table(self) -> String {
+        format!("rollup_steps_{}", self.suffix())
+    }
+
+    /// Sums finished executions matching `filter` into this bucket's table.
+    fn execution_sums(self, filter: &str) -> String {
+        let (table, column, ms) = (self.executions_table(), self.column(), self.millis());
+        format!(
+            "INSERT INTO {table} (team_id, {column}, workflow_id, user_id, status, executions, duration_ms, \
+             input_tokens, output_tokens, cached_tokens, cost_micros) \
+             SELECT team_id, created_at - (created_at % {ms}), workflow_id, COALESCE(user_id, ''), status, COUNT(*), \
+             SUM(COALESCE(completed_at, created_at) - COALESCE(started_at, created_at)), SUM(input_tokens), \
+             SUM(output_tokens), SUM(cached_tokens), SUM(cost_micros) FROM executions \
+             WHERE status IN ('succeeded', 'failed', 'cancelled'){filter} \
+             GROUP BY team_id, created_at - (created_at % {ms}), workflow_id, COALESCE(user_id, ''), status \
+             ON CONFLICT (team_id, {column}, workflow_id, user_id, status) DO UPDATE SET \
+             executions = {table}.executions + excluded.executions, \
+             duration_ms = {table}.duration_ms + excluded.duration_ms, \
+             input_tokens = {table}.input_tokens + excluded.input_tokens, \
+             output_tokens = {table}.output_tokens + excluded.output_tokens, \
+             cached_tokens = {table}.cached_tokens + excluded.cached_tokens, \
+             cost_micros = {table}.cost_micros + excluded.cost_micros"
+        )
+    }
+
+    /// Sums provider calls (steps) matching `filter` into this bucket's table.
+    fn step_sums(self, filter: &str) -> String {
+        let (table, column, ms) = (self.steps_table(), self.column(), self.millis());
+        format!(
+            "INSERT INTO {table} (team_id, {column}, workflow_id, agent_id, model, status, user_id, steps, \
+             input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms) \
+             SELECT e.team_id, e.created_at - (e.created_at % {ms}), e.workflow_id, COALESCE(t.agent_id, ''), \
+             COALESCE(t.model, ''), t.status, COALESCE(e.user_id, ''), COUNT(*), SUM(t.input_tokens), \
+             SUM(t.output_tokens), SUM(t.cached_tokens), SUM(t.cost_micros), SUM(COALESCE(t.latency_ms, 0)) \
+             FROM task_results t JOIN executions e ON e.id = t.execution_id \
+             WHERE t.status IN ('succeeded', 'failed') AND t.reused_from IS NULL{filter} \
+             GROUP BY e.team_id, e.created_at - (e.created_at % {ms}), e.workflow_id, COALESCE(t.agent_id, ''), \
+             COALESCE(t.model, ''), t.status, COALESCE(e.user_id, '') \
+             ON CONFLICT (team_id, {column}, workflow_id, agent_id, model, status, user_id) DO UPDATE SET \
+             steps = {table}.steps + excluded.steps, \
+             input_tokens = {table}.input_tokens + excluded.input_tokens, \
+             output_tokens = {table}.output_tokens + excluded.output_tokens, \
+             cached_tokens = {table}.cached_tokens + excluded.cached_tokens, \
+             cost_micros = {table}.cost_micros + excluded.cost_micros, \
+             latency_ms = {table}.latency_ms + excluded.latency_ms"
+        )
+    }
+}
 
 /// Adds a just-finished execution, inside the transaction that finished it.
 pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "{EXECUTION_SUMS} WHERE id = $1 AND status IN ('succeeded', 'failed', 'cancelled') {EXECUTION_GROUP} {EXECUTION_UPSERT}"
-    ))
-    .bind(execution_id)
-    .execute(&mut **tx)
-    .await?;
+    for bucket in Bucket::BOTH {
+        sqlx::query(&bucket.execution_sums(" AND id = $1"))
+            .bind(execution_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
          SELECT team_id, created_at - (created_at % 86400000), user_id FROM executions \
@@ -77,13 +127,13 @@ pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::
 
 /// Adds a just-recorded provider call, inside the transaction that recorded it.
 pub async fn add_step(tx: &mut Tx, execution_id: &str, step: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "{STEP_SUMS} AND t.execution_id = $1 AND t.task_name = $2 {STEP_GROUP} {STEP_UPSERT}"
-    ))
-    .bind(execution_id)
-    .bind(step)
-    .execute(&mut **tx)
-    .await?;
+    for bucket in Bucket::BOTH {
+        sqlx::query(&bucket.step_sums(" AND t.execution_id = $1 AND t.task_name = $2"))
+            .bind(execution_id)
+            .bind(step)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -113,7 +163,8 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
     let mut tx = db.begin().await?;
     if db.backend() == Backend::Postgres {
         sqlx::query(
-            "LOCK TABLE rollup_executions_hourly, rollup_steps_hourly, rollup_active_users_daily IN EXCLUSIVE MODE",
+            "LOCK TABLE rollup_executions_hourly, rollup_steps_hourly, rollup_executions_daily, rollup_steps_daily, \
+             rollup_active_users_daily IN EXCLUSIVE MODE",
         )
         .execute(&mut *tx)
         .await?;
@@ -122,14 +173,23 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
         Some(_) => (" AND team_id = $1", " AND e.team_id = $1"),
         None => ("", ""),
     };
-    let statements = [
-        format!("DELETE FROM rollup_executions_hourly WHERE 1 = 1{team_filter}"),
-        format!("DELETE FROM rollup_steps_hourly WHERE 1 = 1{team_filter}"),
-        format!("DELETE FROM rollup_active_users_daily WHERE 1 = 1{team_filter}"),
-        format!(
-            "{EXECUTION_SUMS} WHERE status IN ('succeeded', 'failed', 'cancelled'){team_filter} {EXECUTION_GROUP} {EXECUTION_UPSERT}"
-        ),
-        format!("{STEP_SUMS}{team_filter_e} {STEP_GROUP} {STEP_UPSERT}"),
+    let mut statements = Vec::new();
+    for bucket in Bucket::BOTH {
+        statements.push(format!(
+            "DELETE FROM {} WHERE 1 = 1{team_filter}",
+            bucket.executions_table()
+        ));
+        statements.push(format!(
+            "DELETE FROM {} WHERE 1 = 1{team_filter}",
+            bucket.steps_table()
+        ));
+        statements.push(bucket.execution_sums(team_filter));
+        statements.push(bucket.step_sums(team_filter_e));
+    }
+    statements.push(format!(
+        "DELETE FROM rollup_active_users_daily WHERE 1 = 1{team_filter}"
+    ));
+    statements.extend([
         format!(
             "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
              SELECT DISTINCT team_id, created_at - (created_at % 86400000), user_id FROM executions \
@@ -140,7 +200,7 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
              SELECT DISTINCT team_id, timestamp - (timestamp % 86400000), user_id FROM user_actions \
              WHERE user_id IS NOT NULL AND team_id IS NOT NULL{team_filter} ON CONFLICT (team_id, day, user_id) DO NOTHING"
         ),
-    ];
+    ]);
     for sql in statements {
         let mut query = sqlx::query(&sql);
         if let Some(team) = team_id {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::handlers::{TOKENS, parse_days};
 use super::page::{RANGES, change};
+use super::rollups::Bucket;
 use super::{Grouping, Period, TokenFilter, TokenRow, dollars};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -267,8 +268,8 @@ async fn render(
         &unfiltered,
     )
     .await?;
-    let totals = super::totals(&state.db, team, period).await?;
-    let previous = super::totals(&state.db, team, period.previous()).await?;
+    let totals = super::totals(&state.db, team, period, Bucket::Day).await?;
+    let previous = super::totals(&state.db, team, period.previous(), Bucket::Day).await?;
     let failed_cost = failed_cost(state, team, period).await?;
     let advice = suggestions(
         &merge_agent_model(&all_rows),
@@ -417,8 +418,8 @@ fn merge_agent_model(rows: &[TokenRow]) -> Vec<TokenRow> {
 
 async fn failed_cost(state: &AppState, team: &str, period: Period) -> AppResult<i64> {
     let cost: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(cost_micros) AS BIGINT) FROM rollup_executions_hourly \
-         WHERE team_id = $1 AND hour >= $2 AND hour < $3 AND status = 'failed'",
+        "SELECT CAST(SUM(cost_micros) AS BIGINT) FROM rollup_executions_daily \
+         WHERE team_id = $1 AND day >= $2 AND day < $3 AND status = 'failed'",
     )
     .bind(team)
     .bind(period.from)

@@ -112,7 +112,8 @@ fn activity(hour: i64, weekday: i64) -> f64 {
 
 /// A moment in the range, drawn with the daily and weekly rhythm (UTC).
 fn moment(rng: &mut StdRng, spec: &HistorySpec) -> i64 {
-    let start = spec.end_ms - spec.days * DAY_MS;
+    // The last `days` calendar days (UTC), today up to now included.
+    let start = crate::analytics::rollups::day_of(spec.end_ms) - (spec.days - 1) * DAY_MS;
     loop {
         let at = rng.random_range(start..spec.end_ms);
         let hour = (at / 3_600_000) % 24;

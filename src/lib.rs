@@ -14,6 +14,7 @@ pub mod components;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod errors;
 pub mod executions;
 pub mod ops;
 pub mod prices;

@@ -289,5 +289,6 @@ pub fn all() -> Vec<Route> {
     routes.extend(crate::executions::routes());
     routes.extend(crate::prices::handlers::routes());
     routes.extend(crate::analytics::routes());
+    routes.extend(crate::errors::routes());
     routes
 }

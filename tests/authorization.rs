@@ -157,7 +157,13 @@ impl Fixture {
             | "GET /api/telemetry/tokens/summary"
             | "GET /api/analytics/tokens.csv"
             | "GET /analytics"
-            | "GET /analytics/tokens" => plain(route.path),
+            | "GET /analytics/tokens"
+            | "GET /api/telemetry/errors"
+            | "GET /api/errors" => plain(route.path),
+            "POST /api/errors/resolve" | "POST /api/errors/reopen" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"fingerprints": ["0123456789abcdef01234567"]})),
+            }),
             "POST /analytics/tokens/prices" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![

@@ -219,6 +219,7 @@ pub async fn generate(
     page_views(db, team_id, users, spec, &mut generator.rng).await?;
     // Bulk rows bypass the incremental roll-ups: recompute the team's.
     crate::analytics::rollups::rebuild(db, Some(team_id)).await?;
+    crate::errors::rebuild(db, team_id).await?;
     Ok(())
 }
 

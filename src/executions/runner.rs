@@ -726,6 +726,19 @@ async fn end_step(
     .execute(&mut *tx)
     .await?;
     crate::analytics::rollups::add_step(&mut tx, &claimed.id, &step.id).await?;
+    if let Some(error) = record.error {
+        let failure = crate::errors::Failure {
+            team_id: &claimed.team_id,
+            agent_id: &step.agent,
+            error_class: error.class(),
+            error: &error.to_string(),
+            task_id: None,
+            execution_id: &claimed.id,
+            workflow_id: &claimed.workflow_id,
+            at: now_ms(),
+        };
+        crate::errors::record(&mut tx, &failure).await?;
+    }
     tx.commit().await?;
     publish_step(state, claimed, step, record.status);
     super::publish(&state.db, &state.bus, &claimed.team_id, &claimed.id).await;

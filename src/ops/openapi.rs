@@ -56,6 +56,10 @@ use utoipa::OpenApi;
         crate::analytics::handlers::summary,
         crate::analytics::handlers::tokens_summary,
         crate::analytics::handlers::tokens_csv,
+        crate::errors::handlers::latest_errors,
+        crate::errors::handlers::list_groups,
+        crate::errors::handlers::resolve,
+        crate::errors::handlers::reopen,
         openapi_document,
     ),
     tags(
@@ -70,6 +74,7 @@ use utoipa::OpenApi;
         (name = "executions", description = "Executions and their steps; cancel, retry, live stream"),
         (name = "prices", description = "Model prices used for cost"),
         (name = "analytics", description = "Summaries and token usage from the hourly roll-ups"),
+        (name = "errors", description = "Failed steps grouped by fingerprint; resolve and reopen"),
         (name = "ops", description = "Operations"),
     )
 )]

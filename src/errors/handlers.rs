@@ -1,0 +1,193 @@
+//! The error log API: the seed's latest failed tasks, the grouped log with
+//! filters, and resolving or reopening groups (members and up, audited).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::Method;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{ErrorGroup, GroupFilter};
+use crate::api::ApiJson;
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::routes::Route;
+use crate::storage::now_ms;
+
+pub const COMPONENT: &str = "error-logs";
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::api(Method::GET, "/api/telemetry/errors", latest_errors).allowed(Permission::Read),
+        Route::api(Method::GET, "/api/errors", list_groups).allowed(Permission::Read),
+        Route::api(Method::POST, "/api/errors/resolve", resolve).allowed(Permission::Operate),
+        Route::api(Method::POST, "/api/errors/reopen", reopen).allowed(Permission::Operate),
+    ]
+    .into_iter()
+    .map(|route| route.component(COMPONENT))
+    .collect()
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FailedTask {
+    pub id: String,
+    pub task_name: String,
+    pub error: Option<String>,
+    pub error_class: Option<String>,
+    pub completed_at: Option<i64>,
+    pub workflow_id: String,
+    pub execution_id: String,
+    pub agent_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FailedTasks {
+    pub results: Vec<FailedTask>,
+}
+
+/// The seed's error feed: the latest 100 failed tasks.
+#[utoipa::path(get, path = "/api/telemetry/errors", tag = "errors", responses((status = 200, body = FailedTasks)))]
+pub async fn latest_errors(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<FailedTasks>> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.task_name, t.error, t.error_class, t.completed_at, e.workflow_id, t.execution_id, t.agent_id \
+         FROM task_results t JOIN executions e ON e.id = t.execution_id \
+         WHERE t.team_id = $1 AND t.status = 'failed' ORDER BY t.completed_at DESC LIMIT 100",
+    )
+    .bind(&principal.team_id)
+    .fetch_all(state.db.read())
+    .await?;
+    let results = rows
+        .iter()
+        .map(|row| {
+            Ok(FailedTask {
+                id: row.try_get("id")?,
+                task_name: row.try_get("task_name")?,
+                error: row.try_get("error")?,
+                error_class: row.try_get("error_class")?,
+                completed_at: row.try_get("completed_at")?,
+                workflow_id: row.try_get("workflow_id")?,
+                execution_id: row.try_get("execution_id")?,
+                agent_id: row.try_get("agent_id")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Json(FailedTasks { results }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupQuery {
+    /// `true`: resolved groups only; `false`: open ones only.
+    pub resolved: Option<bool>,
+    /// Last seen at or after (ms since the epoch).
+    pub since: Option<i64>,
+    /// Last seen before (ms since the epoch).
+    pub until: Option<i64>,
+    pub workflow: Option<String>,
+    pub agent: Option<String>,
+    /// 1 to 500, default 100.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GroupList {
+    pub groups: Vec<ErrorGroup>,
+}
+
+/// Failures grouped by fingerprint, most recent first.
+#[utoipa::path(get, path = "/api/errors", tag = "errors", params(GroupQuery),
+    responses((status = 200, body = GroupList), (status = 422)))]
+pub async fn list_groups(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<GroupQuery>,
+) -> AppResult<Json<GroupList>> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 500"));
+    }
+    let filter = GroupFilter {
+        resolved: query.resolved,
+        since: query.since,
+        until: query.until,
+        workflow_id: query.workflow.filter(|v| !v.is_empty()),
+        agent_id: query.agent.filter(|v| !v.is_empty()),
+    };
+    Ok(Json(GroupList {
+        groups: super::groups(&state.db, &principal.team_id, &filter, limit).await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fingerprints {
+    /// The groups to change (1 to 500).
+    pub fingerprints: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Changed {
+    pub changed: u64,
+}
+
+async fn set(
+    state: &AppState,
+    principal: &Principal,
+    request: Fingerprints,
+    resolve: bool,
+) -> AppResult<Json<Changed>> {
+    if request.fingerprints.is_empty() || request.fingerprints.len() > 500 {
+        return Err(AppError::validation(
+            "fingerprints",
+            "give 1 to 500 fingerprints",
+        ));
+    }
+    let by = resolve.then_some(principal.user_id.as_str());
+    let changed = super::set_resolved(
+        &state.db,
+        &principal.team_id,
+        &request.fingerprints,
+        by,
+        now_ms(),
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        principal,
+        if resolve {
+            "errors.resolved"
+        } else {
+            "errors.reopened"
+        },
+        ("error_groups", &principal.team_id),
+        Some(serde_json::json!({"fingerprints": request.fingerprints, "changed": changed})),
+    )
+    .await?;
+    Ok(Json(Changed { changed }))
+}
+
+/// Mark groups resolved (members and up); who and when are kept.
+#[utoipa::path(post, path = "/api/errors/resolve", tag = "errors", request_body = Fingerprints,
+    responses((status = 200, body = Changed), (status = 422)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<Fingerprints>,
+) -> AppResult<Json<Changed>> {
+    set(&state, &principal, request, true).await
+}
+
+/// Reopen resolved groups (members and up).
+#[utoipa::path(post, path = "/api/errors/reopen", tag = "errors", request_body = Fingerprints,
+    responses((status = 200, body = Changed), (status = 422)))]
+pub async fn reopen(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<Fingerprints>,
+) -> AppResult<Json<Changed>> {
+    set(&state, &principal, request, false).await
+}

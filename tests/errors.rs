@@ -1,0 +1,144 @@
+//! The error log's store and API: a failing workflow's error is grouped, is
+//! resolved, recurs and reopens by itself; viewers cannot resolve; the seed's
+//! feed of failed tasks; the demo's history is grouped too.
+
+mod common;
+
+use common::TestApp;
+use common::fake_provider::{FakeProvider, GOOD_KEY};
+use common::runtime::{fast_retries, member_api, owner_api};
+use hummbl::auth::Role;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_failure_is_grouped_resolved_and_reopens_when_it_recurs() {
+    let app = TestApp::spawn_with(fast_retries).await;
+    let fake = FakeProvider::start().await;
+    let (api, team) = owner_api(&app, "errors").await;
+    let key = api
+        .provider_key("anthropic", &fake.anthropic_base(), GOOD_KEY)
+        .await;
+    let agent = api
+        .agent("Flaky", "anthropic", "claude-3-5-haiku-20241022", &key)
+        .await;
+    let workflow = api
+        .workflow(
+            "Breaks",
+            json!([{"id": "a", "agent": agent, "prompt": "[fail:503] run {{input.n}}"}]),
+        )
+        .await;
+    for n in 0..2 {
+        let id = api.run(&workflow, json!({"n": n})).await;
+        assert_eq!(api.wait_finished(&id).await["status"], "failed");
+    }
+    let (status, log) = api.get("/api/errors").await;
+    assert_eq!(status, 200);
+    let groups = log["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 1, "{log:#}");
+    let group = &groups[0];
+    assert_eq!(group["occurrences"], 2);
+    assert_eq!(group["error_class"], "provider_error");
+    assert_eq!(group["agent_name"], "Flaky");
+    assert_eq!(group["workflow_id"], workflow.as_str());
+    assert_eq!(
+        group["message"],
+        "provider error (<n>): Internal server error"
+    );
+    let fingerprint = group["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+
+    let viewer = member_api(&app, &team, "errors-viewer", Role::Viewer).await;
+    let (status, _) = viewer
+        .post(
+            "/api/errors/resolve",
+            json!({"fingerprints": [fingerprint]}),
+        )
+        .await;
+    assert_eq!(status, 403, "viewers cannot resolve");
+    let member = member_api(&app, &team, "errors-member", Role::Member).await;
+    let resolved = member
+        .expect_post(
+            "/api/errors/resolve",
+            json!({"fingerprints": [fingerprint]}),
+            200,
+        )
+        .await;
+    assert_eq!(resolved["changed"], 1);
+    let (_, open) = api.get("/api/errors?resolved=false").await;
+    assert_eq!(open["groups"].as_array().map(Vec::len), Some(0));
+    let (_, closed) = api.get("/api/errors?resolved=true").await;
+    assert!(closed["groups"][0]["resolved_by"].is_string());
+
+    // It happens again: the group reopens by itself and says when.
+    let id = api.run(&workflow, json!({"n": 9})).await;
+    api.wait_finished(&id).await;
+    let (_, log) = api.get("/api/errors?resolved=false").await;
+    let group = &log["groups"][0];
+    assert_eq!(group["occurrences"], 3);
+    assert!(group["resolved_at"].is_null());
+    assert!(group["reopened_at"].is_i64(), "{group:#}");
+
+    // Reopen by hand, filters, and bad input.
+    member
+        .expect_post(
+            "/api/errors/resolve",
+            json!({"fingerprints": [fingerprint]}),
+            200,
+        )
+        .await;
+    let reopened = member
+        .expect_post(
+            "/api/errors/reopen",
+            json!({"fingerprints": [fingerprint]}),
+            200,
+        )
+        .await;
+    assert_eq!(reopened["changed"], 1);
+    let (_, other_agent) = api.get("/api/errors?agent=someone-else").await;
+    assert_eq!(other_agent["groups"].as_array().map(Vec::len), Some(0));
+    let (status, _) = api
+        .post("/api/errors/resolve", json!({"fingerprints": []}))
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api.get("/api/errors?limit=0").await;
+    assert_eq!(status, 422);
+
+    // The seed's feed: the latest failed tasks with their workflow.
+    let (_, feed) = api.get("/api/telemetry/errors").await;
+    let results = feed["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["task_name"] == "a" && r["workflow_id"] == workflow.as_str())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_history_is_grouped() {
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("seed");
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM task_results WHERE status = 'failed'",
+    )
+    .fetch_one(app.db.read())
+    .await
+    .expect("failed");
+    let (groups, occurrences): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(occurrences) AS BIGINT) FROM error_groups",
+    )
+    .fetch_one(app.db.read())
+    .await
+    .expect("groups");
+    assert_eq!(occurrences, failed);
+    assert!(
+        groups > 5 && groups < failed / 2,
+        "{groups} groups for {failed} failures"
+    );
+    app.stop().await;
+}

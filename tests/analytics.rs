@@ -176,6 +176,19 @@ async fn figures_of_executions_run_here_match_their_raw_rows() {
     assert_eq!(summary["executions"], 5);
     assert_eq!(summary["succeeded"], 3);
     assert_eq!(summary["previous"]["executions"], 0);
+    // The dashboard's hourly series were kept up to date too.
+    let html = api
+        .client
+        .get(format!("{}/analytics?days=7", app.base))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(chart_total(&html, "chart-peaks"), 5.0);
+    assert_eq!(chart_total(&html, "chart-executions"), 5.0);
     let tokens = tokens_match_raw_rows(&app, &api, &team).await;
     assert_eq!(tokens["agents"].as_array().map(Vec::len), Some(2));
 

@@ -78,15 +78,15 @@ fn usd(micros: f64) -> String {
     }
 }
 
-/// Executions per hour and status in a period, from the roll-ups.
+/// Executions per hour and status in a period, from the narrow hourly roll-up.
 async fn hourly(
     state: &AppState,
     team_id: &str,
     period: Period,
 ) -> AppResult<Vec<(i64, String, i64)>> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT hour, status, CAST(SUM(executions) AS BIGINT) FROM rollup_executions_hourly \
-         WHERE team_id = $1 AND hour >= $2 AND hour < $3 GROUP BY hour, status",
+        "SELECT hour, status, executions FROM rollup_team_hourly \
+         WHERE team_id = $1 AND hour >= $2 AND hour < $3",
     )
     .bind(team_id)
     .bind(period.from)

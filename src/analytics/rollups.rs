@@ -106,6 +106,18 @@ impl Bucket {
     }
 }
 
+/// Sums finished executions matching `filter` per team, hour and status.
+fn team_hourly_sums(filter: &str) -> String {
+    format!(
+        "INSERT INTO rollup_team_hourly (team_id, hour, status, executions) \
+         SELECT team_id, created_at - (created_at % {HOUR_MS}), status, COUNT(*) FROM executions \
+         WHERE status IN ('succeeded', 'failed', 'cancelled'){filter} \
+         GROUP BY team_id, created_at - (created_at % {HOUR_MS}), status \
+         ON CONFLICT (team_id, hour, status) DO UPDATE SET \
+         executions = rollup_team_hourly.executions + excluded.executions"
+    )
+}
+
 /// Adds a just-finished execution, inside the transaction that finished it.
 pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::Error> {
     for bucket in Bucket::BOTH {
@@ -114,6 +126,10 @@ pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::
             .execute(&mut **tx)
             .await?;
     }
+    sqlx::query(&team_hourly_sums(" AND id = $1"))
+        .bind(execution_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(
         "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
          SELECT team_id, created_at - (created_at % 86400000), user_id FROM executions \
@@ -164,7 +180,7 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
     if db.backend() == Backend::Postgres {
         sqlx::query(
             "LOCK TABLE rollup_executions_hourly, rollup_steps_hourly, rollup_executions_daily, rollup_steps_daily, \
-             rollup_active_users_daily IN EXCLUSIVE MODE",
+             rollup_team_hourly, rollup_active_users_daily IN EXCLUSIVE MODE",
         )
         .execute(&mut *tx)
         .await?;
@@ -186,6 +202,10 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
         statements.push(bucket.execution_sums(team_filter));
         statements.push(bucket.step_sums(team_filter_e));
     }
+    statements.push(format!(
+        "DELETE FROM rollup_team_hourly WHERE 1 = 1{team_filter}"
+    ));
+    statements.push(team_hourly_sums(team_filter));
     statements.push(format!(
         "DELETE FROM rollup_active_users_daily WHERE 1 = 1{team_filter}"
     ));

@@ -1,0 +1,10 @@
+-- Executions per team, hour and status only: the dashboard's per-day series and
+-- peak-hours heat map in the viewer's time zone read this narrow table (a row
+-- per hour and status) instead of the wide hourly roll-up.
+CREATE TABLE rollup_team_hourly (
+  team_id TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  executions INTEGER NOT NULL,
+  PRIMARY KEY (team_id, hour, status)
+);

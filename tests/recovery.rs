@@ -291,7 +291,8 @@ async fn two_runners_on_one_database_never_run_the_same_execution() {
             ]),
         )
         .await;
-    const RUNS: usize = 40;
+    // Enough work that the second runner (polling every second) finds some.
+    const RUNS: usize = 64;
     let mut ids = Vec::new();
     for n in 0..RUNS {
         ids.push(api.run(&workflow, json!({"n": n})).await);

@@ -159,7 +159,32 @@ impl Fixture {
             | "GET /analytics"
             | "GET /analytics/tokens"
             | "GET /api/telemetry/errors"
-            | "GET /api/errors" => plain(route.path),
+            | "GET /api/errors"
+            | "GET /logs/errors"
+            | "GET /logs/errors.csv"
+            | "GET /logs/errors.json" => plain(route.path),
+            "POST /logs/errors/state" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("action", "resolve".into()),
+                    ("fingerprint", "0123456789abcdef01234567".into()),
+                    ("back", "state=open".into()),
+                ]),
+            }),
+            "POST /logs/errors/retry" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = common::runtime::parked_execution(
+                    &self.app.db,
+                    &self.team,
+                    &workflow,
+                    "failed",
+                )
+                .await;
+                Some(Sample {
+                    path: format!("{}?execution={id}&back=state%3Dopen", route.path),
+                    body: Body::None,
+                })
+            }
             "POST /api/errors/resolve" | "POST /api/errors/reopen" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(serde_json::json!({"fingerprints": ["0123456789abcdef01234567"]})),

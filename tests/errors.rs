@@ -142,3 +142,128 @@ async fn the_demo_history_is_grouped() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
+    let app = TestApp::spawn_with(fast_retries).await;
+    let fake = FakeProvider::start().await;
+    let (api, team) = owner_api(&app, "error-page").await;
+    let key = api
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let agent = api.agent("Breaker", "openai", "gpt-4o-mini", &key).await;
+    let workflow = api
+        .workflow(
+            "Breaks",
+            json!([{"id": "a", "agent": agent, "prompt": "[fail:400] go"}]),
+        )
+        .await;
+    let failed = api.run(&workflow, json!({})).await;
+    api.wait_finished(&failed).await;
+    let (_, log) = api.get("/api/errors").await;
+    let fingerprint = log["groups"][0]["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+
+    let member = member_api(&app, &team, "page-member", Role::Member).await;
+    let viewer = member_api(&app, &team, "page-viewer", Role::Viewer).await;
+    let page = |who: &common::runtime::Api, path: &str| {
+        let (client, url, cookie) = (
+            who.client.clone(),
+            format!("{}{path}", who.base),
+            who.cookie.clone(),
+        );
+        async move {
+            let response = client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("page");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("body"),
+            )
+        }
+    };
+    let (status, html) = page(&member, "/logs/errors").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("the provider rejected the request (&lt;n&gt;)"),
+        "the normalized message"
+    );
+    assert!(
+        html.contains(&format!("value=\"{fingerprint}\"")),
+        "a checkbox for members"
+    );
+    assert!(html.contains("Mark selected resolved"));
+    let (_, html) = page(&viewer, "/logs/errors").await;
+    assert!(
+        !html.contains("Mark selected resolved") && !html.contains("type=\"checkbox\""),
+        "viewers get no controls"
+    );
+
+    // Resolve from the page: back to the same view, then it shows under "resolved".
+    let response = member
+        .client
+        .post(app.url("/logs/errors/state"))
+        .header("cookie", &member.cookie)
+        .form(&[
+            ("action", "resolve"),
+            ("fingerprint", fingerprint.as_str()),
+            ("back", "state=open&from=2020-01-01"),
+        ])
+        .send()
+        .await
+        .expect("resolve");
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/logs/errors?state=open&from=2020-01-01"
+    );
+    let (_, open) = page(&member, "/logs/errors?state=open").await;
+    assert!(!open.contains(&fingerprint));
+    let (_, resolved) = page(&member, "/logs/errors?state=resolved&from=2020-01-01").await;
+    assert!(resolved.contains(&fingerprint));
+    assert!(
+        resolved.contains("value=\"2020-01-01\""),
+        "the filter stays in the form"
+    );
+
+    // Exports of the same view.
+    let (status, csv) = page(&member, "/logs/errors.csv?state=resolved").await;
+    assert_eq!(status, 200);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0][0], fingerprint.as_str());
+    assert_eq!(&records[0][7], "resolved");
+    let (_, json) = member.get("/logs/errors.json?state=open").await;
+    assert_eq!(json["groups"].as_array().map(Vec::len), Some(0));
+    let (status, _) = page(&member, "/logs/errors?state=weird").await;
+    assert_eq!(status, 422);
+    let (status, _) = page(&member, "/logs/errors?from=yesterday").await;
+    assert_eq!(status, 422);
+
+    // Retry from the page starts a new execution linked to the failed one.
+    let response = member
+        .client
+        .post(app.url(&format!(
+            "/logs/errors/retry?execution={failed}&back=state%3Dall"
+        )))
+        .header("cookie", &member.cookie)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(response.status(), 303);
+    let (_, list) = api.get("/api/executions").await;
+    assert!(
+        list["executions"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["retry_of"] == failed.as_str())
+    );
+    app.stop().await;
+}

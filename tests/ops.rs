@@ -192,7 +192,7 @@ async fn the_shell_shows_only_what_exists_and_is_accessible() {
         "built pages are linked"
     );
     // Pages that later work builds are not linked yet.
-    for absent in ["/monitor", "/logs/errors", "/notifications"] {
+    for absent in ["/monitor", "/notifications"] {
         assert!(
             !html.contains(&format!("href=\"{absent}\"")),
             "{absent} linked before it exists"

@@ -259,7 +259,7 @@ fn csv_line(fields: impl IntoIterator<Item = String>) -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
-fn defuse_formula(field: String) -> String {
+pub fn defuse_formula(field: String) -> String {
     match field.chars().next() {
         Some('=' | '+' | '-' | '@') if field.parse::<f64>().is_err() => format!("'{field}"),
         _ => field,

@@ -19,6 +19,19 @@ pub const COMPONENT: &str = "error-logs";
 
 pub fn routes() -> Vec<Route> {
     vec![
+        Route::page(Method::GET, "/logs/errors", super::page::show).allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/logs/errors/state",
+            super::page::change_state,
+        )
+        .allowed(Permission::Operate),
+        Route::page(Method::POST, "/logs/errors/retry", super::page::retry)
+            .allowed(Permission::Operate),
+        Route::raw(Method::GET, "/logs/errors.csv", super::page::export_csv)
+            .allowed(Permission::Read),
+        Route::api(Method::GET, "/logs/errors.json", super::page::export_json)
+            .allowed(Permission::Read),
         Route::api(Method::GET, "/api/telemetry/errors", latest_errors).allowed(Permission::Read),
         Route::api(Method::GET, "/api/errors", list_groups).allowed(Permission::Read),
         Route::api(Method::POST, "/api/errors/resolve", resolve).allowed(Permission::Operate),

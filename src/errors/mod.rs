@@ -5,6 +5,7 @@
 
 pub mod fingerprint;
 pub mod handlers;
+pub mod page;
 
 use std::collections::HashMap;
 

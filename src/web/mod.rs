@@ -58,6 +58,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::analytics::handlers::TOKENS),
     },
     NavEntry {
+        label: "Error logs",
+        path: "/logs/errors",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::errors::handlers::COMPONENT),
+    },
+    NavEntry {
         label: "Components",
         path: "/settings/components",
         section: "Settings",

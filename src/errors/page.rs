@@ -1,0 +1,387 @@
+//! `/logs/errors` (component `error-logs`): failures grouped by fingerprint, with
+//! filters kept in the URL, details, bulk resolve and reopen for members and up,
+//! and the same view as CSV or JSON.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
+
+use super::handlers::COMPONENT;
+use super::{ErrorGroup, GroupFilter};
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::storage::now_ms;
+use crate::web::layout::when;
+use crate::web::{Shell, page};
+
+/// The page's filters, as they appear in its URL.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LogQuery {
+    /// `open` (default), `resolved` or `all`.
+    pub state: Option<String>,
+    /// Last seen on or after this UTC date (YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Last seen before the end of this UTC date.
+    pub to: Option<String>,
+    pub workflow: Option<String>,
+    pub agent: Option<String>,
+}
+
+fn date_ms(field: &str, text: &Option<String>, end_of_day: bool) -> Result<Option<i64>, AppError> {
+    let Some(text) = text.as_deref().filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| AppError::validation(field, "must be a date, YYYY-MM-DD"))?;
+    let date = if end_of_day {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    };
+    Ok(date
+        .and_hms_opt(0, 0, 0)
+        .map(|at| at.and_utc().timestamp_millis()))
+}
+
+impl LogQuery {
+    pub fn filter(&self) -> Result<GroupFilter, AppError> {
+        let resolved = match self.state.as_deref().unwrap_or("open") {
+            "open" => Some(false),
+            "resolved" => Some(true),
+            "all" => None,
+            _ => {
+                return Err(AppError::validation(
+                    "state",
+                    "must be one of: open, resolved, all",
+                ));
+            }
+        };
+        Ok(GroupFilter {
+            resolved,
+            since: date_ms("from", &self.from, false)?,
+            until: date_ms("to", &self.to, true)?,
+            workflow_id: self.workflow.clone().filter(|v| !v.is_empty()),
+            agent_id: self.agent.clone().filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// This view's query string (for links and redirects).
+    pub fn query_string(&self) -> String {
+        serde_urlencoded::to_string(self).unwrap_or_default()
+    }
+}
+
+const PAGE_LIMIT: i64 = 200;
+
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<LogQuery>,
+) -> AppResult<Markup> {
+    let filter = query.filter()?;
+    let groups = super::groups(&state.db, &principal.team_id, &filter, PAGE_LIMIT).await?;
+    let may_act = principal.can(Permission::Operate);
+    let current = query.state.clone().unwrap_or_else(|| "open".into());
+    let qs = query.query_string();
+    let shell = page(
+        &state,
+        &principal,
+        Shell::new("Error logs", "/logs/errors").component(COMPONENT),
+    )
+    .await?;
+    Ok(shell.render(html! {
+        header.page-header {
+            h1 { "Error logs" }
+            p.lede { "Failed steps, grouped when they are the same problem. Export this view as "
+                a href={"/logs/errors.csv?" (qs)} download { "CSV" } " or " a href={"/logs/errors.json?" (qs)} { "JSON" } "." }
+            form.filters method="get" action="/logs/errors" {
+                label for="f-state" { "State" }
+                select #f-state name="state" {
+                    @for (value, label) in [("open", "Open"), ("resolved", "Resolved"), ("all", "All")] {
+                        option value=(value) selected[current == value] { (label) }
+                    }
+                }
+                label for="f-from" { "Last seen from" }
+                input #f-from type="date" name="from" value=[query.from.as_deref()];
+                label for="f-to" { "to" }
+                input #f-to type="date" name="to" value=[query.to.as_deref()];
+                input type="hidden" name="workflow" value=[query.workflow.as_deref()];
+                input type="hidden" name="agent" value=[query.agent.as_deref()];
+                button.button.button-small type="submit" { "Apply" }
+            }
+        }
+        @if groups.is_empty() {
+            p.empty { "No errors match these filters." }
+        } @else {
+            form method="post" action="/logs/errors/state" {
+                input type="hidden" name="back" value=(qs);
+                table.data.error-groups {
+                    caption.visually-hidden { "Error groups" }
+                    thead { tr {
+                        @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
+                        th scope="col" { "Error" } th scope="col" { "Agent" } th.number scope="col" { "Count" }
+                        th scope="col" { "First seen" } th scope="col" { "Last seen" } th scope="col" { "State" }
+                    } }
+                    tbody {
+                        @for group in &groups { (row(group, may_act, &qs)) }
+                    }
+                }
+                @if may_act {
+                    div.bulk-actions {
+                        button.button.button-small type="submit" name="action" value="resolve" { "Mark selected resolved" }
+                        button.button.button-small type="submit" name="action" value="reopen" { "Reopen selected" }
+                    }
+                }
+            }
+        }
+    }))
+}
+
+fn row(group: &ErrorGroup, may_act: bool, qs: &str) -> Markup {
+    let agent = group
+        .agent_name
+        .clone()
+        .unwrap_or_else(|| group.agent_id.clone());
+    html! {
+        tr {
+            @if may_act {
+                td { input type="checkbox" name="fingerprint" value=(group.fingerprint) aria-label={"Select " (group.message)}; }
+            }
+            td {
+                details {
+                    summary { code { (group.error_class) } " " (group.message) }
+                    p { strong { "Latest: " } (group.last_error) }
+                    @if let Some(execution) = &group.last_execution_id {
+                        p { "Execution " code { (execution) } " — "
+                            a href={"/api/executions/" (execution)} { "details" }
+                            @if may_act {
+                                " · "
+                                button.button.button-small formaction={"/logs/errors/retry?execution=" (execution) "&back=" (urlencode(qs))} type="submit" { "Retry" }
+                            }
+                        }
+                    }
+                }
+            }
+            td { (agent) }
+            td.number { (group.occurrences) }
+            td { (when(Some(group.first_seen))) }
+            td { (when(Some(group.last_seen))) }
+            td {
+                @if let Some(at) = group.resolved_at { "Resolved " (when(Some(at))) }
+                @else if let Some(at) = group.reopened_at { strong { "Reopened" } " — it happened again " (when(Some(at))) }
+                @else { "Open" }
+            }
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[derive(Deserialize)]
+pub struct StateForm {
+    pub action: String,
+    #[serde(default)]
+    pub fingerprint: Vec<String>,
+    #[serde(default)]
+    pub back: String,
+}
+
+/// Bulk resolve or reopen from the page; back to the same view.
+pub async fn change_state(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<StateForm>,
+) -> AppResult<Response> {
+    let resolve = match form.action.as_str() {
+        "resolve" => true,
+        "reopen" => false,
+        _ => return Err(AppError::validation("action", "must be resolve or reopen")),
+    };
+    if form.fingerprint.is_empty() || form.fingerprint.len() > 500 {
+        return Err(AppError::validation(
+            "fingerprint",
+            "select 1 to 500 errors",
+        ));
+    }
+    let by = resolve.then_some(principal.user_id.as_str());
+    let changed = super::set_resolved(
+        &state.db,
+        &principal.team_id,
+        &form.fingerprint,
+        by,
+        now_ms(),
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        if resolve {
+            "errors.resolved"
+        } else {
+            "errors.reopened"
+        },
+        ("error_groups", &principal.team_id),
+        Some(serde_json::json!({"fingerprints": form.fingerprint, "changed": changed})),
+    )
+    .await?;
+    Ok(Redirect::to(&back_to(&form.back)).into_response())
+}
+
+/// Only this page's own query string is followed back.
+fn back_to(query: &str) -> String {
+    match serde_urlencoded::from_str::<LogQuery>(query) {
+        Ok(parsed) => format!("/logs/errors?{}", parsed.query_string()),
+        Err(_) => "/logs/errors".into(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RetryQuery {
+    pub execution: String,
+    #[serde(default)]
+    pub back: String,
+}
+
+/// Retries the execution of an error from the failed step, then back.
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<RetryQuery>,
+) -> AppResult<Response> {
+    use crate::executions::{Retried, RetryFrom};
+    match crate::executions::retry(
+        &state,
+        &principal.team_id,
+        &query.execution,
+        &principal.user_id,
+        RetryFrom::FailedStep,
+    )
+    .await?
+    {
+        Retried::Started(new_id) => {
+            crate::audit::by_principal(
+                &state.db,
+                &principal,
+                "execution.retried",
+                ("execution", &query.execution),
+                Some(serde_json::json!({"new_execution": new_id, "from": "failed_step"})),
+            )
+            .await?;
+            Ok(Redirect::to(&back_to(&query.back)).into_response())
+        }
+        Retried::NotFound => Err(AppError::NotFound),
+        Retried::NotRetryable(status) => Err(AppError::Conflict(format!(
+            "this execution is {status}; it cannot be retried"
+        ))),
+    }
+}
+
+async fn export_groups(
+    state: &AppState,
+    principal: &Principal,
+    query: &LogQuery,
+) -> AppResult<Vec<ErrorGroup>> {
+    let filter = query.filter()?;
+    Ok(super::groups(&state.db, &principal.team_id, &filter, 500).await?)
+}
+
+/// The view as JSON.
+pub async fn export_json(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<LogQuery>,
+) -> AppResult<Response> {
+    let groups = export_groups(&state, &principal, &query).await?;
+    Ok((
+        [(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"hummbl-errors.json\"",
+        )],
+        axum::Json(serde_json::json!({"groups": groups})),
+    )
+        .into_response())
+}
+
+/// The view as CSV (RFC 4180).
+pub async fn export_csv(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<LogQuery>,
+) -> AppResult<Response> {
+    let groups = export_groups(&state, &principal, &query).await?;
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer("\u{feff}".as_bytes().to_vec());
+    let header = [
+        "fingerprint",
+        "error_class",
+        "message",
+        "agent",
+        "occurrences",
+        "first_seen",
+        "last_seen",
+        "state",
+        "last_error",
+    ];
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let write = |writer: &mut csv::Writer<Vec<u8>>, record: &[String]| {
+        writer
+            .write_record(
+                record
+                    .iter()
+                    .map(|field| crate::analytics::handlers::defuse_formula(field.clone())),
+            )
+            .map_err(|err| AppError::Internal(err.into()))
+    };
+    write(&mut writer, &header.map(String::from))?;
+    for group in &groups {
+        let state = if group.resolved_at.is_some() {
+            "resolved"
+        } else if group.reopened_at.is_some() {
+            "reopened"
+        } else {
+            "open"
+        };
+        write(
+            &mut writer,
+            &[
+                group.fingerprint.clone(),
+                group.error_class.clone(),
+                group.message.clone(),
+                group
+                    .agent_name
+                    .clone()
+                    .unwrap_or_else(|| group.agent_id.clone()),
+                group.occurrences.to_string(),
+                iso(group.first_seen),
+                iso(group.last_seen),
+                state.into(),
+                group.last_error.clone(),
+            ],
+        )?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("{err}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"hummbl-errors.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

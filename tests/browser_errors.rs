@@ -1,0 +1,123 @@
+//! The error log in headless Chromium on the demo data: a member resolves a group
+//! with its checkbox, the state filter round-trips through the URL, and a
+//! screenshot is saved (docs/screenshots/error-logs.png).
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::browser::Browser;
+use fantoccini::Locator;
+
+#[tokio::test]
+async fn a_member_resolves_an_error_group_and_filters_by_state() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("demo data");
+    let client = &browser.client;
+    client.goto(&app.url("/login")).await.expect("goto");
+    let form = client
+        .form(Locator::Css("form[action='/login']"))
+        .await
+        .expect("login form");
+    form.set_by_name("email", "member@demo.hummbl.dev")
+        .await
+        .expect("email");
+    form.set_by_name("password", "member-demo-pass")
+        .await
+        .expect("password");
+    form.submit().await.expect("sign in");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("nav[aria-label=Main]"))
+        .await
+        .expect("signed in");
+
+    client.goto(&app.url("/logs/errors")).await.expect("goto");
+    let first = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("table.error-groups input[type=checkbox]"))
+        .await
+        .expect("an open error group");
+    let fingerprint = first
+        .attr("value")
+        .await
+        .expect("attr")
+        .expect("fingerprint");
+    let open_before = client
+        .find_all(Locator::Css("table.error-groups tbody tr"))
+        .await
+        .expect("rows")
+        .len();
+    save_screenshot(client, "error-logs.png").await;
+    first.click().await.expect("select");
+    client
+        .find(Locator::Css("button[value=resolve]"))
+        .await
+        .expect("resolve button")
+        .click()
+        .await
+        .expect("resolve");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = client
+            .find_all(Locator::Css("table.error-groups tbody tr"))
+            .await
+            .map(|rows| rows.len())
+            .unwrap_or(0);
+        if rows == open_before - 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "one group fewer among the open ones"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The state filter is a plain GET form: the choice lands in the URL.
+    client
+        .find(Locator::Css("#f-state"))
+        .await
+        .expect("state")
+        .select_by_value("resolved")
+        .await
+        .expect("choose resolved");
+    client
+        .find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .expect("apply")
+        .click()
+        .await
+        .expect("apply");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("input[value='{fingerprint}']")))
+        .await
+        .expect("the resolved group");
+    assert!(
+        client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .contains("state=resolved")
+    );
+    browser.close().await;
+    app.stop().await;
+}
+
+async fn save_screenshot(client: &fantoccini::Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    std::fs::write(dir.join(name), png).expect("save screenshot");
+}

@@ -39,6 +39,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = app::prepare(&config).await?;
             let started = std::time::Instant::now();
             crate::analytics::rollups::rebuild(&db, None).await?;
+            // The error log's groups are roll-ups of failures too.
+            let teams: Vec<String> = sqlx::query_scalar("SELECT id FROM teams")
+                .fetch_all(db.read())
+                .await?;
+            for team in teams {
+                crate::errors::rebuild(&db, &team).await?;
+            }
             db.close().await;
             println!(
                 "roll-ups rebuilt in {:.1} s",

@@ -66,7 +66,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RollupsCommand {
-    /// Recompute the hourly roll-ups and daily active users from the raw rows.
+    /// Recompute the analytics roll-ups and the error log's groups from the raw rows.
     Rebuild,
 }
 

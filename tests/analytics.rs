@@ -257,23 +257,7 @@ async fn figures_of_executions_run_here_match_their_raw_rows() {
 #[tokio::test]
 async fn figures_of_the_demo_history_match_their_raw_rows_and_survive_a_rebuild() {
     let app = TestApp::spawn().await;
-    hummbl::demo::seed(&app.db, &app.state.vault)
-        .await
-        .expect("seed");
-    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
-        .await
-        .expect("db")
-        .expect("team");
-    let owner: String =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'owner@demo.hummbl.dev'")
-            .fetch_one(app.db.read())
-            .await
-            .expect("owner");
-    let api = Api {
-        client: common::client(),
-        base: app.base.clone(),
-        cookie: app.session_cookie(&owner, &team).await,
-    };
+    let (api, team) = common::runtime::demo_api(&app, "owner@demo.hummbl.dev").await;
     for days in [7, 30, 90] {
         summary_matches_raw_rows(&app, &api, &team, days).await;
     }
@@ -312,23 +296,10 @@ fn chart_total(html: &str, chart: &str) -> f64 {
 #[tokio::test]
 async fn the_dashboard_page_shows_the_summary_in_the_viewers_time_zone() {
     let app = TestApp::spawn().await;
-    hummbl::demo::seed(&app.db, &app.state.vault)
-        .await
-        .expect("seed");
-    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
-        .await
-        .expect("db")
-        .expect("team");
-    let viewer: String =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'viewer@demo.hummbl.dev'")
-            .fetch_one(app.db.read())
-            .await
-            .expect("viewer");
-    let cookie = app.session_cookie(&viewer, &team).await;
+    let (viewer, _) = common::runtime::demo_api(&app, "viewer@demo.hummbl.dev").await;
     let api = Api {
-        client: common::client(),
-        base: app.base.clone(),
-        cookie: format!("{cookie}; hummbl_tz=Europe/Berlin"),
+        cookie: format!("{}; hummbl_tz=Europe/Berlin", viewer.cookie),
+        ..viewer
     };
     for days in [7, 30, 90] {
         let (_, summary) = api

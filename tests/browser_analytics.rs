@@ -21,30 +21,10 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
     hummbl::demo::seed(&app.db, &app.state.vault)
         .await
         .expect("demo data");
-    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
-        .await
-        .expect("db")
-        .expect("team");
     let client = &browser.client;
-    client.goto(&app.url("/login")).await.expect("goto");
-    let form = client
-        .form(Locator::Css("form[action='/login']"))
-        .await
-        .expect("login form");
-    form.set_by_name("email", "owner@demo.hummbl.dev")
-        .await
-        .expect("email");
-    form.set_by_name("password", "owner-demo-pass")
-        .await
-        .expect("password");
-    form.submit().await.expect("sign in");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("nav[aria-label=Main]"))
-        .await
-        .expect("signed in");
-    let _ = &team;
+    browser
+        .sign_in(&app.base, "owner@demo.hummbl.dev", "owner-demo-pass")
+        .await;
 
     client
         .goto(&app.url("/analytics?days=30"))
@@ -117,7 +97,7 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
         .for_element(Locator::Css("figure#chart-peaks svg"))
         .await
         .expect("page");
-    save_screenshot(client, "analytics.png").await;
+    browser.save_screenshot("analytics.png").await;
 
     // The token page: its charts, and the CSV of what it shows, fetched by the
     // page's own download link and parsed.
@@ -144,16 +124,8 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
     assert_eq!(reader.headers().expect("header").get(0), Some("workflow"));
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
     assert!(records.len() >= 6, "{} rows", records.len());
-    save_screenshot(client, "token-usage.png").await;
+    browser.save_screenshot("token-usage.png").await;
 
     browser.close().await;
     app.stop().await;
-}
-
-/// Saves the page as shown, for the README.
-async fn save_screenshot(client: &fantoccini::Client, name: &str) {
-    let png = client.screenshot().await.expect("screenshot");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshots dir");
-    std::fs::write(dir.join(name), png).expect("save screenshot");
 }

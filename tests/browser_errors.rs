@@ -20,24 +20,9 @@ async fn a_member_resolves_an_error_group_and_filters_by_state() {
         .await
         .expect("demo data");
     let client = &browser.client;
-    client.goto(&app.url("/login")).await.expect("goto");
-    let form = client
-        .form(Locator::Css("form[action='/login']"))
-        .await
-        .expect("login form");
-    form.set_by_name("email", "member@demo.hummbl.dev")
-        .await
-        .expect("email");
-    form.set_by_name("password", "member-demo-pass")
-        .await
-        .expect("password");
-    form.submit().await.expect("sign in");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("nav[aria-label=Main]"))
-        .await
-        .expect("signed in");
+    browser
+        .sign_in(&app.base, "member@demo.hummbl.dev", "member-demo-pass")
+        .await;
 
     client.goto(&app.url("/logs/errors")).await.expect("goto");
     let first = client
@@ -56,7 +41,7 @@ async fn a_member_resolves_an_error_group_and_filters_by_state() {
         .await
         .expect("rows")
         .len();
-    save_screenshot(client, "error-logs.png").await;
+    browser.save_screenshot("error-logs.png").await;
     first.click().await.expect("select");
     client
         .find(Locator::Css("button[value=resolve]"))
@@ -113,11 +98,4 @@ async fn a_member_resolves_an_error_group_and_filters_by_state() {
     );
     browser.close().await;
     app.stop().await;
-}
-
-async fn save_screenshot(client: &fantoccini::Client, name: &str) {
-    let png = client.screenshot().await.expect("screenshot");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshots dir");
-    std::fs::write(dir.join(name), png).expect("save screenshot");
 }

@@ -99,3 +99,38 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+impl Browser {
+    /// Signs in through the login form and waits for the console shell.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) {
+        use fantoccini::Locator;
+        self.client
+            .goto(&format!("{base}/login"))
+            .await
+            .expect("goto login");
+        let form = self
+            .client
+            .form(Locator::Css("form[action='/login']"))
+            .await
+            .expect("login form");
+        form.set_by_name("email", email).await.expect("email");
+        form.set_by_name("password", password)
+            .await
+            .expect("password");
+        form.submit().await.expect("sign in");
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("nav[aria-label=Main]"))
+            .await
+            .expect("signed in");
+    }
+
+    /// Saves the page as shown under docs/screenshots, for the README.
+    pub async fn save_screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshots dir");
+        std::fs::write(dir.join(name), png).expect("save screenshot");
+    }
+}

@@ -202,3 +202,29 @@ pub async fn parked_execution(
     .expect("insert execution");
     id
 }
+
+/// Seeds the demo team and signs in one of its logins (e.g. `owner@demo.hummbl.dev`);
+/// returns the client and the team's id.
+pub async fn demo_api(app: &TestApp, email: &str) -> (Api, String) {
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("demo data");
+    let team = hummbl::teams::find_team_by_name(&app.db, hummbl::demo::DEMO_TEAM)
+        .await
+        .expect("db")
+        .expect("demo team");
+    let user: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(app.db.read())
+        .await
+        .expect("demo user");
+    let cookie = app.session_cookie(&user, &team).await;
+    (
+        Api {
+            client: super::client(),
+            base: app.base.clone(),
+            cookie,
+        },
+        team,
+    )
+}

@@ -162,7 +162,43 @@ impl Fixture {
             | "GET /api/errors"
             | "GET /logs/errors"
             | "GET /logs/errors.csv"
-            | "GET /logs/errors.json" => plain(route.path),
+            | "GET /logs/errors.json"
+            | "GET /monitor" => plain(route.path),
+            "GET /monitor/{id}" | "POST /monitor/{id}/cancel" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = common::runtime::parked_execution(
+                    &self.app.db,
+                    &self.team,
+                    &workflow,
+                    "running",
+                )
+                .await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: Body::None,
+                })
+            }
+            "POST /monitor/{id}/retry" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = common::runtime::parked_execution(
+                    &self.app.db,
+                    &self.team,
+                    &workflow,
+                    "failed",
+                )
+                .await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: Body::None,
+                })
+            }
+            "POST /monitor/run" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("workflow", self.workflow(&acting_user, n).await),
+                    ("input", "{}".into()),
+                ]),
+            }),
             "POST /logs/errors/state" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![

@@ -18,6 +18,13 @@ use crate::routes::Route;
 
 pub fn routes() -> Vec<Route> {
     vec![
+        Route::page(Method::GET, "/monitor", super::page::show).allowed(Permission::Read),
+        Route::page(Method::POST, "/monitor/run", super::page::run).allowed(Permission::Operate),
+        Route::page(Method::GET, "/monitor/{id}", super::page::details).allowed(Permission::Read),
+        Route::page(Method::POST, "/monitor/{id}/cancel", super::page::cancel)
+            .allowed(Permission::Operate),
+        Route::page(Method::POST, "/monitor/{id}/retry", super::page::retry)
+            .allowed(Permission::Operate),
         Route::api(Method::GET, "/api/executions", list_executions).allowed(Permission::Read),
         Route::api(Method::GET, "/api/executions/stream", stream_executions)
             .allowed(Permission::Read),

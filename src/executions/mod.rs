@@ -4,6 +4,7 @@
 //! `runner` claims pending executions and runs their steps.
 
 pub mod handlers;
+pub mod page;
 pub mod runner;
 
 use std::fmt;

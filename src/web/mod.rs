@@ -58,6 +58,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::analytics::handlers::TOKENS),
     },
     NavEntry {
+        label: "Execution monitor",
+        path: "/monitor",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::agents::handlers::COMPONENT),
+    },
+    NavEntry {
         label: "Error logs",
         path: "/logs/errors",
         section: "Console",
@@ -82,12 +89,14 @@ pub const NAV: &[NavEntry] = &[
 
 const APP_CSS: &str = include_str!("../../assets/app.css");
 const APP_JS: &str = include_str!("../../assets/app.js");
+const MONITOR_JS: &str = include_str!("../../assets/monitor.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 async fn asset(Path(file): Path<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "app.css" => ("text/css; charset=utf-8", APP_CSS),
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "monitor.js" => ("text/javascript; charset=utf-8", MONITOR_JS),
         "favicon.svg" => ("image/svg+xml", FAVICON),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };

@@ -1,0 +1,88 @@
+// Execution monitor: keeps the table live from /api/executions/stream (SSE).
+// The browser's EventSource reconnects by itself and resumes with Last-Event-ID;
+// a `resync` event (we fell behind) reloads the page. Without this script the
+// page still shows the list as of loading, and every button still works.
+
+const table = document.getElementById("executions");
+
+// Ask before killing (forms marked data-confirm).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset?.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
+function actionForm(id, action, label, danger) {
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = `/monitor/${encodeURIComponent(id)}/${action}`;
+  if (action === "cancel") form.dataset.confirm = "Kill this execution?";
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.className = `button button-small${danger ? " button-danger" : ""}`;
+  button.textContent = label;
+  form.append(button);
+  return form;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  if (text !== undefined) td.textContent = text;
+  return td;
+}
+
+function render(execution, mayAct) {
+  const row = document.createElement("tr");
+  row.dataset.executionId = execution.id;
+  const link = document.createElement("a");
+  link.href = `/monitor/${encodeURIComponent(execution.id)}`;
+  const code = document.createElement("code");
+  code.textContent = `${execution.id.slice(0, 13)}…`;
+  link.append(code);
+  const first = cell();
+  first.append(link);
+  row.append(first, cell(execution.workflow_name), cell(undefined, "status-cell"), cell(undefined, "progress"),
+    cell(undefined, "elapsed"), cell(execution.triggered_by), cell(new Date(execution.created_at).toLocaleString()));
+  if (mayAct) row.append(cell(undefined, "actions"));
+  return row;
+}
+
+function update(row, execution, mayAct) {
+  const status = row.querySelector("td.status-cell");
+  status.replaceChildren(Object.assign(document.createElement("span"), {
+    className: `status status-${execution.status}`, textContent: execution.status,
+  }));
+  row.querySelector("td.progress").textContent = `${execution.steps_done} / ${execution.steps_total}`;
+  const actions = row.querySelector("td.actions");
+  if (mayAct && actions) {
+    const finished = ["succeeded", "failed", "cancelled"].includes(execution.status);
+    actions.replaceChildren();
+    if (!finished) actions.append(actionForm(execution.id, "cancel", "Kill", true));
+    else if (execution.status !== "succeeded") actions.append(actionForm(execution.id, "retry", "Retry", false));
+  }
+}
+
+if (table) {
+  const body = table.tBodies[0];
+  const mayAct = table.dataset.mayAct === "true";
+  const params = new URLSearchParams(location.search);
+  const statuses = (params.get("status") || "").split(",").filter(Boolean);
+  const workflow = params.get("workflow");
+  const user = params.get("user");
+  const wanted = (e) => (!statuses.length || statuses.includes(e.status))
+    && (!workflow || e.workflow_id === workflow) && (!user || e.user_id === user);
+  const stream = new EventSource("/api/executions/stream");
+  stream.addEventListener("execution.changed", (message) => {
+    let execution;
+    try { execution = JSON.parse(message.data); } catch { return; }
+    let row = body.querySelector(`tr[data-execution-id="${CSS.escape(execution.id)}"]`);
+    if (!row) {
+      if (!wanted(execution)) return;
+      row = render(execution, mayAct);
+      body.prepend(row);
+      document.getElementById("no-executions")?.remove();
+    }
+    update(row, execution, mayAct);
+  });
+  stream.addEventListener("resync", () => location.reload());
+}

@@ -1,0 +1,347 @@
+//! `/monitor` (component `execution-monitor`): running and pending executions
+//! and the recent finished ones, filtered in the URL, kept live by
+//! `assets/monitor.js` from `/api/executions/stream`; kill and retry (members
+//! and up), a run form, and each execution's step timeline at `/monitor/{id}`.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
+
+use super::{Cancelled, ExecutionSummary, Filter, Retried, RetryFrom, Status, Trigger};
+use crate::agents::handlers::COMPONENT;
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::storage::now_ms;
+use crate::web::layout::when;
+use crate::web::{Shell, page};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct MonitorQuery {
+    /// Comma-separated statuses; empty: all.
+    pub status: Option<String>,
+    pub workflow: Option<String>,
+    pub user: Option<String>,
+    /// An execution id to look up.
+    pub q: Option<String>,
+}
+
+const RECENT: i64 = 50;
+
+fn duration(ms: i64) -> String {
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        0..=59 => format!("{seconds}s"),
+        60..=3599 => format!("{}m {}s", seconds / 60, seconds % 60),
+        _ => format!("{}h {}m", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
+fn started_by(
+    execution: &ExecutionSummary,
+    names: &std::collections::HashMap<String, String>,
+) -> String {
+    match execution.triggered_by.as_str() {
+        "schedule" => "schedule".into(),
+        "demo" => "demo trickle".into(),
+        "retry" => format!(
+            "retry by {}",
+            execution
+                .user_id
+                .as_ref()
+                .and_then(|id| names.get(id))
+                .cloned()
+                .unwrap_or_default()
+        ),
+        _ => execution
+            .user_id
+            .as_ref()
+            .and_then(|id| names.get(id))
+            .cloned()
+            .unwrap_or_else(|| "someone".into()),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<MonitorQuery>,
+) -> AppResult<Response> {
+    if let Some(id) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        return Ok(Redirect::to(&format!("/monitor/{}", urlencode(id))).into_response());
+    }
+    let statuses = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => Vec::new(),
+        Some(text) => text
+            .split(',')
+            .map(|part| part.trim().parse::<Status>())
+            .collect::<Result<Vec<_>, ()>>()
+            .map_err(|()| {
+                AppError::validation("status", "must be statuses like running,pending")
+            })?,
+    };
+    let filter = Filter {
+        statuses,
+        workflow_id: query.workflow.clone().filter(|v| !v.is_empty()),
+        user_id: query.user.clone().filter(|v| !v.is_empty()),
+        limit: RECENT,
+        ..Filter::default()
+    };
+    let executions = super::list(&state.db, &principal.team_id, &filter).await?;
+    let workflows = crate::workflows::list(&state.db, &principal.team_id).await?;
+    let members = crate::teams::members(&state.db, &principal.team_id).await?;
+    let names: std::collections::HashMap<String, String> = members
+        .iter()
+        .map(|m| (m.user_id.clone(), m.name.clone()))
+        .collect();
+    let may_act = principal.can(Permission::Operate);
+    let now = now_ms();
+    let shell = page(
+        &state,
+        &principal,
+        Shell::new("Execution monitor", "/monitor").component(COMPONENT),
+    )
+    .await?;
+    Ok(shell
+        .render(html! {
+            header.page-header {
+                h1 { "Execution monitor" }
+                p.lede { "Live: changes arrive as they happen." }
+                form.filters method="get" action="/monitor" {
+                    label for="m-status" { "Status" }
+                    select #m-status name="status" {
+                        option value="" { "All" }
+                        @for value in ["running,pending", "running", "pending", "succeeded", "failed", "cancelled"] {
+                            option value=(value) selected[query.status.as_deref() == Some(value)] { (value) }
+                        }
+                    }
+                    label for="m-workflow" { "Workflow" }
+                    select #m-workflow name="workflow" {
+                        option value="" { "All" }
+                        @for workflow in &workflows {
+                            option value=(workflow.id) selected[query.workflow.as_deref() == Some(workflow.id.as_str())] { (workflow.name) }
+                        }
+                    }
+                    label for="m-user" { "Started by" }
+                    select #m-user name="user" {
+                        option value="" { "Anyone" }
+                        @for member in &members {
+                            option value=(member.user_id) selected[query.user.as_deref() == Some(member.user_id.as_str())] { (member.name) }
+                        }
+                    }
+                    button.button.button-small type="submit" { "Apply" }
+                    label for="m-q" { "Execution id" }
+                    input #m-q name="q" placeholder="01a2…" size="16";
+                }
+            }
+            @if may_act && !workflows.is_empty() {
+                details.panel {
+                    summary { "Run a workflow" }
+                    form method="post" action="/monitor/run" {
+                        div.field { label for="run-workflow" { "Workflow" }
+                            select #run-workflow name="workflow" required {
+                                @for workflow in &workflows { option value=(workflow.id) { (workflow.name) } }
+                            } }
+                        div.field { label for="run-input" { "Input (JSON object)" }
+                            textarea #run-input name="input" rows="3" { "{}" } }
+                        button.button.button-primary type="submit" { "Run" }
+                    }
+                }
+            }
+            table.data.executions #executions data-may-act=[may_act.then_some("true")] {
+                caption.visually-hidden { "Executions" }
+                thead { tr {
+                    th scope="col" { "Execution" } th scope="col" { "Workflow" } th scope="col" { "Status" }
+                    th scope="col" { "Progress" } th scope="col" { "Elapsed" } th scope="col" { "Started by" }
+                    th scope="col" { "Started" }
+                    @if may_act { th scope="col" { span.visually-hidden { "Actions" } } }
+                } }
+                tbody {
+                    @for execution in &executions {
+                        tr data-execution-id=(execution.id) {
+                            td { a href={"/monitor/" (execution.id)} { code { (execution.id.get(..13).unwrap_or(&execution.id)) "…" } } }
+                            td { (execution.workflow_name) }
+                            td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
+                            td.progress { (execution.steps_done) " / " (execution.steps_total) }
+                            td { (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at))) }
+                            td { (started_by(execution, &names)) }
+                            td { (when(Some(execution.created_at))) }
+                            @if may_act { td.actions { (actions(execution)) } }
+                        }
+                    }
+                }
+            }
+            @if executions.is_empty() { p.empty #no-executions { "No executions match these filters." } }
+            script type="module" src="/assets/monitor.js" {}
+        })
+        .into_response())
+}
+
+fn actions(execution: &ExecutionSummary) -> Markup {
+    html! {
+        @if !execution.status.is_finished() {
+            form method="post" action={"/monitor/" (execution.id) "/cancel"} data-confirm="Kill this execution?" {
+                button.button.button-small.button-danger type="submit" { "Kill" }
+            }
+        } @else if matches!(execution.status, Status::Failed | Status::Cancelled) {
+            form method="post" action={"/monitor/" (execution.id) "/retry"} {
+                button.button.button-small type="submit" { "Retry" }
+            }
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// One execution's step timeline.
+pub async fn details(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Markup> {
+    let execution = super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let summary = &execution.summary;
+    let may_act = principal.can(Permission::Operate);
+    let shell = page(
+        &state,
+        &principal,
+        Shell::new("Execution", "/monitor").component(COMPONENT),
+    )
+    .await?;
+    Ok(shell.render(html! {
+        header.page-header {
+            h1 { (summary.workflow_name) " " span class={"status status-" (summary.status)} { (summary.status) } }
+            p.lede { "Execution " code { (summary.id) } " · version " (summary.workflow_version) " · "
+                (summary.steps_done) " / " (summary.steps_total) " steps · " (summary.input_tokens + summary.output_tokens + summary.cached_tokens) " tokens · "
+                (crate::analytics::dollars(summary.cost_micros)) " $" }
+            @if let Some(error) = &summary.error { p.notice.notice-error { (error) } }
+            @if may_act { div.bulk-actions { (actions(summary)) } }
+        }
+        ol.timeline {
+            @for step in &execution.steps {
+                li {
+                    h2 { (step.step) " " span class={"status status-" (step.status)} { (step.status) } }
+                    p.hint { (step.model.as_deref().unwrap_or("—")) " · " (step.input_tokens) " in / " (step.output_tokens) " out / "
+                        (step.cached_tokens) " cached · " (crate::analytics::dollars(step.cost_micros)) " $ · "
+                        (step.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_default())
+                        @if step.reused_from.is_some() { " · reused from the retried execution" } }
+                    @if let Some(error) = &step.error { p.notice.notice-error { (step.error_class.as_deref().unwrap_or("error")) ": " (error) } }
+                    details { summary { "Input" } pre { (step.input.as_deref().unwrap_or("")) } }
+                    @if let Some(output) = &step.output { details { summary { "Output" } pre { (output) } } }
+                    @if let Some(body) = &step.provider_response { details { summary { "The provider's answer" } pre { (body) } } }
+                }
+            }
+        }
+    }))
+}
+
+fn back_to_monitor() -> Response {
+    Redirect::to("/monitor").into_response()
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    match super::cancel(&state, &principal.team_id, &id, &principal.user_id).await? {
+        Cancelled::Done => {
+            crate::audit::by_principal(
+                &state.db,
+                &principal,
+                "execution.cancelled",
+                ("execution", &id),
+                None,
+            )
+            .await?;
+            Ok(back_to_monitor())
+        }
+        Cancelled::NotFound => Err(AppError::NotFound),
+        Cancelled::AlreadyFinished(status) => Err(AppError::Conflict(format!(
+            "the execution already {status}"
+        ))),
+    }
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    match super::retry(
+        &state,
+        &principal.team_id,
+        &id,
+        &principal.user_id,
+        RetryFrom::FailedStep,
+    )
+    .await?
+    {
+        Retried::Started(new_id) => {
+            crate::audit::by_principal(
+                &state.db,
+                &principal,
+                "execution.retried",
+                ("execution", &id),
+                Some(serde_json::json!({"new_execution": new_id, "from": "failed_step"})),
+            )
+            .await?;
+            Ok(back_to_monitor())
+        }
+        Retried::NotFound => Err(AppError::NotFound),
+        Retried::NotRetryable(status) => Err(AppError::Conflict(format!(
+            "this execution is {status}; it cannot be retried"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RunForm {
+    pub workflow: String,
+    #[serde(default)]
+    pub input: String,
+}
+
+pub async fn run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<RunForm>,
+) -> AppResult<Response> {
+    let workflow = crate::workflows::get(&state.db, &principal.team_id, &form.workflow)
+        .await?
+        .ok_or_else(|| AppError::validation("workflow", "no such workflow in this team"))?;
+    let text = if form.input.trim().is_empty() {
+        "{}"
+    } else {
+        form.input.trim()
+    };
+    let input: serde_json::Value = serde_json::from_str(text)
+        .map_err(|err| AppError::validation("input", format!("not JSON: {err}")))?;
+    let definition = crate::workflows::Definition {
+        steps: workflow.steps.clone(),
+    };
+    crate::workflows::definition::check_input(&definition, &input)?;
+    let id = super::start(
+        &state,
+        &principal.team_id,
+        &workflow,
+        input,
+        Trigger::User(principal.user_id.clone()),
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        "execution.started",
+        ("execution", &id),
+        None,
+    )
+    .await?;
+    Ok(back_to_monitor())
+}

@@ -1,0 +1,207 @@
+//! The execution monitor page: run from the page, filters in the URL, kill and
+//! retry forms for members and up (viewers get none and are refused), the step
+//! timeline; and in headless Chromium, a slow execution appears without a reload
+//! and is killed from the page (docs/screenshots/monitor.png).
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::browser::Browser;
+use common::fake_provider::{FakeProvider, GOOD_KEY};
+use common::runtime::{Api, fast_retries, member_api, owner_api};
+use fantoccini::Locator;
+use hummbl::auth::Role;
+use serde_json::json;
+
+async fn html(api: &Api, path: &str) -> (u16, String) {
+    let response = api
+        .client
+        .get(format!("{}{path}", api.base))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("page");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("html"),
+    )
+}
+
+async fn post_form(api: &Api, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let response = api
+        .client
+        .post(format!("{}{path}", api.base))
+        .header("cookie", &api.cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (response.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn the_monitor_runs_filters_kills_and_retries() {
+    let app = TestApp::spawn_with(fast_retries).await;
+    let fake = FakeProvider::start().await;
+    let (api, team) = owner_api(&app, "monitor").await;
+    let key = api
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let agent = api.agent("Slowpoke", "openai", "gpt-4o-mini", &key).await;
+    let workflow = api
+        .workflow(
+            "Slow",
+            json!([{"id": "a", "agent": agent, "prompt": "[slow-once:30000:{{input.n}}] hi"}]),
+        )
+        .await;
+    let member = member_api(&app, &team, "monitor-member", Role::Member).await;
+    let viewer = member_api(&app, &team, "monitor-viewer", Role::Viewer).await;
+
+    let (status, location) = post_form(
+        &member,
+        "/monitor/run",
+        &[("workflow", &workflow), ("input", r#"{"n": "page"}"#)],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/monitor"));
+    let (_, list) = api.get("/api/executions?status=running,pending").await;
+    let id = list["executions"][0]["id"]
+        .as_str()
+        .expect("an execution")
+        .to_string();
+    let (status, _) = post_form(
+        &member,
+        "/monitor/run",
+        &[("workflow", &workflow), ("input", "not json")],
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    let (status, page) = html(&member, "/monitor?status=running,pending").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("data-execution-id=\"{id}\"")));
+    assert!(
+        page.contains(&format!("action=\"/monitor/{id}/cancel\"")),
+        "members can kill"
+    );
+    let (_, page) = html(&member, "/monitor?status=succeeded").await;
+    assert!(
+        !page.contains(&format!("data-execution-id=\"{id}\"")),
+        "the status filter applies"
+    );
+    let (_, page) = html(&viewer, "/monitor").await;
+    assert!(page.contains(&format!("data-execution-id=\"{id}\"")));
+    assert!(!page.contains("/cancel\""), "viewers get no kill button");
+    let (status, _) = post_form(&viewer, &format!("/monitor/{id}/cancel"), &[]).await;
+    assert_eq!(status, 403);
+
+    let (status, location) = post_form(&member, &format!("/monitor/{id}/cancel"), &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/monitor"));
+    let (_, details) = html(&member, &format!("/monitor/{id}")).await;
+    assert!(details.contains("status-cancelled"));
+    assert!(details.contains("cancelled by a user"));
+    let (status, _) = post_form(&member, &format!("/monitor/{id}/retry"), &[]).await;
+    assert_eq!(status, 303);
+    let (_, list) = api.get("/api/executions").await;
+    let retry = list["executions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["retry_of"] == id.as_str()))
+        .expect("the retry")
+        .clone();
+    let done = api.wait_finished(retry["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "succeeded");
+    let response = member
+        .client
+        .get(format!("{}/monitor?q={id}", member.base))
+        .header("cookie", &member.cookie)
+        .send()
+        .await
+        .expect("search");
+    assert_eq!(
+        response.status(),
+        303,
+        "searching by id opens the execution"
+    );
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap_or_default(),
+        format!("/monitor/{id}")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_execution_appears_live_and_is_killed_from_the_page() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(fast_retries).await;
+    let fake = FakeProvider::start().await;
+    let (api, team) = owner_api(&app, "live").await;
+    let key = api
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let agent = api.agent("Slowpoke", "openai", "gpt-4o-mini", &key).await;
+    let workflow = api
+        .workflow(
+            "Slow",
+            json!([{"id": "a", "agent": agent, "prompt": "[slow:30000] wait"}]),
+        )
+        .await;
+    app.user(
+        "live-member@example.com",
+        "member-password-1",
+        Some(&team),
+        Role::Member,
+    )
+    .await;
+    browser
+        .sign_in(&app.base, "live-member@example.com", "member-password-1")
+        .await;
+    let client = &browser.client;
+    client.goto(&app.url("/monitor")).await.expect("monitor");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("table#executions"))
+        .await
+        .expect("the table");
+    // Give the stream a moment to connect, then start an execution elsewhere.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = api.run(&workflow, json!({})).await;
+    let row = format!("tr[data-execution-id='{id}']");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("{row} .status-running")))
+        .await
+        .expect("the execution appears, running, without a reload");
+    browser.save_screenshot("monitor.png").await;
+    client
+        .find(Locator::Css(&format!(
+            "{row} form[action$='/cancel'] button"
+        )))
+        .await
+        .expect("kill button")
+        .click()
+        .await
+        .expect("kill");
+    client.accept_alert().await.expect("confirm the kill");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("{row} .status-cancelled")))
+        .await
+        .expect("shown cancelled");
+    let (_, execution) = api.get(&format!("/api/executions/{id}")).await;
+    assert_eq!(execution["status"], "cancelled");
+    browser.close().await;
+    app.stop().await;
+}

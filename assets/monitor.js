@@ -34,6 +34,14 @@ function cell(text, className) {
 function render(execution, mayAct) {
   const row = document.createElement("tr");
   row.dataset.executionId = execution.id;
+  if (mayAct) {
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", name: "id", value: execution.id });
+    box.setAttribute("form", "bulk");
+    box.setAttribute("aria-label", `Select ${execution.id}`);
+    const td = cell();
+    td.append(box);
+    row.append(td);
+  }
   const link = document.createElement("a");
   link.href = `/monitor/${encodeURIComponent(execution.id)}`;
   const code = document.createElement("code");

@@ -192,6 +192,20 @@ impl Fixture {
                     body: Body::None,
                 })
             }
+            "POST /monitor/bulk" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = common::runtime::parked_execution(
+                    &self.app.db,
+                    &self.team,
+                    &workflow,
+                    "running",
+                )
+                .await;
+                Some(Sample {
+                    path: route.path.into(),
+                    body: Body::Form(vec![("action", "kill".into()), ("id", id)]),
+                })
+            }
             "POST /monitor/run" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![

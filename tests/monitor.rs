@@ -118,6 +118,47 @@ async fn the_monitor_runs_filters_kills_and_retries() {
         .clone();
     let done = api.wait_finished(retry["id"].as_str().expect("id")).await;
     assert_eq!(done["status"], "succeeded");
+    // Bulk: kill two running ones, then retry both.
+    let first = api.run(&workflow, json!({"n": "bulk-1"})).await;
+    let second = api.run(&workflow, json!({"n": "bulk-2"})).await;
+    for id in [&first, &second] {
+        api.wait_for(id, Duration::from_secs(10), |e| e["status"] == "running")
+            .await;
+    }
+    let (status, _) = post_form(
+        &member,
+        "/monitor/bulk",
+        &[("action", "kill"), ("id", &first), ("id", &second)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    for id in [&first, &second] {
+        let (_, execution) = api.get(&format!("/api/executions/{id}")).await;
+        assert_eq!(execution["status"], "cancelled");
+    }
+    let (status, _) = post_form(
+        &member,
+        "/monitor/bulk",
+        &[("action", "retry"), ("id", &first), ("id", &second)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, list) = api.get("/api/executions?limit=200").await;
+    let retried = list["executions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| e["retry_of"] == first.as_str() || e["retry_of"] == second.as_str())
+        .count();
+    assert_eq!(retried, 2);
+    let (status, _) = post_form(
+        &member,
+        "/monitor/bulk",
+        &[("action", "explode"), ("id", &first)],
+    )
+    .await;
+    assert_eq!(status, 422);
+
     let response = member
         .client
         .get(format!("{}/monitor?q={id}", member.base))

@@ -157,7 +157,7 @@ fn row(group: &ErrorGroup, may_act: bool, qs: &str) -> Markup {
                     p { strong { "Latest: " } (group.last_error) }
                     @if let Some(execution) = &group.last_execution_id {
                         p { "Execution " code { (execution) } " — "
-                            a href={"/api/executions/" (execution)} { "details" }
+                            a href={"/monitor/" (execution)} { "its steps, input and the provider's answer" }
                             @if may_act {
                                 " · "
                                 button.button.button-small formaction={"/logs/errors/retry?execution=" (execution) "&back=" (urlencode(qs))} type="submit" { "Retry" }

@@ -20,6 +20,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::page(Method::GET, "/monitor", super::page::show).allowed(Permission::Read),
         Route::page(Method::POST, "/monitor/run", super::page::run).allowed(Permission::Operate),
+        Route::page(Method::POST, "/monitor/bulk", super::page::bulk).allowed(Permission::Operate),
         Route::page(Method::GET, "/monitor/{id}", super::page::details).allowed(Permission::Read),
         Route::page(Method::POST, "/monitor/{id}/cancel", super::page::cancel)
             .allowed(Permission::Operate),

@@ -150,9 +150,11 @@ pub async fn show(
                     }
                 }
             }
+            form #bulk method="post" action="/monitor/bulk" {}
             table.data.executions #executions data-may-act=[may_act.then_some("true")] {
                 caption.visually-hidden { "Executions" }
                 thead { tr {
+                    @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
                     th scope="col" { "Execution" } th scope="col" { "Workflow" } th scope="col" { "Status" }
                     th scope="col" { "Progress" } th scope="col" { "Elapsed" } th scope="col" { "Started by" }
                     th scope="col" { "Started" }
@@ -161,6 +163,9 @@ pub async fn show(
                 tbody {
                     @for execution in &executions {
                         tr data-execution-id=(execution.id) {
+                            @if may_act {
+                                td { input type="checkbox" form="bulk" name="id" value=(execution.id) aria-label={"Select " (execution.id)}; }
+                            }
                             td { a href={"/monitor/" (execution.id)} { code { (execution.id.get(..13).unwrap_or(&execution.id)) "…" } } }
                             td { (execution.workflow_name) }
                             td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
@@ -174,6 +179,12 @@ pub async fn show(
                 }
             }
             @if executions.is_empty() { p.empty #no-executions { "No executions match these filters." } }
+            @if may_act && !executions.is_empty() {
+                div.bulk-actions {
+                    button.button.button-small.button-danger type="submit" form="bulk" name="action" value="kill" { "Kill selected" }
+                    button.button.button-small type="submit" form="bulk" name="action" value="retry" { "Retry selected" }
+                }
+            }
             script type="module" src="/assets/monitor.js" {}
         })
         .into_response())
@@ -341,6 +352,65 @@ pub async fn run(
         "execution.started",
         ("execution", &id),
         None,
+    )
+    .await?;
+    Ok(back_to_monitor())
+}
+
+#[derive(Deserialize)]
+pub struct BulkForm {
+    pub action: String,
+    #[serde(default)]
+    pub id: Vec<String>,
+}
+
+/// Kill or retry the selected executions; those that do not qualify (already
+/// finished, or not failed) are skipped.
+pub async fn bulk(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum_extra::extract::Form(form): axum_extra::extract::Form<BulkForm>,
+) -> AppResult<Response> {
+    if form.id.is_empty() || form.id.len() > 200 {
+        return Err(AppError::validation("id", "select 1 to 200 executions"));
+    }
+    let kill = match form.action.as_str() {
+        "kill" => true,
+        "retry" => false,
+        _ => return Err(AppError::validation("action", "must be kill or retry")),
+    };
+    let mut done = Vec::new();
+    for id in &form.id {
+        let acted = if kill {
+            super::cancel(&state, &principal.team_id, id, &principal.user_id).await?
+                == Cancelled::Done
+        } else {
+            matches!(
+                super::retry(
+                    &state,
+                    &principal.team_id,
+                    id,
+                    &principal.user_id,
+                    RetryFrom::FailedStep
+                )
+                .await?,
+                Retried::Started(_)
+            )
+        };
+        if acted {
+            done.push(id.clone());
+        }
+    }
+    crate::audit::by_principal(
+        &state.db,
+        &principal,
+        if kill {
+            "execution.bulk_cancelled"
+        } else {
+            "execution.bulk_retried"
+        },
+        ("executions", &principal.team_id),
+        Some(serde_json::json!({"executions": done})),
     )
     .await?;
     Ok(back_to_monitor())

@@ -77,6 +77,9 @@ async fn main() -> anyhow::Result<()> {
 
     // Completions as they arrive on the stream.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Instant)>();
+    // State change (the execution's completed_at, server clock) to arrival here.
+    let latencies: std::sync::Arc<std::sync::Mutex<Vec<f64>>> = Default::default();
+    let seen_latencies = latencies.clone();
     let stream = client
         .get(format!("{base}/api/executions/stream"))
         .send()
@@ -93,6 +96,13 @@ async fn main() -> anyhow::Result<()> {
                     && matches!(event["status"].as_str(), Some("succeeded" | "failed"))
                     && let Some(id) = event["id"].as_str()
                 {
+                    if let (Some(completed), Ok(now)) = (
+                        event["completed_at"].as_i64(),
+                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH),
+                    ) && let Ok(mut all) = seen_latencies.lock()
+                    {
+                        all.push(now.as_secs_f64() * 1000.0 - completed as f64);
+                    }
                     let _ = done_tx.send((id.to_string(), Instant::now()));
                 }
             }
@@ -133,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
     println!("sequential={sequential}");
     println!("direct_p50_ms={d50:.2}\ndirect_p99_ms={d99:.2}");
     println!("through_hummbl_p50_ms={t50:.2}\nthrough_hummbl_p99_ms={t99:.2}");
+    let mut sse: Vec<f64> = latencies.lock().map(|all| all.clone()).unwrap_or_default();
+    let (s50, s99) = percentiles(&mut sse);
+    println!("sse_latency_p50_ms={s50:.2}\nsse_latency_p99_ms={s99:.2}");
     println!(
         "overhead_p50_ms={:.2}\noverhead_p99_ms={:.2}",
         t50 - d50,
@@ -169,6 +182,95 @@ async fn main() -> anyhow::Result<()> {
     println!("executions={executions}");
     println!("throughput_seconds={seconds:.2}");
     println!("executions_per_sec={:.0}", executions as f64 / seconds);
+    if let Some(streams) = std::env::var("BENCH_STREAMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        many_streams(&client, &base, streams, &post, &run_path).await?;
+    }
+    Ok(())
+}
+
+/// Resident memory of the server, if its pid is known (`SERVER_PID`).
+fn server_rss_mb() -> Option<f64> {
+    let pid = std::env::var("SERVER_PID").ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Holds `count` monitor streams open, runs 10 executions, and checks every
+/// stream saw every completion; reports the server's memory before and after.
+async fn many_streams<F, Fut>(
+    client: &reqwest::Client,
+    base: &str,
+    count: usize,
+    post: &F,
+    run_path: &str,
+) -> anyhow::Result<()>
+where
+    F: Fn(String, Value) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Value>>,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let before = server_rss_mb();
+    let delivered = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..count {
+        let response = client
+            .get(format!("{base}/api/executions/stream"))
+            .send()
+            .await?;
+        let delivered = delivered.clone();
+        readers.push(tokio::spawn(async move {
+            let mut bytes = response.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(Ok(chunk)) = bytes.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let frame: String = buffer.drain(..end + 2).collect();
+                    if frame.contains("\"status\":\"succeeded\"")
+                        && frame.contains("execution.changed")
+                    {
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let holding = server_rss_mb();
+    let runs = 10;
+    for n in 0..runs {
+        post(
+            run_path.to_string(),
+            json!({"input": {"n": format!("streams-{n}")}}),
+        )
+        .await?;
+    }
+    let expected = count * runs;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = delivered.load(Ordering::Relaxed);
+    let mb = |v: Option<f64>| v.map_or("unknown".to_string(), |v| format!("{v:.1}"));
+    println!(
+        "streams={count}\nstreams_rss_before_mb={}\nstreams_rss_holding_mb={}",
+        mb(before),
+        mb(holding)
+    );
+    println!("streams_events_expected={expected}\nstreams_events_delivered={got}");
+    for reader in readers {
+        reader.abort();
+    }
     Ok(())
 }
 

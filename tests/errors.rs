@@ -230,6 +230,14 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
         resolved.contains("value=\"2020-01-01\""),
         "the filter stays in the form"
     );
+    let (_, by_agent) = page(&member, &format!("/logs/errors?state=all&agent={agent}")).await;
+    assert!(by_agent.contains(&fingerprint));
+    assert!(
+        by_agent.contains(&format!("<option value=\"{agent}\" selected>")),
+        "the agent stays chosen"
+    );
+    let (_, other) = page(&member, "/logs/errors?state=all&agent=nobody").await;
+    assert!(!other.contains(&fingerprint));
 
     // Exports of the same view.
     let (status, csv) = page(&member, "/logs/errors.csv?state=resolved").await;

@@ -158,6 +158,10 @@ async fn the_monitor_runs_filters_kills_and_retries() {
     )
     .await;
     assert_eq!(status, 422);
+    let (status, _) = post_form(&member, &format!("/monitor/{first}/retry?from=start"), &[]).await;
+    assert_eq!(status, 303, "retry from the start");
+    let (status, _) = post_form(&member, &format!("/monitor/{first}/retry?from=middle"), &[]).await;
+    assert_eq!(status, 422);
 
     let response = member
         .client

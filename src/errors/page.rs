@@ -84,6 +84,8 @@ pub async fn show(
 ) -> AppResult<Markup> {
     let filter = query.filter()?;
     let groups = super::groups(&state.db, &principal.team_id, &filter, PAGE_LIMIT).await?;
+    let workflows = crate::workflows::list(&state.db, &principal.team_id).await?;
+    let agents = crate::agents::list(&state.db, &principal.team_id).await?;
     let may_act = principal.can(Permission::Operate);
     let current = query.state.clone().unwrap_or_else(|| "open".into());
     let qs = query.query_string();
@@ -109,8 +111,20 @@ pub async fn show(
                 input #f-from type="date" name="from" value=[query.from.as_deref()];
                 label for="f-to" { "to" }
                 input #f-to type="date" name="to" value=[query.to.as_deref()];
-                input type="hidden" name="workflow" value=[query.workflow.as_deref()];
-                input type="hidden" name="agent" value=[query.agent.as_deref()];
+                label for="f-workflow" { "Workflow" }
+                select #f-workflow name="workflow" {
+                    option value="" { "All" }
+                    @for workflow in &workflows {
+                        option value=(workflow.id) selected[query.workflow.as_deref() == Some(workflow.id.as_str())] { (workflow.name) }
+                    }
+                }
+                label for="f-agent" { "Agent" }
+                select #f-agent name="agent" {
+                    option value="" { "All" }
+                    @for agent in &agents {
+                        option value=(agent.id) selected[query.agent.as_deref() == Some(agent.id.as_str())] { (agent.name) }
+                    }
+                }
                 button.button.button-small type="submit" { "Apply" }
             }
         }

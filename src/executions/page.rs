@@ -232,7 +232,16 @@ pub async fn details(
                 (summary.steps_done) " / " (summary.steps_total) " steps · " (summary.input_tokens + summary.output_tokens + summary.cached_tokens) " tokens · "
                 (crate::analytics::dollars(summary.cost_micros)) " $" }
             @if let Some(error) = &summary.error { p.notice.notice-error { (error) } }
-            @if may_act { div.bulk-actions { (actions(summary)) } }
+            @if may_act {
+                div.bulk-actions {
+                    (actions(summary))
+                    @if matches!(summary.status, Status::Failed | Status::Cancelled) {
+                        form method="post" action={"/monitor/" (summary.id) "/retry?from=start"} {
+                            button.button.button-small type="submit" { "Retry from the start" }
+                        }
+                    }
+                }
+            }
         }
         ol.timeline {
             @for step in &execution.steps {
@@ -280,27 +289,31 @@ pub async fn cancel(
     }
 }
 
+#[derive(Deserialize)]
+pub struct RetryQuery {
+    /// `start` re-runs every step; otherwise from the failed step.
+    pub from: Option<String>,
+}
+
 pub async fn retry(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    Query(query): Query<RetryQuery>,
 ) -> AppResult<Response> {
-    match super::retry(
-        &state,
-        &principal.team_id,
-        &id,
-        &principal.user_id,
-        RetryFrom::FailedStep,
-    )
-    .await?
-    {
+    let from = match query.from.as_deref() {
+        Some("start") => RetryFrom::Start,
+        None | Some("failed_step") => RetryFrom::FailedStep,
+        Some(_) => return Err(AppError::validation("from", "must be start or failed_step")),
+    };
+    match super::retry(&state, &principal.team_id, &id, &principal.user_id, from).await? {
         Retried::Started(new_id) => {
             crate::audit::by_principal(
                 &state.db,
                 &principal,
                 "execution.retried",
                 ("execution", &id),
-                Some(serde_json::json!({"new_execution": new_id, "from": "failed_step"})),
+                Some(serde_json::json!({"new_execution": new_id, "from": from})),
             )
             .await?;
             Ok(back_to_monitor())

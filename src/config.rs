@@ -290,7 +290,8 @@ impl Config {
 
         let master_key = env("HUMMBL_MASTER_KEY").or(file.master_key);
         if let Some(key) = &master_key {
-            check_master_key(key)?;
+            crate::vault::MasterKey::parse(key)
+                .context("HUMMBL_MASTER_KEY (master_key) is invalid")?;
         }
         let smtp_url = env("HUMMBL_SMTP_URL").or(file.smtp_url);
 
@@ -369,17 +370,3 @@ impl Config {
 }
 
 const DEFAULT_PROVIDER_TIMEOUT_SECS: u64 = 120;
-
-fn check_master_key(key: &str) -> anyhow::Result<()> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(key.trim())
-        .context("HUMMBL_MASTER_KEY is not valid base64")?;
-    if bytes.len() != 32 {
-        bail!(
-            "HUMMBL_MASTER_KEY must decode to 32 bytes, it decodes to {}",
-            bytes.len()
-        );
-    }
-    Ok(())
-}

@@ -99,6 +99,12 @@ impl Fixture {
         .id
     }
 
+    /// An execution in `status` that no runner touches.
+    async fn execution(&self, user: &str, n: usize, status: &str) -> String {
+        let workflow = self.workflow(user, n).await;
+        common::runtime::parked_execution(&self.app.db, &self.team, &workflow, status).await
+    }
+
     fn user(&self, role: Role) -> &str {
         self.users
             .iter()
@@ -164,43 +170,8 @@ impl Fixture {
             | "GET /logs/errors.csv"
             | "GET /logs/errors.json"
             | "GET /monitor" => plain(route.path),
-            "GET /monitor/{id}" | "POST /monitor/{id}/cancel" => {
-                let workflow = self.workflow(&acting_user, n).await;
-                let id = common::runtime::parked_execution(
-                    &self.app.db,
-                    &self.team,
-                    &workflow,
-                    "running",
-                )
-                .await;
-                Some(Sample {
-                    path: route.path.replace("{id}", &id),
-                    body: Body::None,
-                })
-            }
-            "POST /monitor/{id}/retry" => {
-                let workflow = self.workflow(&acting_user, n).await;
-                let id = common::runtime::parked_execution(
-                    &self.app.db,
-                    &self.team,
-                    &workflow,
-                    "failed",
-                )
-                .await;
-                Some(Sample {
-                    path: route.path.replace("{id}", &id),
-                    body: Body::None,
-                })
-            }
             "POST /monitor/bulk" => {
-                let workflow = self.workflow(&acting_user, n).await;
-                let id = common::runtime::parked_execution(
-                    &self.app.db,
-                    &self.team,
-                    &workflow,
-                    "running",
-                )
-                .await;
+                let id = self.execution(&acting_user, n, "running").await;
                 Some(Sample {
                     path: route.path.into(),
                     body: Body::Form(vec![("action", "kill".into()), ("id", id)]),
@@ -222,14 +193,7 @@ impl Fixture {
                 ]),
             }),
             "POST /logs/errors/retry" => {
-                let workflow = self.workflow(&acting_user, n).await;
-                let id = common::runtime::parked_execution(
-                    &self.app.db,
-                    &self.team,
-                    &workflow,
-                    "failed",
-                )
-                .await;
+                let id = self.execution(&acting_user, n, "failed").await;
                 Some(Sample {
                     path: format!("{}?execution={id}&back=state%3Dopen", route.path),
                     body: Body::None,
@@ -306,29 +270,18 @@ impl Fixture {
                     },
                 })
             }
-            "GET /api/executions/{id}" | "POST /api/executions/{id}/cancel" => {
-                let workflow = self.workflow(&acting_user, n).await;
-                let id = common::runtime::parked_execution(
-                    &self.app.db,
-                    &self.team,
-                    &workflow,
-                    "running",
-                )
-                .await;
+            "GET /api/executions/{id}"
+            | "POST /api/executions/{id}/cancel"
+            | "GET /monitor/{id}"
+            | "POST /monitor/{id}/cancel" => {
+                let id = self.execution(&acting_user, n, "running").await;
                 Some(Sample {
                     path: route.path.replace("{id}", &id),
                     body: Body::None,
                 })
             }
-            "POST /api/executions/{id}/retry" => {
-                let workflow = self.workflow(&acting_user, n).await;
-                let id = common::runtime::parked_execution(
-                    &self.app.db,
-                    &self.team,
-                    &workflow,
-                    "failed",
-                )
-                .await;
+            "POST /api/executions/{id}/retry" | "POST /monitor/{id}/retry" => {
+                let id = self.execution(&acting_user, n, "failed").await;
                 Some(Sample {
                     path: route.path.replace("{id}", &id),
                     body: Body::None,

@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
+use crate::web::format::{CSV_BOM, csv_record};
 
 pub const DASHBOARD: &str = "analytics-dashboard";
 pub const TOKENS: &str = "token-usage";
@@ -212,11 +213,10 @@ pub async fn tokens_csv(
     )
     .await?;
     let label = format!("last {days} days");
-    // A UTF-8 byte order mark first: spreadsheets then read names with accents right.
-    let mut header = "\u{feff}".as_bytes().to_vec();
-    header.extend(csv_line(CSV_HEADER.iter().map(|s| s.to_string())));
+    let mut header = CSV_BOM.as_bytes().to_vec();
+    header.extend(csv_record(CSV_HEADER.iter().map(|s| s.to_string())));
     let lines = rows.into_iter().map(move |row| {
-        csv_line([
+        csv_record([
             row.workflow_name.or(row.workflow_id).unwrap_or_default(),
             row.agent_name.or(row.agent_id).unwrap_or_default(),
             row.model.unwrap_or_default(),
@@ -247,41 +247,12 @@ pub async fn tokens_csv(
         .into_response())
 }
 
-/// One CSV record with CRLF, fields quoted where RFC 4180 requires it. Fields
-/// that a spreadsheet would run as a formula are prefixed with a quote mark.
-fn csv_line(fields: impl IntoIterator<Item = String>) -> Vec<u8> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    let fields: Vec<String> = fields.into_iter().map(defuse_formula).collect();
-    // Writing into a Vec cannot fail.
-    let _ = writer.write_record(&fields);
-    writer.into_inner().unwrap_or_default()
-}
-
-pub fn defuse_formula(field: String) -> String {
-    match field.chars().next() {
-        Some('=' | '+' | '-' | '@') if field.parse::<f64>().is_err() => format!("'{field}"),
-        _ => field,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn csv_lines_quote_what_needs_quoting_and_defuse_formulas() {
-        let line = csv_line([
-            "Brief, weekly".into(),
-            "say \"hi\"".into(),
-            "=HYPERLINK(1)".into(),
-            "-0.5".into(),
-        ]);
-        assert_eq!(
-            String::from_utf8(line).expect("utf-8"),
-            "\"Brief, weekly\",\"say \"\"hi\"\"\",'=HYPERLINK(1),-0.5\r\n"
-        );
+    fn days_are_between_1_and_365() {
         assert!(parse_days(Some(0), 30).is_err());
         assert!(parse_days(Some(366), 30).is_err());
         assert_eq!(parse_days(None, 30).ok(), Some(30));

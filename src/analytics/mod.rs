@@ -130,11 +130,12 @@ pub struct TokenRow {
 pub enum Grouping {
     Agent,
     Model,
+    AgentModel,
     WorkflowAgentModel,
 }
 
 /// Filters of the token views (all optional).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenFilter {
     pub workflow_id: Option<String>,
     pub agent_id: Option<String>,
@@ -155,6 +156,10 @@ pub async fn token_rows(
             "LEFT JOIN agents a ON a.id = r.agent_id",
         ),
         Grouping::Model => ("r.model", ""),
+        Grouping::AgentModel => (
+            "r.agent_id, a.name, r.model",
+            "LEFT JOIN agents a ON a.id = r.agent_id",
+        ),
         Grouping::WorkflowAgentModel => (
             "r.workflow_id, w.name, r.agent_id, a.name, r.model",
             "LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN workflows w ON w.id = r.workflow_id",
@@ -194,6 +199,7 @@ pub async fn token_rows(
             let (workflow_id, workflow_name, agent_id, agent_name, model) = match grouping {
                 Grouping::Agent => (None, None, text(0), text(1), None),
                 Grouping::Model => (None, None, None, None, text(0)),
+                Grouping::AgentModel => (None, None, text(0), text(1), text(2)),
                 Grouping::WorkflowAgentModel => (text(0), text(1), text(2), text(3), text(4)),
             };
             let (input, output, cached) = (
@@ -216,6 +222,58 @@ pub async fn token_rows(
             })
         })
         .collect()
+}
+
+/// Folds rows of the finest grouping (workflow × agent × model) into a coarser
+/// one without another query, largest cost first like `token_rows`.
+pub fn regroup(rows: &[TokenRow], grouping: Grouping) -> Vec<TokenRow> {
+    let key = |row: &TokenRow| -> TokenRow {
+        let keep = |wanted: bool, value: &Option<String>| if wanted { value.clone() } else { None };
+        let (workflow, agent, model) = match grouping {
+            Grouping::Agent => (false, true, false),
+            Grouping::Model => (false, false, true),
+            Grouping::AgentModel => (false, true, true),
+            Grouping::WorkflowAgentModel => (true, true, true),
+        };
+        TokenRow {
+            workflow_id: keep(workflow, &row.workflow_id),
+            workflow_name: keep(workflow, &row.workflow_name),
+            agent_id: keep(agent, &row.agent_id),
+            agent_name: keep(agent, &row.agent_name),
+            model: keep(model, &row.model),
+            calls: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_tokens: 0,
+            total_tokens: 0,
+            cost_micros: 0,
+        }
+    };
+    let mut groups: Vec<TokenRow> = Vec::new();
+    for row in rows {
+        let empty = key(row);
+        let same = |g: &&mut TokenRow| {
+            g.workflow_id == empty.workflow_id
+                && g.agent_id == empty.agent_id
+                && g.model == empty.model
+        };
+        let index = match groups.iter_mut().position(|g| same(&g)) {
+            Some(index) => index,
+            None => {
+                groups.push(empty.clone());
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[index];
+        group.calls += row.calls;
+        group.input_tokens += row.input_tokens;
+        group.output_tokens += row.output_tokens;
+        group.cached_tokens += row.cached_tokens;
+        group.total_tokens += row.total_tokens;
+        group.cost_micros += row.cost_micros;
+    }
+    groups.sort_by_key(|g| (std::cmp::Reverse(g.cost_micros), std::cmp::Reverse(g.calls)));
+    groups
 }
 
 /// Micro-dollars as dollars with six decimals, for people and spreadsheets.

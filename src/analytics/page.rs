@@ -12,12 +12,13 @@ use serde::Deserialize;
 
 use super::handlers::{DASHBOARD, parse_days};
 use super::rollups::{Bucket, DAY_MS, HOUR_MS};
-use super::{Grouping, Period, TokenFilter, Totals, dollars};
+use super::{Grouping, Period, TokenFilter, Totals};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::AppResult;
 use crate::storage::now_ms;
 use crate::web::charts::{self, Point};
+use crate::web::format::{metric_card, usd_cents};
 use crate::web::{Shell, page};
 
 pub const RANGES: [i64; 3] = [7, 30, 90];
@@ -67,15 +68,6 @@ fn count(value: f64) -> String {
 
 fn percent(value: f64) -> String {
     format!("{:.0} %", value * 100.0)
-}
-
-fn usd(micros: f64) -> String {
-    let text = dollars(micros.round() as i64);
-    // Cents are enough on a card; the CSV keeps every micro-dollar.
-    match text.split_once('.') {
-        Some((whole, fraction)) => format!("${whole}.{}", &fraction[..2]),
-        None => format!("${text}"),
-    }
 }
 
 /// Executions per hour and status in a period, from the narrow hourly roll-up.
@@ -226,14 +218,14 @@ pub async fn show(
             }
         }
         div.cards {
-            (card("card-executions", "Workflows executed", count(current.executions as f64), change(current.executions as f64, previous.executions as f64)))
-            (card("card-success", "Success rate", percent(current.success_rate), points_change(&current, &previous)))
-            (card("card-tokens", "Tokens", count(current.tokens as f64), change(current.tokens as f64, previous.tokens as f64)))
-            (card("card-cost", "Cost", usd(current.cost_micros as f64), change(current.cost_micros as f64, previous.cost_micros as f64)))
+            (metric_card("card-executions", "Workflows executed", count(current.executions as f64), format!("{} vs. previous period", change(current.executions as f64, previous.executions as f64))))
+            (metric_card("card-success", "Success rate", percent(current.success_rate), format!("{} vs. previous period", points_change(&current, &previous))))
+            (metric_card("card-tokens", "Tokens", count(current.tokens as f64), format!("{} vs. previous period", change(current.tokens as f64, previous.tokens as f64))))
+            (metric_card("card-cost", "Cost", usd_cents(current.cost_micros), format!("{} vs. previous period", change(current.cost_micros as f64, previous.cost_micros as f64))))
             section.card aria-labelledby="card-month" {
                 h2 #card-month { "Cost this month" }
-                p.metric { (usd(month_totals.cost_micros as f64)) }
-                p.hint { "Projected to month end: " strong { (usd(projection)) } }
+                p.metric { (usd_cents(month_totals.cost_micros)) }
+                p.hint { "Projected to month end: " strong { (usd_cents(projection.round() as i64)) } }
                 p.hint.method {
                     "Method: cost so far this month ÷ " (format!("{elapsed_days:.1}")) " days elapsed × "
                     (format!("{month_days:.0}")) " days in the month (a straight run-rate, " (zone.name()) ")."
@@ -256,16 +248,6 @@ pub async fn show(
                 &heat, count))
         }
     }))
-}
-
-fn card(id: &str, title: &str, value: String, change: String) -> Markup {
-    html! {
-        section.card aria-labelledby=(id) {
-            h2 id=(id) { (title) }
-            p.metric { (value) }
-            p.change { (change) " vs. previous period" }
-        }
-    }
 }
 
 /// The success rate's change in percentage points.
@@ -292,8 +274,6 @@ mod tests {
         assert_eq!(change(5.0, 0.0), "new");
         assert_eq!(count(1234567.0), "1,234,567");
         assert_eq!(count(999.0), "999");
-        assert_eq!(usd(19_386.0), "$0.01");
-        assert_eq!(usd(4_750_000.0), "$4.75");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::prices::handlers::PriceRequest;
 use crate::prices::{ListedPrice, Price};
 use crate::storage::now_ms;
 use crate::web::charts::{self, Point};
+use crate::web::format::{metric_card, urlencode, usd_cents};
 use crate::web::{Shell, page};
 
 #[derive(Deserialize, Default)]
@@ -56,10 +57,6 @@ impl TokensQuery {
     }
 }
 
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
 fn tokens(value: f64) -> String {
     let n = value.round() as i64;
     if n.abs() >= 10_000_000 {
@@ -68,14 +65,6 @@ fn tokens(value: f64) -> String {
         format!("{:.0} k", n as f64 / 1e3)
     } else {
         n.to_string()
-    }
-}
-
-fn usd(micros: i64) -> String {
-    let text = dollars(micros);
-    match text.split_once('.') {
-        Some((whole, fraction)) => format!("${whole}.{}", &fraction[..2]),
-        None => format!("${text}"),
     }
 }
 
@@ -257,22 +246,27 @@ async fn render(
         &filter,
     )
     .await?;
-    let by_model = super::token_rows(&state.db, team, period, Grouping::Model, &filter).await?;
-    let by_agent = super::token_rows(&state.db, team, period, Grouping::Agent, &filter).await?;
-    let unfiltered = TokenFilter::default();
-    let all_rows = super::token_rows(
-        &state.db,
-        team,
-        period,
-        Grouping::WorkflowAgentModel,
-        &unfiltered,
-    )
-    .await?;
+    // The coarser views fold the fine rows; the unfiltered rows (for the
+    // filter choices and the suggestions) are only queried when a filter is set.
+    let by_model = super::regroup(&rows, Grouping::Model);
+    let by_agent = super::regroup(&rows, Grouping::Agent);
+    let all_rows = if filter == TokenFilter::default() {
+        rows.clone()
+    } else {
+        super::token_rows(
+            &state.db,
+            team,
+            period,
+            Grouping::WorkflowAgentModel,
+            &TokenFilter::default(),
+        )
+        .await?
+    };
     let totals = super::totals(&state.db, team, period, Bucket::Day).await?;
     let previous = super::totals(&state.db, team, period.previous(), Bucket::Day).await?;
     let failed_cost = failed_cost(state, team, period).await?;
     let advice = suggestions(
-        &merge_agent_model(&all_rows),
+        &super::regroup(&all_rows, Grouping::AgentModel),
         failed_cost,
         totals.failed,
         days,
@@ -332,11 +326,11 @@ async fn render(
         }
         @if let Some(flash) = flash { (flash) }
         div.cards {
-            (card("tok-total", "Tokens", tokens((input + output + cached) as f64), change(totals.tokens as f64, previous.tokens as f64)))
-            (card("tok-input", "Input", tokens(input as f64), share(input, input + output + cached)))
-            (card("tok-output", "Output", tokens(output as f64), share(output, input + output + cached)))
-            (card("tok-cached", "Cached input", tokens(cached as f64), share(cached, input + output + cached)))
-            (card("tok-cost", "Cost", usd(cost), change(totals.cost_micros as f64, previous.cost_micros as f64)))
+            (metric_card("tok-total", "Tokens", tokens((input + output + cached) as f64), change(totals.tokens as f64, previous.tokens as f64)))
+            (metric_card("tok-input", "Input", tokens(input as f64), share(input, input + output + cached)))
+            (metric_card("tok-output", "Output", tokens(output as f64), share(output, input + output + cached)))
+            (metric_card("tok-cached", "Cached input", tokens(cached as f64), share(cached, input + output + cached)))
+            (metric_card("tok-cost", "Cost", usd_cents(cost), change(totals.cost_micros as f64, previous.cost_micros as f64)))
         }
         div.chart-grid {
             (charts::donut_chart("chart-models", "Tokens by model", "Input, output and cached tokens per model in the period.", &model_points, tokens))
@@ -350,7 +344,7 @@ async fn render(
                 ul.suggestions {
                     @for tip in &advice {
                         li {
-                            strong { (tip.title) } " — saves about " strong { (usd(tip.monthly_saving_micros)) } " a month"
+                            strong { (tip.title) } " — saves about " strong { (usd_cents(tip.monthly_saving_micros)) } " a month"
                             p { (tip.detail) }
                             p.hint.method { "Estimate: " (tip.method) }
                         }
@@ -373,47 +367,11 @@ async fn render(
     }))
 }
 
-fn card(id: &str, title: &str, value: String, note: String) -> Markup {
-    html! {
-        section.card aria-labelledby=(id) {
-            h2 id=(id) { (title) }
-            p.metric { (value) }
-            p.change { (note) }
-        }
-    }
-}
-
 fn share(part: i64, whole: i64) -> String {
     if whole == 0 {
         return "—".into();
     }
     format!("{:.0} % of all tokens", part as f64 * 100.0 / whole as f64)
-}
-
-/// The agent × model rows (summed over workflows), for the suggestions.
-fn merge_agent_model(rows: &[TokenRow]) -> Vec<TokenRow> {
-    let mut merged: Vec<TokenRow> = Vec::new();
-    for row in rows {
-        match merged
-            .iter_mut()
-            .find(|m| m.agent_id == row.agent_id && m.model == row.model)
-        {
-            Some(m) => {
-                m.calls += row.calls;
-                m.input_tokens += row.input_tokens;
-                m.output_tokens += row.output_tokens;
-                m.cached_tokens += row.cached_tokens;
-                m.total_tokens += row.total_tokens;
-                m.cost_micros += row.cost_micros;
-            }
-            None => merged.push(TokenRow {
-                workflow_id: None,
-                workflow_name: None,
-                ..row.clone()
-            }),
-        }
-    }
-    merged
 }
 
 async fn failed_cost(state: &AppState, team: &str, period: Period) -> AppResult<i64> {
@@ -501,7 +459,7 @@ fn workflow_table(rows: &[TokenRow]) -> Markup {
                             td.number { (row.input_tokens) }
                             td.number { (row.output_tokens) }
                             td.number { (row.cached_tokens) }
-                            td.number { (usd(row.cost_micros)) }
+                            td.number { (usd_cents(row.cost_micros)) }
                         }
                     }
                 }
@@ -533,13 +491,13 @@ fn breakdown_table(by_model: &[TokenRow], overrides: &[ListedPrice]) -> Markup {
                 @for row in by_model {
                     @let model = row.model.clone().unwrap_or_default();
                     @let price = current_price(&model, overrides);
-                    @let part = |tokens: i64, per_mtok: fn(&Price) -> i64| price.map(|p| usd((i128::from(tokens) * i128::from(per_mtok(&p)) / 1_000_000) as i64)).unwrap_or_else(|| "no price".into());
+                    @let part = |tokens: i64, per_mtok: fn(&Price) -> i64| price.map(|p| usd_cents((i128::from(tokens) * i128::from(per_mtok(&p)) / 1_000_000) as i64)).unwrap_or_else(|| "no price".into());
                     tr {
                         td { code { (model) } }
                         td.number { (part(row.input_tokens, |p| p.input_micros_per_mtok)) }
                         td.number { (part(row.output_tokens, |p| p.output_micros_per_mtok)) }
                         td.number { (part(row.cached_tokens, |p| p.cached_micros_per_mtok)) }
-                        td.number { (usd(row.cost_micros)) }
+                        td.number { (usd_cents(row.cost_micros)) }
                     }
                 }
             }

@@ -91,8 +91,13 @@ fn id_at(chars: &[char], start: usize) -> Option<usize> {
 
 /// The group a failure belongs to.
 pub fn fingerprint(agent_id: &str, error_class: &str, message: &str) -> String {
+    of_normalized(agent_id, error_class, &normalize(message))
+}
+
+/// The same, for a message already normalized.
+pub fn of_normalized(agent_id: &str, error_class: &str, normalized: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [agent_id, error_class, &normalize(message)] {
+    for part in [agent_id, error_class, normalized] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }

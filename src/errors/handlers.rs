@@ -13,7 +13,6 @@ use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
-use crate::storage::now_ms;
 
 pub const COMPONENT: &str = "error-logs";
 
@@ -159,27 +158,7 @@ async fn set(
             "give 1 to 500 fingerprints",
         ));
     }
-    let by = resolve.then_some(principal.user_id.as_str());
-    let changed = super::set_resolved(
-        &state.db,
-        &principal.team_id,
-        &request.fingerprints,
-        by,
-        now_ms(),
-    )
-    .await?;
-    crate::audit::by_principal(
-        &state.db,
-        principal,
-        if resolve {
-            "errors.resolved"
-        } else {
-            "errors.reopened"
-        },
-        ("error_groups", &principal.team_id),
-        Some(serde_json::json!({"fingerprints": request.fingerprints, "changed": changed})),
-    )
-    .await?;
+    let changed = super::change_state(state, principal, &request.fingerprints, resolve).await?;
     Ok(Json(Changed { changed }))
 }
 

@@ -40,16 +40,17 @@ const UPSERT: &str = "INSERT INTO error_groups (team_id, fingerprint, agent_id, 
 
 /// Adds a failure to its group, inside the transaction that records it.
 pub async fn record(tx: &mut Tx, failure: &Failure<'_>) -> Result<(), sqlx::Error> {
+    let message = fingerprint::normalize(failure.error);
     sqlx::query(UPSERT)
         .bind(failure.team_id)
-        .bind(fingerprint::fingerprint(
+        .bind(fingerprint::of_normalized(
             failure.agent_id,
             failure.error_class,
-            failure.error,
+            &message,
         ))
         .bind(failure.agent_id)
         .bind(failure.error_class)
-        .bind(fingerprint::normalize(failure.error))
+        .bind(&message)
         .bind(failure.error)
         .bind(failure.task_id)
         .bind(failure.execution_id)
@@ -95,11 +96,12 @@ pub async fn rebuild(db: &Db, team_id: &str) -> Result<usize, sqlx::Error> {
             .unwrap_or_else(|| "unknown".into());
         let error: String = row.try_get("error")?;
         let at: i64 = row.try_get::<Option<i64>, _>("completed_at")?.unwrap_or(0);
-        let key = fingerprint::fingerprint(&agent_id, &class, &error);
+        let message = fingerprint::normalize(&error);
+        let key = fingerprint::of_normalized(&agent_id, &class, &message);
         let group = groups.entry(key).or_insert_with(|| Group {
             agent_id: agent_id.clone(),
             class: class.clone(),
-            message: fingerprint::normalize(&error),
+            message,
             last_error: String::new(),
             last_task: String::new(),
             last_execution: String::new(),
@@ -288,5 +290,37 @@ pub async fn set_resolved(
         changed += done.rows_affected();
     }
     tx.commit().await?;
+    Ok(changed)
+}
+
+/// Resolves (or reopens) groups on someone's behalf, audited; returns how many
+/// changed.
+pub async fn change_state(
+    state: &crate::app::AppState,
+    principal: &crate::auth::Principal,
+    fingerprints: &[String],
+    resolve: bool,
+) -> Result<u64, sqlx::Error> {
+    let by = resolve.then_some(principal.user_id.as_str());
+    let changed = set_resolved(
+        &state.db,
+        &principal.team_id,
+        fingerprints,
+        by,
+        crate::storage::now_ms(),
+    )
+    .await?;
+    crate::audit::by_principal(
+        &state.db,
+        principal,
+        if resolve {
+            "errors.resolved"
+        } else {
+            "errors.reopened"
+        },
+        ("error_groups", &principal.team_id),
+        Some(serde_json::json!({"fingerprints": fingerprints, "changed": changed})),
+    )
+    .await?;
     Ok(changed)
 }

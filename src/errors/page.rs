@@ -14,7 +14,7 @@ use super::{ErrorGroup, GroupFilter};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
-use crate::storage::now_ms;
+use crate::web::format::{CSV_BOM, csv_record, urlencode};
 use crate::web::layout::when;
 use crate::web::{Shell, page};
 
@@ -193,10 +193,6 @@ fn row(group: &ErrorGroup, may_act: bool, qs: &str) -> Markup {
     }
 }
 
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
 #[derive(Deserialize)]
 pub struct StateForm {
     pub action: String,
@@ -223,27 +219,7 @@ pub async fn change_state(
             "select 1 to 500 errors",
         ));
     }
-    let by = resolve.then_some(principal.user_id.as_str());
-    let changed = super::set_resolved(
-        &state.db,
-        &principal.team_id,
-        &form.fingerprint,
-        by,
-        now_ms(),
-    )
-    .await?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        if resolve {
-            "errors.resolved"
-        } else {
-            "errors.reopened"
-        },
-        ("error_groups", &principal.team_id),
-        Some(serde_json::json!({"fingerprints": form.fingerprint, "changed": changed})),
-    )
-    .await?;
+    super::change_state(&state, &principal, &form.fingerprint, resolve).await?;
     Ok(Redirect::to(&back_to(&form.back)).into_response())
 }
 
@@ -268,32 +244,14 @@ pub async fn retry(
     principal: Principal,
     Query(query): Query<RetryQuery>,
 ) -> AppResult<Response> {
-    use crate::executions::{Retried, RetryFrom};
-    match crate::executions::retry(
+    crate::executions::retry_for(
         &state,
-        &principal.team_id,
+        &principal,
         &query.execution,
-        &principal.user_id,
-        RetryFrom::FailedStep,
+        crate::executions::RetryFrom::FailedStep,
     )
-    .await?
-    {
-        Retried::Started(new_id) => {
-            crate::audit::by_principal(
-                &state.db,
-                &principal,
-                "execution.retried",
-                ("execution", &query.execution),
-                Some(serde_json::json!({"new_execution": new_id, "from": "failed_step"})),
-            )
-            .await?;
-            Ok(Redirect::to(&back_to(&query.back)).into_response())
-        }
-        Retried::NotFound => Err(AppError::NotFound),
-        Retried::NotRetryable(status) => Err(AppError::Conflict(format!(
-            "this execution is {status}; it cannot be retried"
-        ))),
-    }
+    .await?;
+    Ok(Redirect::to(&back_to(&query.back)).into_response())
 }
 
 async fn export_groups(
@@ -329,9 +287,6 @@ pub async fn export_csv(
     Query(query): Query<LogQuery>,
 ) -> AppResult<Response> {
     let groups = export_groups(&state, &principal, &query).await?;
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer("\u{feff}".as_bytes().to_vec());
     let header = [
         "fingerprint",
         "error_class",
@@ -348,16 +303,8 @@ pub async fn export_csv(
             .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_default()
     };
-    let write = |writer: &mut csv::Writer<Vec<u8>>, record: &[String]| {
-        writer
-            .write_record(
-                record
-                    .iter()
-                    .map(|field| crate::analytics::handlers::defuse_formula(field.clone())),
-            )
-            .map_err(|err| AppError::Internal(err.into()))
-    };
-    write(&mut writer, &header.map(String::from))?;
+    let mut body = CSV_BOM.as_bytes().to_vec();
+    body.extend(csv_record(header.map(String::from)));
     for group in &groups {
         let state = if group.resolved_at.is_some() {
             "resolved"
@@ -366,27 +313,21 @@ pub async fn export_csv(
         } else {
             "open"
         };
-        write(
-            &mut writer,
-            &[
-                group.fingerprint.clone(),
-                group.error_class.clone(),
-                group.message.clone(),
-                group
-                    .agent_name
-                    .clone()
-                    .unwrap_or_else(|| group.agent_id.clone()),
-                group.occurrences.to_string(),
-                iso(group.first_seen),
-                iso(group.last_seen),
-                state.into(),
-                group.last_error.clone(),
-            ],
-        )?;
+        body.extend(csv_record([
+            group.fingerprint.clone(),
+            group.error_class.clone(),
+            group.message.clone(),
+            group
+                .agent_name
+                .clone()
+                .unwrap_or_else(|| group.agent_id.clone()),
+            group.occurrences.to_string(),
+            iso(group.first_seen),
+            iso(group.last_seen),
+            state.into(),
+            group.last_error.clone(),
+        ]));
     }
-    let body = writer
-        .into_inner()
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("{err}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -10,7 +10,7 @@ use axum::response::sse::{Event, Sse};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::{Cancelled, ExecutionDetail, ExecutionSummary, Filter, Retried, RetryFrom, Status};
+use super::{ExecutionDetail, ExecutionSummary, Filter, RetryFrom, Status};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -177,23 +177,7 @@ pub async fn cancel_execution(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<ExecutionDetail>> {
-    match super::cancel(&state, &principal.team_id, &id, &principal.user_id).await? {
-        Cancelled::Done => {}
-        Cancelled::NotFound => return Err(AppError::NotFound),
-        Cancelled::AlreadyFinished(status) => {
-            return Err(AppError::Conflict(format!(
-                "the execution already {status}"
-            )));
-        }
-    }
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "execution.cancelled",
-        ("execution", &id),
-        None,
-    )
-    .await?;
+    super::cancel_for(&state, &principal, &id).await?;
     super::get(&state.db, &principal.team_id, &id)
         .await?
         .map(Json)
@@ -217,24 +201,7 @@ pub async fn retry_execution(
             .map_err(|err| AppError::validation("body", err.to_string()))?
             .from
     };
-    let new_id =
-        match super::retry(&state, &principal.team_id, &id, &principal.user_id, from).await? {
-            Retried::Started(new_id) => new_id,
-            Retried::NotFound => return Err(AppError::NotFound),
-            Retried::NotRetryable(status) => {
-                return Err(AppError::Conflict(format!(
-                    "only failed or cancelled executions can be retried; this one is {status}"
-                )));
-            }
-        };
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "execution.retried",
-        ("execution", &id),
-        Some(serde_json::json!({"new_execution": new_id, "from": from})),
-    )
-    .await?;
+    let new_id = super::retry_for(&state, &principal, &id, from).await?;
     Ok((StatusCode::CREATED, Json(Started { id: new_id })))
 }
 

@@ -619,3 +619,56 @@ async fn copy_finished_steps(
     }
     Ok(copied)
 }
+
+/// Cancels on someone's behalf (API and pages): audited; what was not done
+/// becomes the error to answer with.
+pub async fn cancel_for(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    id: &str,
+) -> Result<(), AppError> {
+    match cancel(state, &principal.team_id, id, &principal.user_id).await? {
+        Cancelled::Done => {
+            crate::audit::by_principal(
+                &state.db,
+                principal,
+                "execution.cancelled",
+                ("execution", id),
+                None,
+            )
+            .await?;
+            Ok(())
+        }
+        Cancelled::NotFound => Err(AppError::NotFound),
+        Cancelled::AlreadyFinished(status) => Err(AppError::Conflict(format!(
+            "the execution already {status}"
+        ))),
+    }
+}
+
+/// Retries on someone's behalf (API and pages): audited; returns the new
+/// execution's id.
+pub async fn retry_for(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    id: &str,
+    from: RetryFrom,
+) -> Result<String, AppError> {
+    match retry(state, &principal.team_id, id, &principal.user_id, from).await? {
+        Retried::Started(new_id) => {
+            crate::audit::by_principal(
+                &state.db,
+                principal,
+                "execution.retried",
+                ("execution", id),
+                Some(serde_json::json!({"new_execution": new_id, "from": from})),
+            )
+            .await?;
+            Ok(new_id)
+        }
+        Retried::NotFound => Err(AppError::NotFound),
+        Retried::NotRetryable(status) => Err(AppError::Conflict(format!(
+            "only failed or cancelled executions can be retried; this one is {status}"
+        ))),
+    }
+}

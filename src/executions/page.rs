@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
 use crate::storage::now_ms;
+use crate::web::format::urlencode;
 use crate::web::layout::when;
 use crate::web::{Shell, page};
 
@@ -204,10 +205,6 @@ fn actions(execution: &ExecutionSummary) -> Markup {
     }
 }
 
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
 /// One execution's step timeline.
 pub async fn details(
     State(state): State<AppState>,
@@ -270,23 +267,8 @@ pub async fn cancel(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    match super::cancel(&state, &principal.team_id, &id, &principal.user_id).await? {
-        Cancelled::Done => {
-            crate::audit::by_principal(
-                &state.db,
-                &principal,
-                "execution.cancelled",
-                ("execution", &id),
-                None,
-            )
-            .await?;
-            Ok(back_to_monitor())
-        }
-        Cancelled::NotFound => Err(AppError::NotFound),
-        Cancelled::AlreadyFinished(status) => Err(AppError::Conflict(format!(
-            "the execution already {status}"
-        ))),
-    }
+    super::cancel_for(&state, &principal, &id).await?;
+    Ok(back_to_monitor())
 }
 
 #[derive(Deserialize)]
@@ -306,23 +288,8 @@ pub async fn retry(
         None | Some("failed_step") => RetryFrom::FailedStep,
         Some(_) => return Err(AppError::validation("from", "must be start or failed_step")),
     };
-    match super::retry(&state, &principal.team_id, &id, &principal.user_id, from).await? {
-        Retried::Started(new_id) => {
-            crate::audit::by_principal(
-                &state.db,
-                &principal,
-                "execution.retried",
-                ("execution", &id),
-                Some(serde_json::json!({"new_execution": new_id, "from": from})),
-            )
-            .await?;
-            Ok(back_to_monitor())
-        }
-        Retried::NotFound => Err(AppError::NotFound),
-        Retried::NotRetryable(status) => Err(AppError::Conflict(format!(
-            "this execution is {status}; it cannot be retried"
-        ))),
-    }
+    super::retry_for(&state, &principal, &id, from).await?;
+    Ok(back_to_monitor())
 }
 
 #[derive(Deserialize)]

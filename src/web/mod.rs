@@ -3,6 +3,7 @@
 //! small script in `assets/app.js` only adds conveniences.
 
 pub mod charts;
+pub mod format;
 pub mod layout;
 mod overview;
 

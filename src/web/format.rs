@@ -1,0 +1,78 @@
+//! Small pieces the pages share: money for people, URL encoding, metric cards,
+//! and CSV records for the exports.
+
+use maud::{Markup, html};
+
+/// Micro-dollars as dollars with cents, for cards and tables (exports keep every
+/// micro-dollar, see `analytics::dollars`).
+pub fn usd_cents(micros: i64) -> String {
+    let text = crate::analytics::dollars(micros);
+    match text.split_once('.') {
+        Some((whole, fraction)) => format!("${whole}.{}", &fraction[..2]),
+        None => format!("${text}"),
+    }
+}
+
+/// Percent-encodes `text` for a query string.
+pub fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A card with a figure and a line under it.
+pub fn metric_card(id: &str, title: &str, value: String, note: String) -> Markup {
+    html! {
+        section.card aria-labelledby=(id) {
+            h2 id=(id) { (title) }
+            p.metric { (value) }
+            p.change { (note) }
+        }
+    }
+}
+
+/// A UTF-8 byte order mark: spreadsheets then read names with accents right.
+pub const CSV_BOM: &str = "\u{feff}";
+
+/// One CSV record with CRLF, fields quoted where RFC 4180 requires it. Fields
+/// that a spreadsheet would run as a formula are prefixed with a quote mark.
+pub fn csv_record(fields: impl IntoIterator<Item = String>) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let fields: Vec<String> = fields.into_iter().map(defuse_formula).collect();
+    // Writing into a Vec cannot fail.
+    let _ = writer.write_record(&fields);
+    writer.into_inner().unwrap_or_default()
+}
+
+fn defuse_formula(field: String) -> String {
+    match field.chars().next() {
+        Some('=' | '+' | '-' | '@') if field.parse::<f64>().is_err() => format!("'{field}"),
+        _ => field,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_records_quote_what_needs_quoting_and_defuse_formulas() {
+        let line = csv_record([
+            "Brief, weekly".into(),
+            "say \"hi\"".into(),
+            "=HYPERLINK(1)".into(),
+            "-0.5".into(),
+        ]);
+        assert_eq!(
+            String::from_utf8(line).expect("utf-8"),
+            "\"Brief, weekly\",\"say \"\"hi\"\"\",'=HYPERLINK(1),-0.5\r\n"
+        );
+    }
+
+    #[test]
+    fn cents_and_encoding() {
+        assert_eq!(usd_cents(19_386), "$0.01");
+        assert_eq!(usd_cents(4_750_000), "$4.75");
+        assert_eq!(urlencode("a b&c"), "a+b%26c");
+    }
+}

@@ -1,4 +1,6 @@
-// Execution monitor: keeps the table live from /api/executions/stream (SSE).
+// Execution monitor: keeps the table live from /api/executions/stream (SSE),
+// ticks the elapsed time of running executions, and opens an execution's step
+// timeline in a dialog (the link still works as a page without this script).
 // The browser's EventSource reconnects by itself and resumes with Last-Event-ID;
 // a `resync` event (we fell behind) reloads the page. Without this script the
 // page still shows the list as of loading, and every button still works.
@@ -31,7 +33,32 @@ function cell(text, className) {
   return td;
 }
 
-function render(execution, mayAct) {
+// The same wording as the server's rows (executions/page.rs).
+function startedBy(execution, names) {
+  const name = names[execution.user_id] ?? "someone";
+  switch (execution.triggered_by) {
+    case "schedule": return "schedule";
+    case "demo": return "demo trickle";
+    case "retry": return `retry by ${names[execution.user_id] ?? ""}`;
+    default: return name;
+  }
+}
+
+function duration(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
+}
+
+function tickElapsed(cell) {
+  const started = Number(cell.dataset.started);
+  if (!started) return;
+  const completed = Number(cell.dataset.completed) || Date.now();
+  cell.textContent = duration(completed - started);
+}
+
+function render(execution, mayAct, names) {
   const row = document.createElement("tr");
   row.dataset.executionId = execution.id;
   if (mayAct) {
@@ -50,7 +77,7 @@ function render(execution, mayAct) {
   const first = cell();
   first.append(link);
   row.append(first, cell(execution.workflow_name), cell(undefined, "status-cell"), cell(undefined, "progress"),
-    cell(undefined, "elapsed"), cell(execution.triggered_by), cell(new Date(execution.created_at).toLocaleString()));
+    cell(undefined, "elapsed"), cell(startedBy(execution, names)), cell(new Date(execution.created_at).toLocaleString()));
   if (mayAct) row.append(cell(undefined, "actions"));
   return row;
 }
@@ -61,6 +88,10 @@ function update(row, execution, mayAct) {
     className: `status status-${execution.status}`, textContent: execution.status,
   }));
   row.querySelector("td.progress").textContent = `${execution.steps_done} / ${execution.steps_total}`;
+  const elapsed = row.querySelector("td.elapsed");
+  elapsed.dataset.started = execution.started_at ?? execution.created_at;
+  if (execution.completed_at) elapsed.dataset.completed = execution.completed_at;
+  tickElapsed(elapsed);
   const actions = row.querySelector("td.actions");
   if (mayAct && actions) {
     const finished = ["succeeded", "failed", "cancelled"].includes(execution.status);
@@ -73,6 +104,8 @@ function update(row, execution, mayAct) {
 if (table) {
   const body = table.tBodies[0];
   const mayAct = table.dataset.mayAct === "true";
+  let names = {};
+  try { names = JSON.parse(table.dataset.names || "{}"); } catch { names = {}; }
   const params = new URLSearchParams(location.search);
   const statuses = (params.get("status") || "").split(",").filter(Boolean);
   const workflow = params.get("workflow");
@@ -86,11 +119,42 @@ if (table) {
     let row = body.querySelector(`tr[data-execution-id="${CSS.escape(execution.id)}"]`);
     if (!row) {
       if (!wanted(execution)) return;
-      row = render(execution, mayAct);
+      row = render(execution, mayAct, names);
       body.prepend(row);
       document.getElementById("no-executions")?.remove();
     }
     update(row, execution, mayAct);
   });
   stream.addEventListener("resync", () => location.reload());
+}
+
+if (table) {
+  setInterval(() => {
+    for (const cell of table.querySelectorAll("td.elapsed:not([data-completed])")) tickElapsed(cell);
+  }, 1000);
+
+  // An execution's timeline in a dialog, from its own page.
+  const dialog = document.createElement("dialog");
+  dialog.id = "execution-dialog";
+  dialog.setAttribute("aria-label", "Execution details");
+  document.body.append(dialog);
+  table.addEventListener("click", async (event) => {
+    const link = event.target.closest?.("a[href^='/monitor/']");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    try {
+      const response = await fetch(link.href, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(String(response.status));
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const main = page.querySelector("main");
+      main?.querySelectorAll("script").forEach((script) => script.remove());
+      const close = Object.assign(document.createElement("button"), { type: "submit", className: "button button-small", textContent: "Close" });
+      const form = Object.assign(document.createElement("form"), { method: "dialog" });
+      form.append(close);
+      dialog.replaceChildren(form, ...(main ? [...main.childNodes] : []));
+      dialog.showModal();
+    } catch {
+      location.href = link.href;
+    }
+  });
 }

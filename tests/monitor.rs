@@ -228,7 +228,51 @@ async fn a_slow_execution_appears_live_and_is_killed_from_the_page() {
         .for_element(Locator::Css(&format!("{row} .status-running")))
         .await
         .expect("the execution appears, running, without a reload");
+    // Rows that arrive live carry who started them and a ticking elapsed time.
+    let cells = client
+        .find_all(Locator::Css(&format!("{row} td")))
+        .await
+        .expect("cells");
+    let mut texts = Vec::new();
+    for cell in &cells {
+        texts.push(cell.text().await.expect("text"));
+    }
+    assert!(
+        texts.iter().any(|t| t == "User live@example.com"),
+        "{texts:?}"
+    );
+    let elapsed = client
+        .find(Locator::Css(&format!("{row} td.elapsed")))
+        .await
+        .expect("elapsed")
+        .text()
+        .await
+        .expect("text");
+    assert!(elapsed.ends_with('s'), "{elapsed:?}");
+    // The execution's timeline opens in a dialog.
+    client
+        .find(Locator::Css(&format!("{row} a[href^='/monitor/']")))
+        .await
+        .expect("link")
+        .click()
+        .await
+        .expect("open details");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("dialog#execution-dialog[open] ol.timeline"))
+        .await
+        .expect("the step timeline in a dialog");
     browser.save_screenshot("monitor.png").await;
+    client
+        .find(Locator::Css(
+            "dialog#execution-dialog form[method=dialog] button",
+        ))
+        .await
+        .expect("close")
+        .click()
+        .await
+        .expect("close the dialog");
     client
         .find(Locator::Css(&format!(
             "{row} form[action$='/cancel'] button"

@@ -152,7 +152,8 @@ pub async fn show(
                 }
             }
             form #bulk method="post" action="/monitor/bulk" {}
-            table.data.executions #executions data-may-act=[may_act.then_some("true")] {
+            table.data.executions #executions data-may-act=[may_act.then_some("true")]
+                data-names=(serde_json::to_string(&names).unwrap_or_default()) {
                 caption.visually-hidden { "Executions" }
                 thead { tr {
                     @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
@@ -171,7 +172,10 @@ pub async fn show(
                             td { (execution.workflow_name) }
                             td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
                             td.progress { (execution.steps_done) " / " (execution.steps_total) }
-                            td { (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at))) }
+                            td.elapsed data-started=(execution.started_at.unwrap_or(execution.created_at))
+                                data-completed=[execution.completed_at] {
+                                (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at)))
+                            }
                             td { (started_by(execution, &names)) }
                             td { (when(Some(execution.created_at))) }
                             @if may_act { td.actions { (actions(execution)) } }

@@ -198,6 +198,11 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
         "a checkbox for members"
     );
     assert!(html.contains("Mark selected resolved"));
+    assert!(
+        html.contains("class=\"provider-answer\""),
+        "the provider's answer is in the details"
+    );
+    assert!(html.contains("[fail:400] go"), "and the step's input");
     let (_, html) = page(&viewer, "/logs/errors").await;
     assert!(
         !html.contains("Mark selected resolved") && !html.contains("type=\"checkbox\""),

@@ -84,6 +84,7 @@ pub async fn show(
 ) -> AppResult<Markup> {
     let filter = query.filter()?;
     let groups = super::groups(&state.db, &principal.team_id, &filter, PAGE_LIMIT).await?;
+    let latest = latest_failures(&state, &principal.team_id, &groups).await?;
     let workflows = crate::workflows::list(&state.db, &principal.team_id).await?;
     let agents = crate::agents::list(&state.db, &principal.team_id).await?;
     let may_act = principal.can(Permission::Operate);
@@ -141,7 +142,7 @@ pub async fn show(
                         th scope="col" { "First seen" } th scope="col" { "Last seen" } th scope="col" { "State" }
                     } }
                     tbody {
-                        @for group in &groups { (row(group, may_act, &qs)) }
+                        @for group in &groups { (row(group, latest.get(&group.fingerprint), may_act, &qs)) }
                     }
                 }
                 @if may_act {
@@ -155,7 +156,64 @@ pub async fn show(
     }))
 }
 
-fn row(group: &ErrorGroup, may_act: bool, qs: &str) -> Markup {
+/// The step input and the provider's answer of each group's latest failure.
+struct LatestFailure {
+    input: Option<String>,
+    provider_response: Option<String>,
+}
+
+async fn latest_failures(
+    state: &AppState,
+    team_id: &str,
+    groups: &[ErrorGroup],
+) -> AppResult<std::collections::HashMap<String, LatestFailure>> {
+    use sqlx::Row;
+    let executions: Vec<&str> = groups
+        .iter()
+        .filter_map(|g| g.last_execution_id.as_deref())
+        .collect();
+    if executions.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (0..executions.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT execution_id, agent_id, input, provider_response FROM task_results \
+         WHERE team_id = $1 AND status = 'failed' AND execution_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(team_id);
+    for execution in &executions {
+        query = query.bind(*execution);
+    }
+    let rows = query.fetch_all(state.db.read()).await?;
+    let mut latest = std::collections::HashMap::new();
+    for group in groups {
+        let found = rows.iter().find(|row| {
+            row.try_get::<String, _>("execution_id").ok().as_deref()
+                == group.last_execution_id.as_deref()
+                && row
+                    .try_get::<Option<String>, _>("agent_id")
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    == Some(group.agent_id.as_str())
+        });
+        if let Some(row) = found {
+            latest.insert(
+                group.fingerprint.clone(),
+                LatestFailure {
+                    input: row.try_get("input")?,
+                    provider_response: row.try_get("provider_response")?,
+                },
+            );
+        }
+    }
+    Ok(latest)
+}
+
+fn row(group: &ErrorGroup, latest: Option<&LatestFailure>, may_act: bool, qs: &str) -> Markup {
     let agent = group
         .agent_name
         .clone()
@@ -169,6 +227,12 @@ fn row(group: &ErrorGroup, may_act: bool, qs: &str) -> Markup {
                 details {
                     summary { code { (group.error_class) } " " (group.message) }
                     p { strong { "Latest: " } (group.last_error) }
+                    @if let Some(body) = latest.and_then(|l| l.provider_response.as_deref()) {
+                        p { strong { "The provider's answer:" } } pre.provider-answer { (body) }
+                    }
+                    @if let Some(input) = latest.and_then(|l| l.input.as_deref()) {
+                        p { strong { "The step's input:" } } pre.step-input { (input) }
+                    }
                     @if let Some(execution) = &group.last_execution_id {
                         p { "Execution " code { (execution) } " — "
                             a href={"/monitor/" (execution)} { "its steps, input and the provider's answer" }

@@ -84,7 +84,7 @@ pub async fn show(
 ) -> AppResult<Markup> {
     let filter = query.filter()?;
     let groups = super::groups(&state.db, &principal.team_id, &filter, PAGE_LIMIT).await?;
-    let latest = latest_failures(&state, &principal.team_id, &groups).await?;
+    let latest = latest_failures(&state, &groups).await?;
     let workflows = crate::workflows::list(&state.db, &principal.team_id).await?;
     let agents = crate::agents::list(&state.db, &principal.team_id).await?;
     let may_act = principal.can(Permission::Operate);
@@ -164,7 +164,6 @@ struct LatestFailure {
 
 async fn latest_failures(
     state: &AppState,
-    team_id: &str,
     groups: &[ErrorGroup],
 ) -> AppResult<std::collections::HashMap<String, LatestFailure>> {
     use sqlx::Row;
@@ -176,14 +175,17 @@ async fn latest_failures(
         return Ok(Default::default());
     }
     let placeholders: Vec<String> = (0..executions.len())
-        .map(|i| format!("${}", i + 2))
+        .map(|i| format!("${}", i + 1))
         .collect();
     let sql = format!(
-        "SELECT execution_id, agent_id, input, provider_response FROM task_results \
-         WHERE team_id = $1 AND status = 'failed' AND execution_id IN ({})",
+        // Only by execution id (the ids come from this team's groups): with team or
+        // status in the condition, SQLite picks the (team, status) index and reads
+        // every failure of the team.
+        "SELECT execution_id, agent_id, status, input, provider_response FROM task_results \
+         WHERE execution_id IN ({})",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(team_id);
+    let mut query = sqlx::query(&sql);
     for execution in &executions {
         query = query.bind(*execution);
     }
@@ -191,8 +193,9 @@ async fn latest_failures(
     let mut latest = std::collections::HashMap::new();
     for group in groups {
         let found = rows.iter().find(|row| {
-            row.try_get::<String, _>("execution_id").ok().as_deref()
-                == group.last_execution_id.as_deref()
+            row.try_get::<String, _>("status").ok().as_deref() == Some("failed")
+                && row.try_get::<String, _>("execution_id").ok().as_deref()
+                    == group.last_execution_id.as_deref()
                 && row
                     .try_get::<Option<String>, _>("agent_id")
                     .ok()

@@ -1,8 +1,9 @@
 //! The live bus: an in-process broadcast of domain events (telemetry ingested,
 //! later executions and notifications), with a bounded ring buffer of the most
 //! recent events so a reconnecting SSE client can resume from `Last-Event-ID`.
-//! Events carry a sequence number, increasing per process. Subscribers filter by
-//! team. A subscriber that falls further behind than the broadcast capacity is
+//! Events carry a sequence number, increasing per process; a publisher may hand
+//! over a run of events as one entry, rendered only when a stream sends it.
+//! Subscribers filter by team. A subscriber that falls further behind than the broadcast capacity is
 //! told to resync rather than silently missing events.
 
 use std::collections::VecDeque;
@@ -18,21 +19,76 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
-/// How many events the broadcast channel holds for slow subscribers.
+/// How many entries (single events or runs) the broadcast channel holds for
+/// slow subscribers.
 const CHANNEL_CAPACITY: usize = 4096;
 /// How often an idle SSE stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
-/// How many recent events are kept for resuming streams.
+/// How many recent events are kept for resuming streams (a run that does not
+/// fit whole pushes older entries out).
 const RING_CAPACITY: usize = 2048;
 
-#[derive(Debug, Clone, Serialize)]
+/// Events a publisher hands over together: they are rendered to JSON only when
+/// a stream sends them, so a busy feature with nobody watching (telemetry at a
+/// few hundred thousand events a second) pays one bus entry per run, not per
+/// event.
+pub trait EventRun: Send + Sync + 'static {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `index`th event as JSON text.
+    fn json(&self, index: usize) -> String;
+}
+
+/// One bus entry: a single event, or a run of consecutive events of one team
+/// and kind, numbered `first_seq`, `first_seq + 1`, ...
+#[derive(Clone)]
 pub struct BusEvent {
-    pub seq: u64,
-    #[serde(skip)]
+    pub first_seq: u64,
     pub team_id: String,
     /// e.g. `telemetry.event`, `telemetry.metric`
     pub kind: &'static str,
-    pub data: serde_json::Value,
+    data: Data,
+}
+
+#[derive(Clone)]
+enum Data {
+    /// JSON text, serialized once however many streams send it.
+    One(String),
+    Run(Arc<dyn EventRun>),
+}
+
+impl BusEvent {
+    pub fn len(&self) -> usize {
+        match &self.data {
+            Data::One(_) => 1,
+            Data::Run(run) => run.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sequence number of the entry's last event.
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq + self.len() as u64 - 1
+    }
+
+    /// The entry's events after `seen` as (sequence number, JSON text).
+    pub fn events_after(&self, seen: u64) -> impl Iterator<Item = (u64, String)> + '_ {
+        (0..self.len()).filter_map(move |index| {
+            let seq = self.first_seq + index as u64;
+            (seq > seen).then(|| {
+                let json = match &self.data {
+                    Data::One(text) => text.clone(),
+                    Data::Run(run) => run.json(index),
+                };
+                (seq, json)
+            })
+        })
+    }
 }
 
 pub struct Bus {
@@ -42,12 +98,14 @@ pub struct Bus {
 
 struct Ring {
     next_seq: u64,
-    events: VecDeque<Arc<BusEvent>>,
+    entries: VecDeque<Arc<BusEvent>>,
+    /// Events held by `entries`.
+    held: usize,
 }
 
 /// What a resuming subscriber gets from the ring buffer.
 pub enum Replay {
-    /// The events after the given id (possibly none).
+    /// The entries holding events after the given id (possibly none).
     Events(Vec<Arc<BusEvent>>),
     /// The id is older than the ring buffer: the client must reload its state.
     TooOld,
@@ -66,38 +124,55 @@ impl Bus {
             sender,
             ring: Mutex::new(Ring {
                 next_seq: 1,
-                events: VecDeque::with_capacity(RING_CAPACITY),
+                entries: VecDeque::new(),
+                held: 0,
             }),
         }
     }
 
-    /// Publishes events in order, recording each in the ring buffer.
-    pub fn publish_all(
+    /// Publishes one event.
+    pub fn publish(&self, team_id: String, kind: &'static str, data: &impl Serialize) {
+        match serde_json::to_string(data) {
+            Ok(text) => self.publish_entries([(team_id, kind, Data::One(text))]),
+            Err(err) => tracing::warn!(error = %err, kind, "bus event not serializable"),
+        }
+    }
+
+    /// Publishes runs of events (team, kind, run), in order.
+    pub fn publish_runs(
         &self,
-        events: impl IntoIterator<Item = (String, &'static str, serde_json::Value)>,
+        runs: impl IntoIterator<Item = (String, &'static str, Arc<dyn EventRun>)>,
     ) {
-        let Ok(mut ring) = self.ring.lock() else {
-            return;
+        let entries = runs
+            .into_iter()
+            .filter(|(_, _, run)| !run.is_empty())
+            .map(|(team, kind, run)| (team, kind, Data::Run(run)));
+        self.publish_entries(entries);
+    }
+
+    fn publish_entries(&self, entries: impl IntoIterator<Item = (String, &'static str, Data)>) {
+        let mut ring = match self.ring.lock() {
+            Ok(ring) => ring,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        for (team_id, kind, data) in events {
-            let event = Arc::new(BusEvent {
-                seq: ring.next_seq,
+        for (team_id, kind, data) in entries {
+            let entry = Arc::new(BusEvent {
+                first_seq: ring.next_seq,
                 team_id,
                 kind,
                 data,
             });
-            ring.next_seq += 1;
-            if ring.events.len() == RING_CAPACITY {
-                ring.events.pop_front();
+            ring.next_seq += entry.len() as u64;
+            ring.held += entry.len();
+            ring.entries.push_back(entry.clone());
+            while ring.held > RING_CAPACITY && ring.entries.len() > 1 {
+                if let Some(oldest) = ring.entries.pop_front() {
+                    ring.held -= oldest.len();
+                }
             }
-            ring.events.push_back(event.clone());
-            // No subscribers is fine: the ring keeps the event for resumes.
-            let _ = self.sender.send(event);
+            // No subscribers is fine: the ring keeps the events for resumes.
+            let _ = self.sender.send(entry);
         }
-    }
-
-    pub fn publish(&self, team_id: String, kind: &'static str, data: serde_json::Value) {
-        self.publish_all([(team_id, kind, data)]);
     }
 
     /// Subscribes, and replays what came after `last_seen` (when given). The
@@ -115,14 +190,18 @@ impl Bus {
         let replay = match last_seen {
             None => Replay::Events(Vec::new()),
             Some(seen) => {
-                let oldest = ring.events.front().map(|e| e.seq).unwrap_or(ring.next_seq);
+                let oldest = ring
+                    .entries
+                    .front()
+                    .map(|entry| entry.first_seq)
+                    .unwrap_or(ring.next_seq);
                 if seen + 1 < oldest || seen >= ring.next_seq {
                     Replay::TooOld
                 } else {
                     Replay::Events(
-                        ring.events
+                        ring.entries
                             .iter()
-                            .filter(|e| e.seq > seen)
+                            .filter(|entry| entry.last_seq() > seen)
                             .cloned()
                             .collect(),
                     )
@@ -157,22 +236,22 @@ impl Bus {
     ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
         let (receiver, replay) = self.subscribe(last_seen);
         let wanted =
-            move |event: &BusEvent| event.team_id == team_id && event.kind.starts_with(kind_prefix);
+            move |entry: &BusEvent| entry.team_id == team_id && entry.kind.starts_with(kind_prefix);
         let first: Vec<Event> = match replay {
             Replay::TooOld => vec![resync_event()],
-            Replay::Events(events) => events
+            Replay::Events(entries) => entries
                 .iter()
-                .filter(|event| wanted(event))
-                .map(|event| sse_event(event))
+                .filter(|entry| wanted(entry))
+                .flat_map(|entry| sse_events(entry, last_seen.unwrap_or(0)))
                 .collect(),
         };
-        let live = BroadcastStream::new(receiver).filter_map(move |item| {
-            let event = match item {
-                Ok(event) if wanted(&event) => Some(sse_event(&event)),
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(_)) => Some(resync_event()),
+        let live = BroadcastStream::new(receiver).flat_map(move |item| {
+            let events = match item {
+                Ok(entry) if wanted(&entry) => sse_events(&entry, 0),
+                Ok(_) => Vec::new(),
+                Err(BroadcastStreamRecvError::Lagged(_)) => vec![resync_event()],
             };
-            std::future::ready(event)
+            stream::iter(events)
         });
         stream::iter(first)
             .chain(live)
@@ -189,11 +268,17 @@ pub fn last_event_id(headers: &axum::http::HeaderMap) -> Option<u64> {
         .and_then(|text| text.trim().parse::<u64>().ok())
 }
 
-fn sse_event(event: &BusEvent) -> Event {
-    Event::default()
-        .id(event.seq.to_string())
-        .event(event.kind)
-        .data(event.data.to_string())
+/// An entry's events after `seen`, as SSE events.
+fn sse_events(entry: &BusEvent, seen: u64) -> Vec<Event> {
+    entry
+        .events_after(seen)
+        .map(|(seq, json)| {
+            Event::default()
+                .id(seq.to_string())
+                .event(entry.kind)
+                .data(json)
+        })
+        .collect()
 }
 
 fn resync_event() -> Event {
@@ -205,7 +290,28 @@ mod tests {
     use super::*;
 
     fn publish(bus: &Bus, n: usize) {
-        bus.publish_all((0..n).map(|i| ("team".to_string(), "test", serde_json::json!(i))));
+        for i in 0..n {
+            bus.publish("team".to_string(), "test", &i);
+        }
+    }
+
+    /// A run of `n` events numbered by their index.
+    struct Numbers(usize);
+
+    impl EventRun for Numbers {
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn json(&self, index: usize) -> String {
+            index.to_string()
+        }
+    }
+
+    fn seqs(entries: &[Arc<BusEvent>], seen: u64) -> Vec<u64> {
+        entries
+            .iter()
+            .flat_map(|entry| entry.events_after(seen).map(|(seq, _)| seq))
+            .collect()
     }
 
     #[tokio::test]
@@ -214,7 +320,7 @@ mod tests {
         let (mut rx, _) = bus.subscribe(None);
         publish(&bus, 3);
         for expected in 1..=3 {
-            assert_eq!(rx.recv().await.expect("event").seq, expected);
+            assert_eq!(rx.recv().await.expect("event").first_seq, expected);
         }
     }
 
@@ -223,15 +329,42 @@ mod tests {
         let bus = Bus::new();
         publish(&bus, 10);
         let (_, replay) = bus.subscribe(Some(7));
-        let Replay::Events(events) = replay else {
+        let Replay::Events(entries) = replay else {
             panic!("expected a replay")
         };
-        assert_eq!(
-            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![8, 9, 10]
-        );
+        assert_eq!(seqs(&entries, 7), vec![8, 9, 10]);
         let (_, nothing) = bus.subscribe(Some(10));
         assert!(matches!(nothing, Replay::Events(e) if e.is_empty()));
+    }
+
+    #[test]
+    fn runs_are_numbered_per_event_and_resume_inside_a_run() {
+        let bus = Bus::new();
+        publish(&bus, 2);
+        bus.publish_runs([
+            (
+                "team".to_string(),
+                "test",
+                Arc::new(Numbers(5)) as Arc<dyn EventRun>,
+            ),
+            (
+                "team".to_string(),
+                "test",
+                Arc::new(Numbers(0)) as Arc<dyn EventRun>,
+            ),
+        ]);
+        publish(&bus, 1);
+        let (_, replay) = bus.subscribe(Some(4));
+        let Replay::Events(entries) = replay else {
+            panic!("expected a replay")
+        };
+        assert_eq!(seqs(&entries, 4), vec![5, 6, 7, 8]);
+        let texts: Vec<String> = entries[0].events_after(4).map(|(_, json)| json).collect();
+        assert_eq!(
+            texts,
+            ["2", "3", "4"],
+            "the run's own events, rendered on demand"
+        );
     }
 
     #[test]
@@ -241,5 +374,14 @@ mod tests {
         assert!(matches!(bus.subscribe(Some(3)).1, Replay::TooOld));
         // An id from another process lifetime (ahead of ours) also resyncs.
         assert!(matches!(bus.subscribe(Some(1_000_000)).1, Replay::TooOld));
+        // A run larger than the ring is kept whole while it is the newest.
+        bus.publish_runs([(
+            "team".to_string(),
+            "test",
+            Arc::new(Numbers(RING_CAPACITY * 2)) as Arc<dyn EventRun>,
+        )]);
+        let newest = (RING_CAPACITY + 10) as u64;
+        assert!(matches!(bus.subscribe(Some(newest)).1, Replay::Events(e) if e.len() == 1));
+        assert!(matches!(bus.subscribe(Some(newest - 1)).1, Replay::TooOld));
     }
 }

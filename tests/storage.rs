@@ -6,6 +6,9 @@
 
 mod common;
 
+use std::sync::Arc;
+
+use hummbl::storage::bulk::{Bulk, BulkError, Insert, Param};
 use hummbl::storage::{Backend, Db, flag, is_unique_violation, new_id, now_ms};
 use sqlx::Row;
 
@@ -276,5 +279,125 @@ async fn multi_row_inserts_use_the_dialects_placeholders() {
         stored,
         vec![0, 1, 2],
         "values land in their columns, in order"
+    );
+}
+
+const AUDIT: Insert<4> = Insert {
+    table: "audit_log",
+    columns: ["id", "action", "detail", "created_at"],
+    skip_conflicts_on: Some("(id)"),
+};
+
+/// `rows` audit rows `prefix-0 …`, through a bulk write.
+async fn bulk_audit_rows(db: &Db, prefix: &str, rows: usize) -> Result<(), BulkError> {
+    let ids: Arc<Vec<String>> = Arc::new((0..rows).map(|n| format!("{prefix}-{n}")).collect());
+    db.bulk_write(ids, |ids: &Vec<String>, bulk: &mut Bulk<'_>| {
+        bulk.insert(
+            &AUDIT,
+            ids.iter().enumerate().map(|(n, id)| {
+                [
+                    Param::Text(Some(id)),
+                    Param::Text(Some("bulk")),
+                    Param::Text((n % 2 == 0).then_some("even")),
+                    Param::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                ]
+            }),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn bulk_writes_store_every_row_in_its_columns_and_skip_conflicts() {
+    let (db, _dir) = fresh_db().await;
+    // Two full statements and a tail.
+    bulk_audit_rows(&db, "a", 250).await.expect("bulk write");
+    // Overlaps the first 250: the conflicting ids are skipped, the rest added.
+    bulk_audit_rows(&db, "a", 260)
+        .await
+        .expect("bulk write with conflicts");
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT id, detail, created_at FROM audit_log WHERE action = 'bulk' ORDER BY created_at",
+    )
+    .fetch_all(db.read())
+    .await
+    .expect("select");
+    assert_eq!(rows.len(), 260);
+    for (n, (id, detail, created_at)) in rows.iter().enumerate() {
+        assert_eq!(id, &format!("a-{n}"));
+        assert_eq!(detail.as_deref(), (n % 2 == 0).then_some("even"));
+        assert_eq!(*created_at, n as i64);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_bulk_write_stores_nothing() {
+    let (db, _dir) = fresh_db().await;
+    let ids = Arc::new(vec!["x".to_owned(); 2]);
+    let failed = db
+        .bulk_write(ids, |ids: &Vec<String>, bulk: &mut Bulk<'_>| {
+            bulk.insert(
+                &Insert::<3> {
+                    table: "audit_log",
+                    columns: ["id", "action", "created_at"],
+                    skip_conflicts_on: None,
+                },
+                ids.iter().map(|id| {
+                    [
+                        Param::Text(Some(id)),
+                        Param::Text(Some("dup")),
+                        Param::Int(1),
+                    ]
+                }),
+            )
+        })
+        .await;
+    assert!(failed.is_err(), "a duplicate id fails the transaction");
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'dup'")
+        .fetch_one(db.read())
+        .await
+        .expect("count");
+    assert_eq!(stored, 0, "the whole transaction rolled back");
+    // The connection is usable afterwards.
+    bulk_audit_rows(&db, "after", 3)
+        .await
+        .expect("bulk write after a failure");
+}
+
+#[tokio::test]
+async fn bulk_writes_and_ordinary_write_transactions_interleave_without_lock_errors() {
+    let (db, _dir) = fresh_db().await;
+    let mut tasks = Vec::new();
+    for n in 0..32 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            bulk_audit_rows(&db, &format!("bulk{n}"), 150).await?;
+            // A transaction that reads, then writes: the kind that fails at
+            // once on SQLite if another connection wrote in between.
+            let mut tx = db.begin().await?;
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO audit_log (id, action, detail, created_at) VALUES ($1, 'plain', $2, $3)")
+                .bind(new_id())
+                .bind(count.to_string())
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, BulkError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("no lock errors");
+    }
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT action, COUNT(*) FROM audit_log GROUP BY action ORDER BY action")
+            .fetch_all(db.read())
+            .await
+            .expect("count");
+    assert_eq!(
+        counts,
+        vec![("bulk".to_owned(), 32 * 150), ("plain".to_owned(), 32)]
     );
 }

@@ -606,6 +606,56 @@ async fn the_stream_pushes_the_teams_events_and_resumes() {
     );
     drop(stream);
 
+    // A batch is numbered event by event, and a resume can start inside it.
+    let batch = client
+        .post(app.url("/api/telemetry/track"))
+        .header("cookie", &cookie)
+        .json(&json!({"events": [
+            {"component": "console", "action": "batch_one"},
+            {"component": "console", "action": "batch_two"},
+            {"component": "console", "action": "batch_three"},
+        ]}))
+        .send()
+        .await
+        .expect("track batch");
+    assert_eq!(batch.status(), 200);
+    let resumed = client
+        .get(app.url("/api/telemetry/stream"))
+        .header("cookie", &cookie)
+        .header("last-event-id", first_id.to_string())
+        .send()
+        .await
+        .expect("stream");
+    let mut stream = resumed.bytes_stream();
+    let frames = read_frames(&mut stream, |frame| frame.contains("batch_three")).await;
+    let id_of = |action: &str| -> u64 {
+        frames
+            .iter()
+            .find(|frame| frame.contains(action))
+            .and_then(|frame| frame.lines().find_map(|line| line.strip_prefix("id: ")))
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("no id for {action} in {frames:?}"))
+    };
+    let batch_ids = [id_of("batch_one"), id_of("batch_two"), id_of("batch_three")];
+    assert_eq!(batch_ids[1], batch_ids[0] + 1);
+    assert_eq!(batch_ids[2], batch_ids[0] + 2);
+    drop(stream);
+    let resumed = client
+        .get(app.url("/api/telemetry/stream"))
+        .header("cookie", &cookie)
+        .header("last-event-id", batch_ids[0].to_string())
+        .send()
+        .await
+        .expect("stream");
+    let mut stream = resumed.bytes_stream();
+    let frames = read_frames(&mut stream, |frame| frame.contains("batch_three")).await;
+    let joined = frames.join("\n");
+    assert!(
+        joined.contains("batch_two") && !joined.contains("batch_one"),
+        "{joined}"
+    );
+    drop(stream);
+
     // An id the buffer cannot serve asks the client to resync.
     let stale = client
         .get(app.url("/api/telemetry/stream"))

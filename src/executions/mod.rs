@@ -255,10 +255,7 @@ fn step_result(row: &AnyRow) -> Result<StepResult, sqlx::Error> {
 /// Publishes an execution's current state on the live bus.
 pub async fn publish(db: &Db, bus: &Bus, team_id: &str, id: &str) {
     match summary_of(db, team_id, id).await {
-        Ok(Some(summary)) => match serde_json::to_value(&summary) {
-            Ok(data) => bus.publish(team_id.to_string(), "execution.changed", data),
-            Err(err) => tracing::warn!(error = %err, "execution event not serializable"),
-        },
+        Ok(Some(summary)) => bus.publish(team_id.to_string(), "execution.changed", &summary),
         Ok(None) => {}
         Err(err) => {
             tracing::warn!(error = %err, execution = id, "could not read execution for the bus")

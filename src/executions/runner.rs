@@ -749,6 +749,6 @@ fn publish_step(state: &AppState, claimed: &Claimed, step: &Step, status: &str) 
     state.bus.publish(
         claimed.team_id.clone(),
         "execution.step",
-        serde_json::json!({"execution_id": claimed.id, "step": step.id, "agent": step.agent, "status": status}),
+        &serde_json::json!({"execution_id": claimed.id, "step": step.id, "agent": step.agent, "status": status}),
     );
 }

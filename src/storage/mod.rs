@@ -25,6 +25,8 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod bulk;
+
 pub use sqlx::Any;
 pub type Tx = sqlx::Transaction<'static, Any>;
 
@@ -43,6 +45,8 @@ pub struct Db {
     writer: AnyPool,
     /// The SQLite database file (None on PostgreSQL).
     sqlite_file: Option<PathBuf>,
+    /// The connection bulk writes use on SQLite (see [`bulk`]).
+    sqlite_bulk: Option<bulk::SqliteBulkConnection>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -58,7 +62,13 @@ pub fn now_ms() -> i64 {
 
 /// A new random row id (UUID v7: time-ordered, so index inserts stay local).
 pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    // Encoded straight into a buffer: cheaper than `to_string`'s formatter,
+    // and ingestion makes one per event.
+    let mut buffer = uuid::Uuid::encode_buffer();
+    uuid::Uuid::now_v7()
+        .hyphenated()
+        .encode_lower(&mut buffer)
+        .to_owned()
 }
 
 impl Db {
@@ -98,11 +108,14 @@ impl Db {
                 })
             })
             .connect_lazy_with(reader_options);
+        let sqlite_bulk = bulk::open_sqlite_connection(&file)
+            .with_context(|| format!("cannot open SQLite database {}", file.display()))?;
         Ok(Db {
             backend: Backend::Sqlite,
             reader,
             writer,
             sqlite_file: Some(file),
+            sqlite_bulk: Some(sqlite_bulk),
         })
     }
 
@@ -121,6 +134,7 @@ impl Db {
             reader: pool.clone(),
             writer: pool,
             sqlite_file: None,
+            sqlite_bulk: None,
         })
     }
 
@@ -210,10 +224,6 @@ impl Db {
 }
 
 impl Db {
-    /// The `VALUES` list of a multi-row INSERT: `(?, ?), (?, ?)` on SQLite,
-    /// `($1, $2), ($3, $4)` on PostgreSQL. SQLite resolves each `$n` by walking
-    /// the statement's whole parameter list (quadratic in a 1,000-parameter
-    /// statement, the top of the ingest profile), while `?` binds by position.
     /// Appended to a `SELECT … LIMIT n` that picks rows to claim: PostgreSQL
     /// skips rows another transaction is claiming; SQLite's single writer
     /// already runs claims one at a time.
@@ -224,28 +234,12 @@ impl Db {
         }
     }
 
+    /// The `VALUES` list of a multi-row INSERT: `(?, ?), (?, ?)` on SQLite,
+    /// `($1, $2), ($3, $4)` on PostgreSQL. SQLite resolves each `$n` by walking
+    /// the statement's whole parameter list (quadratic in a 1,000-parameter
+    /// statement, the top of the ingest profile), while `?` binds by position.
     pub fn values_list(&self, rows: usize, columns: usize) -> String {
-        let mut text = String::with_capacity(rows * columns * 5);
-        for row in 0..rows {
-            if row > 0 {
-                text.push_str(", ");
-            }
-            text.push('(');
-            for column in 0..columns {
-                if column > 0 {
-                    text.push_str(", ");
-                }
-                match self.backend {
-                    Backend::Sqlite => text.push('?'),
-                    Backend::Postgres => {
-                        text.push('$');
-                        text.push_str(&(row * columns + column + 1).to_string());
-                    }
-                }
-            }
-            text.push(')');
-        }
-        text
+        values_list(self.backend, rows, columns)
     }
 }
 
@@ -280,4 +274,29 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx:
             .try_get::<Option<i64>, _>(column)?
             .map(|value| value != 0)),
     }
+}
+
+/// See [`Db::values_list`].
+fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => text.push('?'),
+                Backend::Postgres => {
+                    text.push('$');
+                    text.push_str(&(row * columns + column + 1).to_string());
+                }
+            }
+        }
+        text.push(')');
+    }
+    text
 }

@@ -259,7 +259,7 @@ pub async fn query_metrics(
 ) -> AppResult<Json<MetricResults>> {
     let component_id = validate::identifier(
         Some(&serde_json::Value::String(component_id)),
-        "component_id",
+        validate::Field::named("component_id"),
     )?;
     let now = now_ms();
     let since = match query.since.as_deref() {

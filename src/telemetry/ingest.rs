@@ -1,25 +1,26 @@
 //! The batching writer (group commit). Requests hand their rows to one writer
 //! task and wait; the writer gathers whatever is queued (up to `MAX_TX_ROWS`),
-//! writes it in a single transaction with multi-row INSERTs, commits, and only
+//! writes it in a single transaction ([`crate::storage::bulk`]), commits, and only
 //! then answers every waiting request. One fsync thus covers many requests.
 //!
 //! The queue is bounded by a semaphore counted in rows: a request that does not
 //! fit is refused at once (503 + Retry-After) instead of growing memory.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::bus::Bus;
-use crate::storage::{Db, Tx, now_ms};
+use crate::analytics::rollups::day_of;
+use crate::bus::{Bus, EventRun};
+use crate::storage::bulk::{Bulk, BulkError, Insert, Param};
+use crate::storage::{Db, now_ms};
 
 /// Most rows written in one transaction.
 const MAX_TX_ROWS: usize = 10_000;
 /// Committed transactions waiting for the live bus.
 const PUBLISH_BACKLOG: usize = 8;
-/// Rows per INSERT statement. Fixed sizes keep the statement cache small.
-const CHUNK: usize = 100;
 
 /// A `user_actions` row.
 #[derive(Debug, Clone)]
@@ -97,7 +98,7 @@ impl Ingestor {
         tokio::spawn(publish_committed(bus, to_publish));
         let writer = Writer {
             db,
-            known_components: Mutex::new(HashSet::new()),
+            known_components: HashSet::new(),
             published,
         };
         tokio::spawn(writer.run(receiver));
@@ -141,207 +142,331 @@ impl Ingestor {
 struct Writer {
     db: Db,
     /// Component ids known to exist (saves a lookup per batch).
-    known_components: Mutex<HashSet<String>>,
+    known_components: HashSet<String>,
     /// Committed rows, on their way to the live bus.
-    published: mpsc::Sender<Vec<Rows>>,
+    published: mpsc::Sender<Arc<Batch>>,
+}
+
+/// The rows of one transaction.
+struct Batch {
+    rows: Vec<Arc<Rows>>,
+    /// Components the registry may not know yet.
+    new_components: Vec<String>,
+    received_at: i64,
 }
 
 impl Writer {
-    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Job>) {
+    async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Job>) {
         while let Some(first) = receiver.recv().await {
             let mut jobs = vec![first];
-            let mut rows = jobs[0].rows.len();
-            while rows < MAX_TX_ROWS {
+            let mut queued = jobs[0].rows.len();
+            while queued < MAX_TX_ROWS {
                 match receiver.try_recv() {
                     Ok(job) => {
-                        rows += job.rows.len();
+                        queued += job.rows.len();
                         jobs.push(job);
                     }
                     Err(_) => break,
                 }
             }
-            let result = self.commit(&jobs).await;
+            let (rows, waiting): (Vec<Arc<Rows>>, Vec<_>) = jobs
+                .into_iter()
+                .map(|job| (Arc::new(job.rows), (job.done, job._permits)))
+                .unzip();
+            let batch = Arc::new(Batch {
+                new_components: self.unknown_components(&rows),
+                rows,
+                received_at: now_ms(),
+            });
+            let result = self.db.bulk_write(batch.clone(), write_batch).await;
             if let Err(err) = &result {
-                tracing::error!(error = %err, rows, "telemetry write failed");
+                tracing::error!(error = %err, rows = queued, "telemetry write failed");
             }
             let committed = result.is_ok();
-            let mut written = Vec::with_capacity(jobs.len());
-            for Job {
-                rows,
-                done,
-                _permits,
-            } in jobs
-            {
+            if committed {
+                self.known_components
+                    .extend(batch.new_components.iter().cloned());
+            }
+            for (done, _permits) in waiting {
                 let _ = done.send(if committed { Ok(()) } else { Err(()) });
-                if committed {
-                    written.push(rows);
-                }
             }
             // The bus is fed by its own task, so building the events overlaps
             // the next transaction instead of delaying it. The channel is
             // bounded: a publisher that falls behind slows the writer rather
             // than holding rows in memory without limit.
-            if !written.is_empty() && self.published.send(written).await.is_err() {
+            if committed && self.published.send(batch).await.is_err() {
                 tracing::warn!("telemetry publisher has stopped");
             }
         }
     }
 
-    async fn commit(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.begin().await?;
-        self.register_components(&mut tx, jobs).await?;
-        let actions: Vec<&ActionRow> = jobs.iter().flat_map(|job| &job.rows.actions).collect();
-        for chunk in actions.chunks(CHUNK) {
-            insert_actions(&self.db, &mut tx, chunk).await?;
-        }
-        let active: std::collections::BTreeSet<(String, i64, String)> = actions
+    fn unknown_components(&self, rows: &[Arc<Rows>]) -> Vec<String> {
+        let mut unknown: Vec<String> = rows
             .iter()
-            .filter_map(|row| {
-                let user = row.user_id.clone()?;
-                Some((
-                    row.team_id.clone(),
-                    crate::analytics::rollups::day_of(row.timestamp),
-                    user,
-                ))
+            .flat_map(|rows| {
+                let actions = rows.actions.iter().map(|row| &row.component_id);
+                actions.chain(rows.metrics.iter().map(|row| &row.component_id))
             })
-            .collect();
-        crate::analytics::rollups::add_active_users(&mut tx, active).await?;
-        let metrics: Vec<&MetricRow> = jobs.iter().flat_map(|job| &job.rows.metrics).collect();
-        for chunk in metrics.chunks(CHUNK) {
-            insert_metrics(&self.db, &mut tx, chunk).await?;
-        }
-        tx.commit().await?;
-        self.remember_components(jobs);
-        Ok(())
-    }
-
-    fn unknown_components(&self, jobs: &[Job]) -> Vec<String> {
-        let Ok(known) = self.known_components.lock() else {
-            return Vec::new();
-        };
-        let mut unknown: Vec<String> = jobs
-            .iter()
-            .flat_map(|job| {
-                let actions = job.rows.actions.iter().map(|row| &row.component_id);
-                actions.chain(job.rows.metrics.iter().map(|row| &row.component_id))
-            })
-            .filter(|id| !known.contains(id.as_str()))
+            .filter(|id| !self.known_components.contains(id.as_str()))
             .cloned()
             .collect();
         unknown.sort();
         unknown.dedup();
         unknown
     }
-
-    /// Components the registry does not know are registered as external ones, so
-    /// the foreign keys hold and no event is dropped.
-    async fn register_components(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        for id in self.unknown_components(jobs) {
-            sqlx::query(
-                "INSERT INTO basen_components (id, name, domain, route, transformations, version, enabled, created_at, updated_at, kind) \
-                 VALUES ($1, $1, 'external', '', '[\"T4\"]', '0', $2, $3, $3, 'external') ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&id)
-            .bind(true)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    fn remember_components(&self, jobs: &[Job]) {
-        let unknown = self.unknown_components(jobs);
-        if let Ok(mut known) = self.known_components.lock() {
-            known.extend(unknown);
-        }
-    }
 }
 
-async fn publish_committed(bus: Arc<Bus>, mut batches: mpsc::Receiver<Vec<Rows>>) {
+/// Components the registry does not know are registered as external ones, so
+/// the foreign keys hold and no event is dropped.
+const COMPONENTS: Insert<10> = Insert {
+    table: "basen_components",
+    columns: [
+        "id",
+        "name",
+        "domain",
+        "route",
+        "transformations",
+        "version",
+        "enabled",
+        "created_at",
+        "updated_at",
+        "kind",
+    ],
+    skip_conflicts_on: Some("(id)"),
+};
+
+const ACTIONS: Insert<11> = Insert {
+    table: "user_actions",
+    columns: [
+        "id",
+        "team_id",
+        "user_id",
+        "action_type",
+        "component_id",
+        "payload",
+        "timestamp",
+        "session_id",
+        "external_user_id",
+        "source",
+        "received_at",
+    ],
+    skip_conflicts_on: None,
+};
+
+/// Console users seen active, for the dashboard's active-user counts.
+const ACTIVE_USERS: Insert<3> = Insert {
+    table: "rollup_active_users_daily",
+    columns: ["team_id", "day", "user_id"],
+    skip_conflicts_on: Some("(team_id, day, user_id)"),
+};
+
+const METRICS: Insert<8> = Insert {
+    table: "component_metrics",
+    columns: [
+        "id",
+        "team_id",
+        "component_id",
+        "metric_name",
+        "value",
+        "metadata",
+        "user_id",
+        "timestamp",
+    ],
+    skip_conflicts_on: None,
+};
+
+fn write_batch(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
+    let now = Param::Int(batch.received_at);
+    bulk.insert(
+        &COMPONENTS,
+        batch.new_components.iter().map(|id| {
+            [
+                Param::Text(Some(id)),
+                Param::Text(Some(id)),
+                Param::Text(Some("external")),
+                Param::Text(Some("")),
+                Param::Text(Some(r#"["T4"]"#)),
+                Param::Text(Some("0")),
+                Param::Bool(true),
+                now,
+                now,
+                Param::Text(Some("external")),
+            ]
+        }),
+    )?;
+    let actions: Vec<&ActionRow> = batch.rows.iter().flat_map(|rows| &rows.actions).collect();
+    bulk.insert(
+        &ACTIONS,
+        actions.iter().map(|row| {
+            [
+                Param::Text(Some(&row.id)),
+                Param::Text(Some(&row.team_id)),
+                Param::Text(row.user_id.as_deref()),
+                Param::Text(Some(&row.action_type)),
+                Param::Text(Some(&row.component_id)),
+                Param::Text(row.payload.as_deref()),
+                Param::Int(row.timestamp),
+                Param::Text(row.session_id.as_deref()),
+                Param::Text(row.external_user_id.as_deref()),
+                Param::Text(Some(&row.source)),
+                now,
+            ]
+        }),
+    )?;
+    let active: BTreeSet<(&str, i64, &str)> = actions
+        .iter()
+        .filter_map(|row| {
+            let user = row.user_id.as_deref()?;
+            Some((row.team_id.as_str(), day_of(row.timestamp), user))
+        })
+        .collect();
+    bulk.insert(
+        &ACTIVE_USERS,
+        active.iter().map(|&(team, day, user)| {
+            [
+                Param::Text(Some(team)),
+                Param::Int(day),
+                Param::Text(Some(user)),
+            ]
+        }),
+    )?;
+    let metrics: Vec<&MetricRow> = batch.rows.iter().flat_map(|rows| &rows.metrics).collect();
+    bulk.insert(
+        &METRICS,
+        metrics.iter().map(|row| {
+            [
+                Param::Text(Some(&row.id)),
+                Param::Text(row.team_id.as_deref()),
+                Param::Text(Some(&row.component_id)),
+                Param::Text(Some(&row.metric_name)),
+                Param::Real(row.value),
+                Param::Text(row.metadata.as_deref()),
+                Param::Text(row.user_id.as_deref()),
+                Param::Int(row.timestamp),
+            ]
+        }),
+    )
+}
+
+async fn publish_committed(bus: Arc<Bus>, mut batches: mpsc::Receiver<Arc<Batch>>) {
     while let Some(batch) = batches.recv().await {
-        publish(&bus, &batch);
+        publish(&bus, &batch.rows);
     }
 }
 
-fn publish(bus: &Bus, batch: &[Rows]) {
-    let events = batch.iter().flat_map(|rows| {
-        let actions = rows.actions.iter().map(|row| {
-            (
-                row.team_id.clone(),
-                "telemetry.event",
-                serde_json::json!({
-                    "id": row.id,
-                    "component": row.component_id,
-                    "action": row.action_type,
-                    "timestamp": row.timestamp,
-                    "sessionId": row.session_id,
-                    "userId": row.external_user_id.as_ref().or(row.user_id.as_ref()),
-                }),
-            )
-        });
-        let metrics = rows.metrics.iter().filter_map(|row| {
-            let team = row.team_id.clone()?;
-            Some((
-                team,
-                "telemetry.metric",
-                serde_json::json!({
-                    "component": row.component_id,
-                    "metric_name": row.metric_name,
-                    "value": row.value,
-                    "timestamp": row.timestamp,
-                }),
-            ))
-        });
-        actions.chain(metrics)
+/// A `telemetry.event` on the live bus.
+#[derive(serde::Serialize)]
+struct EventData<'a> {
+    id: &'a str,
+    component: &'a str,
+    action: &'a str,
+    timestamp: i64,
+    #[serde(rename = "sessionId")]
+    session_id: Option<&'a str>,
+    #[serde(rename = "userId")]
+    user_id: Option<&'a str>,
+}
+
+/// A `telemetry.metric` on the live bus.
+#[derive(serde::Serialize)]
+struct MetricData<'a> {
+    component: &'a str,
+    metric_name: &'a str,
+    value: f64,
+    timestamp: i64,
+}
+
+/// Consecutive actions of one request and team, as bus events.
+struct ActionRun {
+    rows: Arc<Rows>,
+    range: Range<usize>,
+}
+
+impl EventRun for ActionRun {
+    fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    fn json(&self, index: usize) -> String {
+        let Some(row) = self.rows.actions.get(self.range.start + index) else {
+            return "null".into();
+        };
+        let data = EventData {
+            id: &row.id,
+            component: &row.component_id,
+            action: &row.action_type,
+            timestamp: row.timestamp,
+            session_id: row.session_id.as_deref(),
+            user_id: row.external_user_id.as_deref().or(row.user_id.as_deref()),
+        };
+        serde_json::to_string(&data).unwrap_or_else(|_| "null".into())
+    }
+}
+
+/// Consecutive metrics of one request and team, as bus events.
+struct MetricRun {
+    rows: Arc<Rows>,
+    range: Range<usize>,
+}
+
+impl EventRun for MetricRun {
+    fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    fn json(&self, index: usize) -> String {
+        let Some(row) = self.rows.metrics.get(self.range.start + index) else {
+            return "null".into();
+        };
+        let data = MetricData {
+            component: &row.component_id,
+            metric_name: &row.metric_name,
+            value: row.value,
+            timestamp: row.timestamp,
+        };
+        serde_json::to_string(&data).unwrap_or_else(|_| "null".into())
+    }
+}
+
+/// Splits `items` into runs of one team; items without a team are left out.
+fn team_runs<'a, T>(
+    items: &'a [T],
+    team_of: impl Fn(&'a T) -> Option<&'a str>,
+) -> Vec<(&'a str, Range<usize>)> {
+    let mut runs: Vec<(&str, Range<usize>)> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let Some(team) = team_of(item) else { continue };
+        match runs.last_mut() {
+            Some((last, range)) if *last == team && range.end == index => range.end += 1,
+            _ => runs.push((team, index..index + 1)),
+        }
+    }
+    runs
+}
+
+/// Puts committed rows on the bus: one entry per request and team, rendered
+/// only if a stream sends them.
+fn publish(bus: &Bus, batch: &[Arc<Rows>]) {
+    let runs = batch.iter().flat_map(|rows| {
+        let actions = team_runs(&rows.actions, |row| Some(row.team_id.as_str()))
+            .into_iter()
+            .map(|(team, range)| {
+                let run: Arc<dyn EventRun> = Arc::new(ActionRun {
+                    rows: rows.clone(),
+                    range,
+                });
+                (team.to_owned(), "telemetry.event", run)
+            });
+        let metrics = team_runs(&rows.metrics, |row| row.team_id.as_deref())
+            .into_iter()
+            .map(|(team, range)| {
+                let run: Arc<dyn EventRun> = Arc::new(MetricRun {
+                    rows: rows.clone(),
+                    range,
+                });
+                (team.to_owned(), "telemetry.metric", run)
+            });
+        actions.chain(metrics).collect::<Vec<_>>()
     });
-    bus.publish_all(events);
-}
-
-async fn insert_actions(db: &Db, tx: &mut Tx, rows: &[&ActionRow]) -> Result<(), sqlx::Error> {
-    let received_at = now_ms();
-    let sql = format!(
-        "INSERT INTO user_actions (id, team_id, user_id, action_type, component_id, payload, timestamp, \
-         session_id, external_user_id, source, received_at) VALUES {}",
-        db.values_list(rows.len(), 11)
-    );
-    let mut query = sqlx::query(&sql);
-    for row in rows {
-        query = query
-            .bind(row.id.as_str())
-            .bind(row.team_id.as_str())
-            .bind(row.user_id.as_deref())
-            .bind(row.action_type.as_str())
-            .bind(row.component_id.as_str())
-            .bind(row.payload.as_deref())
-            .bind(row.timestamp)
-            .bind(row.session_id.as_deref())
-            .bind(row.external_user_id.as_deref())
-            .bind(row.source.as_str())
-            .bind(received_at);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn insert_metrics(db: &Db, tx: &mut Tx, rows: &[&MetricRow]) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO component_metrics (id, team_id, component_id, metric_name, value, metadata, user_id, timestamp) VALUES {}",
-        db.values_list(rows.len(), 8)
-    );
-    let mut query = sqlx::query(&sql);
-    for row in rows {
-        query = query
-            .bind(row.id.as_str())
-            .bind(row.team_id.as_deref())
-            .bind(row.component_id.as_str())
-            .bind(row.metric_name.as_str())
-            .bind(row.value)
-            .bind(row.metadata.as_deref())
-            .bind(row.user_id.as_deref())
-            .bind(row.timestamp);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    bus.publish_runs(runs);
 }

@@ -46,14 +46,65 @@ fn invalid(field: &str, rule: &str) -> AppError {
     AppError::validation(field, rule)
 }
 
+/// Where a value sits in the body (`events[3].timestamp`), spelled out only when
+/// it is refused: a batch of valid events builds no path strings at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Field<'a> {
+    /// The list and index of the item, for batches.
+    item: Option<(&'a str, usize)>,
+    name: &'a str,
+}
+
+impl<'a> Field<'a> {
+    /// A top-level field (or a path parameter).
+    pub fn named(name: &'a str) -> Field<'a> {
+        Field { item: None, name }
+    }
+
+    fn refuse(self, rule: &str) -> AppError {
+        invalid(&self.to_string(), rule)
+    }
+}
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.item {
+            Some((list, index)) if self.name.is_empty() => write!(f, "{list}[{index}]"),
+            Some((list, index)) => write!(f, "{list}[{index}].{}", self.name),
+            None if self.name.is_empty() => f.write_str("body"),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+/// An item of the body: the body itself, or `list[index]`.
+#[derive(Debug, Clone, Copy)]
+struct Item<'a> {
+    at: Option<(&'a str, usize)>,
+}
+
+impl<'a> Item<'a> {
+    fn field(self, name: &'a str) -> Field<'a> {
+        Field {
+            item: self.at,
+            name,
+        }
+    }
+
+    /// The item as a whole.
+    fn whole(self) -> Field<'a> {
+        self.field("")
+    }
+}
+
 /// Component ids and metric names: lower-case letters, digits, `-`, `_`, `.`,
 /// starting with a letter or digit, at most 64 characters.
-pub fn identifier(value: Option<&Value>, field: &str) -> Result<String, AppError> {
+pub fn identifier(value: Option<&Value>, field: Field<'_>) -> Result<String, AppError> {
     let Some(value) = value else {
-        return Err(invalid(field, "is required"));
+        return Err(field.refuse("is required"));
     };
     let Some(text) = value.as_str() else {
-        return Err(invalid(field, "must be a string"));
+        return Err(field.refuse("must be a string"));
     };
     let valid_chars = text
         .chars()
@@ -63,15 +114,14 @@ pub fn identifier(value: Option<&Value>, field: &str) -> Result<String, AppError
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric());
     if text.is_empty() || text.len() > MAX_ID_LEN || !valid_chars || !starts_well {
-        return Err(invalid(
-            field,
+        return Err(field.refuse(
             "must be 1 to 64 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit",
         ));
     }
     Ok(text.to_string())
 }
 
-fn optional_text(value: Option<&Value>, field: &str) -> Result<Option<String>, AppError> {
+fn optional_text(value: Option<&Value>, field: Field<'_>) -> Result<Option<String>, AppError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text))
@@ -79,71 +129,65 @@ fn optional_text(value: Option<&Value>, field: &str) -> Result<Option<String>, A
         {
             Ok(Some(text.clone()))
         }
-        Some(Value::String(_)) => Err(invalid(field, "must be 1 to 128 characters")),
-        Some(_) => Err(invalid(field, "must be a string")),
+        Some(Value::String(_)) => Err(field.refuse("must be 1 to 128 characters")),
+        Some(_) => Err(field.refuse("must be a string")),
     }
 }
 
-fn timestamp(value: Option<&Value>, field: &str, now: i64) -> Result<i64, AppError> {
+fn timestamp(value: Option<&Value>, field: Field<'_>, now: i64) -> Result<i64, AppError> {
     match value {
         None | Some(Value::Null) => Ok(now),
         Some(Value::Number(number)) => {
             let Some(ms) = number.as_i64() else {
-                return Err(invalid(
-                    field,
-                    "must be whole milliseconds since the Unix epoch",
-                ));
+                return Err(field.refuse("must be whole milliseconds since the Unix epoch"));
             };
             if ms < now - MAX_PAST_MS || ms > now + MAX_FUTURE_MS {
-                return Err(invalid(
-                    field,
-                    "must be within the last 7 days and at most 5 minutes ahead",
-                ));
+                return Err(
+                    field.refuse("must be within the last 7 days and at most 5 minutes ahead")
+                );
             }
             Ok(ms)
         }
-        Some(_) => Err(invalid(
-            field,
-            "must be a number (milliseconds since the Unix epoch)",
-        )),
+        Some(_) => Err(field.refuse("must be a number (milliseconds since the Unix epoch)")),
     }
 }
 
-fn object(value: Option<&Value>, field: &str, limits: Limits) -> Result<Option<String>, AppError> {
+fn object(
+    value: Option<&Value>,
+    field: Field<'_>,
+    limits: Limits,
+) -> Result<Option<String>, AppError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) if map.is_empty() => Ok(None),
         Some(value @ Value::Object(_)) => {
             let text = value.to_string();
             if text.len() > limits.max_properties_bytes {
-                return Err(invalid(
-                    field,
-                    &format!(
-                        "must serialize to at most {} bytes",
-                        limits.max_properties_bytes
-                    ),
-                ));
+                return Err(field.refuse(&format!(
+                    "must serialize to at most {} bytes",
+                    limits.max_properties_bytes
+                )));
             }
             Ok(Some(text))
         }
-        Some(_) => Err(invalid(field, "must be a JSON object")),
+        Some(_) => Err(field.refuse("must be a JSON object")),
     }
 }
 
-fn as_object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, AppError> {
+fn as_object<'a>(value: &'a Value, field: Field<'_>) -> Result<&'a Map<String, Value>, AppError> {
     value
         .as_object()
-        .ok_or_else(|| invalid(field, "must be a JSON object"))
+        .ok_or_else(|| field.refuse("must be a JSON object"))
 }
 
 /// The items of a request body that is either one object or `{"<list_key>": [...]}`.
-/// Returns each item with the path to name in errors.
+/// Returns each item with its place, to name in errors.
 fn items<'a>(
     body: &'a Value,
-    list_key: &str,
+    list_key: &'a str,
     limits: Limits,
-) -> Result<Vec<(String, &'a Value)>, AppError> {
-    let root = as_object(body, "body")?;
+) -> Result<Vec<(Item<'a>, &'a Value)>, AppError> {
+    let root = as_object(body, Field::named("body"))?;
     match root.get(list_key) {
         Some(Value::Array(list)) => {
             if list.is_empty() {
@@ -158,19 +202,14 @@ fn items<'a>(
             Ok(list
                 .iter()
                 .enumerate()
-                .map(|(i, item)| (format!("{list_key}[{i}]"), item))
+                .map(|(i, item)| {
+                    let at = Some((list_key, i));
+                    (Item { at }, item)
+                })
                 .collect())
         }
         Some(_) => Err(invalid(list_key, "must be an array")),
-        None => Ok(vec![(String::new(), body)]),
-    }
-}
-
-fn path(prefix: &str, field: &str) -> String {
-    if prefix.is_empty() {
-        field.to_string()
-    } else {
-        format!("{prefix}.{field}")
+        None => Ok(vec![(Item { at: None }, body)]),
     }
 }
 
@@ -178,15 +217,15 @@ fn path(prefix: &str, field: &str) -> String {
 pub fn events(body: &Value, limits: Limits, now: i64) -> Result<Vec<EventIn>, AppError> {
     items(body, "events", limits)?
         .into_iter()
-        .map(|(prefix, item)| {
-            let item = as_object(item, if prefix.is_empty() { "body" } else { &prefix })?;
+        .map(|(at, item)| {
+            let item = as_object(item, at.whole())?;
             Ok(EventIn {
-                component: identifier(item.get("component"), &path(&prefix, "component"))?,
-                action: identifier(item.get("action"), &path(&prefix, "action"))?,
-                properties: object(item.get("properties"), &path(&prefix, "properties"), limits)?,
-                timestamp: timestamp(item.get("timestamp"), &path(&prefix, "timestamp"), now)?,
-                session_id: optional_text(item.get("sessionId"), &path(&prefix, "sessionId"))?,
-                user_id: optional_text(item.get("userId"), &path(&prefix, "userId"))?,
+                component: identifier(item.get("component"), at.field("component"))?,
+                action: identifier(item.get("action"), at.field("action"))?,
+                properties: object(item.get("properties"), at.field("properties"), limits)?,
+                timestamp: timestamp(item.get("timestamp"), at.field("timestamp"), now)?,
+                session_id: optional_text(item.get("sessionId"), at.field("sessionId"))?,
+                user_id: optional_text(item.get("userId"), at.field("userId"))?,
             })
         })
         .collect()
@@ -196,23 +235,23 @@ pub fn events(body: &Value, limits: Limits, now: i64) -> Result<Vec<EventIn>, Ap
 pub fn metrics(body: &Value, limits: Limits, now: i64) -> Result<Vec<MetricIn>, AppError> {
     items(body, "metrics", limits)?
         .into_iter()
-        .map(|(prefix, item)| {
-            let item = as_object(item, if prefix.is_empty() { "body" } else { &prefix })?;
-            let value_field = path(&prefix, "value");
+        .map(|(at, item)| {
+            let item = as_object(item, at.whole())?;
+            let value_field = at.field("value");
             let value = match item.get("value") {
                 Some(Value::Number(number)) => number
                     .as_f64()
                     .filter(|v| v.is_finite())
-                    .ok_or_else(|| invalid(&value_field, "must be a finite number"))?,
-                Some(_) => return Err(invalid(&value_field, "must be a number")),
-                None => return Err(invalid(&value_field, "is required")),
+                    .ok_or_else(|| value_field.refuse("must be a finite number"))?,
+                Some(_) => return Err(value_field.refuse("must be a number")),
+                None => return Err(value_field.refuse("is required")),
             };
             Ok(MetricIn {
-                component: identifier(item.get("component"), &path(&prefix, "component"))?,
-                metric_name: identifier(item.get("metric_name"), &path(&prefix, "metric_name"))?,
+                component: identifier(item.get("component"), at.field("component"))?,
+                metric_name: identifier(item.get("metric_name"), at.field("metric_name"))?,
                 value,
-                metadata: object(item.get("metadata"), &path(&prefix, "metadata"), limits)?,
-                timestamp: timestamp(item.get("timestamp"), &path(&prefix, "timestamp"), now)?,
+                metadata: object(item.get("metadata"), at.field("metadata"), limits)?,
+                timestamp: timestamp(item.get("timestamp"), at.field("timestamp"), now)?,
             })
         })
         .collect()

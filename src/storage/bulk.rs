@@ -185,15 +185,48 @@ pub(super) fn open_sqlite_connection(
         file,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // The connection that commits runs the automatic checkpoint, which ends in
-    // an fsync of the database file. At the default 1,000 pages (4 MB) that
-    // came every few telemetry transactions; at 10,000 (a WAL of up to about
-    // 40 MB) the writer spends that wait a tenth as often: +12 % batched ingest.
+    // The connection that commits runs SQLite's automatic checkpoint (every
+    // 1,000 WAL pages): it copies the WAL's pages into the database file while
+    // holding the write lock. The checkpointer thread below does most of that
+    // copying beside the writer, on the other core, so the automatic one finds
+    // little left: more batched ingest and a lower p99 (docs/BENCHMARKS.md).
     connection.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-         PRAGMA wal_autocheckpoint = 10000;",
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
     )?;
-    Ok(Arc::new(Mutex::new(connection)))
+    let connection = Arc::new(Mutex::new(connection));
+    start_checkpointer(file, Arc::downgrade(&connection))?;
+    Ok(connection)
+}
+
+/// How often the checkpointer copies committed WAL pages into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs passive checkpoints (they never wait for, or block, readers and
+/// writers) on a thread of its own until the bulk connection is dropped.
+fn start_checkpointer(
+    file: &std::path::Path,
+    bulk: std::sync::Weak<Mutex<rusqlite::Connection>>,
+) -> rusqlite::Result<()> {
+    let connection = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while bulk.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(err) =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::debug!(error = %err, "passive checkpoint failed");
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "no checkpointer thread; the writer checkpoints alone");
+    }
+    Ok(())
 }
 
 impl Db {

@@ -30,6 +30,7 @@ pub fn spawn(state: &AppState) -> Workers {
         maintenance_tick,
     ));
     set.spawn(crate::executions::runner::run(state.clone()));
+    crate::bus::bridge::spawn(state, &mut set);
     if state.config.demo {
         set.spawn(crate::demo::live::run(state.clone()));
     }

@@ -3,7 +3,8 @@
 //! restart; a graceful shutdown hands running executions back; the master key
 //! can be rotated with `hummbl keys rotate`, a wrong one stops start-up, and a
 //! provider key's plaintext never reaches the logs. And two runners on one
-//! database never run the same execution.
+//! database never run the same execution, and on PostgreSQL a replica's
+//! monitor stream shows executions another replica changed.
 
 mod common;
 
@@ -325,6 +326,83 @@ async fn two_runners_on_one_database_never_run_the_same_execution() {
         }
     }
     assert_eq!(fake.provider.calls().len(), RUNS * 2);
+    shutdown.cancel();
+    server.await.expect("join").expect("second server");
+    first.stop().await;
+}
+
+/// A second server on the first one's database (a replica), serving on its own port.
+async fn replica_of(
+    first: &TestApp,
+) -> (
+    AppState,
+    String,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let config = (*first.state.config).clone();
+    let db = app::prepare(&config).await.expect("prepare");
+    let vault = hummbl::vault::open_configured(&config, &db)
+        .await
+        .expect("vault");
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(db, config, vault, shutdown.clone()).expect("state");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(app::serve(listener, state.clone()));
+    (state, base, shutdown, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_streams_executions_changed_by_another() {
+    let first = TestApp::spawn_with(fast_retries).await;
+    if first.db.backend() != hummbl::storage::Backend::Postgres {
+        // One SQLite file is served by one process: there are no replicas.
+        first.stop().await;
+        return;
+    }
+    let (_second, second_base, shutdown, server) = replica_of(&first).await;
+    let fake = FakeProvider::start().await;
+    let (api, _) = owner_api(&first, "replicas").await;
+    let key = api
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let agent = api.agent("Worker", "openai", "gpt-4o-mini", &key).await;
+    let workflow = api
+        .workflow(
+            "Across replicas",
+            json!([{"id": "a", "agent": agent, "prompt": "[slow:200] hello"}]),
+        )
+        .await;
+
+    // The monitor's stream, served by the second replica (sessions live in
+    // the shared database, so the same cookie works there).
+    let response = api
+        .client
+        .get(format!("{second_base}/api/executions/stream"))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    // Started through the first replica: only it publishes the "pending" event.
+    let id = api.run(&workflow, json!({})).await;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(seen.contains(&id) && seen.contains("\"status\":\"pending\"")) {
+        use futures_util::StreamExt;
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("the replica's stream never showed {id} pending: {seen}"))
+            .expect("stream open")
+            .expect("chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: execution.changed"), "{seen}");
+    drop(stream);
+    let execution = api.wait_finished(&id).await;
+    assert_eq!(execution["status"], "succeeded", "{execution:#}");
     shutdown.cancel();
     server.await.expect("join").expect("second server");
     first.stop().await;

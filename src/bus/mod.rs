@@ -3,11 +3,14 @@
 //! recent events so a reconnecting SSE client can resume from `Last-Event-ID`.
 //! Events carry a sequence number, increasing per process; a publisher may hand
 //! over a run of events as one entry, rendered only when a stream sends it.
-//! Subscribers filter by team. A subscriber that falls further behind than the broadcast capacity is
+//! Subscribers filter by team. On PostgreSQL, [`bridge`] shares execution
+//! events with the other replicas. A subscriber that falls further behind than the broadcast capacity is
 //! told to resync rather than silently missing events.
 
+pub mod bridge;
+
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use std::convert::Infallible;
 
@@ -24,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 const CHANNEL_CAPACITY: usize = 4096;
 /// How often an idle SSE stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+/// The kind of the entry that asks every stream to reload.
+const RESYNC: &str = "resync";
 /// How many recent events are kept for resuming streams (a run that does not
 /// fit whole pushes older entries out).
 const RING_CAPACITY: usize = 2048;
@@ -94,6 +99,9 @@ impl BusEvent {
 pub struct Bus {
     sender: broadcast::Sender<Arc<BusEvent>>,
     ring: Mutex<Ring>,
+    /// Where events shared with other replicas go (see [`bridge`]); unset on
+    /// SQLite, where there is one process.
+    to_peers: OnceLock<tokio::sync::mpsc::UnboundedSender<bridge::Shared>>,
 }
 
 struct Ring {
@@ -127,15 +135,41 @@ impl Bus {
                 entries: VecDeque::new(),
                 held: 0,
             }),
+            to_peers: OnceLock::new(),
         }
     }
 
-    /// Publishes one event.
+    /// Publishes one event (and, for kinds shared between replicas, sends it to
+    /// the other processes on the same database).
     pub fn publish(&self, team_id: String, kind: &'static str, data: &impl Serialize) {
-        match serde_json::to_string(data) {
-            Ok(text) => self.publish_entries([(team_id, kind, Data::One(text))]),
-            Err(err) => tracing::warn!(error = %err, kind, "bus event not serializable"),
+        let text = match serde_json::to_string(data) {
+            Ok(text) => text,
+            Err(err) => {
+                tracing::warn!(error = %err, kind, "bus event not serializable");
+                return;
+            }
+        };
+        if let Some(to_peers) = self.to_peers.get()
+            && bridge::is_shared(kind)
+        {
+            let _ = to_peers.send(bridge::Shared {
+                team_id: team_id.clone(),
+                kind: kind.to_string(),
+                data: text.clone(),
+            });
         }
+        self.publish_entries([(team_id, kind, Data::One(text))]);
+    }
+
+    /// Tells every stream to reload its state: events may have been missed
+    /// (another replica's, while the bridge was reconnecting).
+    fn publish_resync(&self) {
+        self.publish_entries([(String::new(), RESYNC, Data::One("{}".into()))]);
+    }
+
+    /// Publishes an event another replica published, here only.
+    fn publish_from_peer(&self, team_id: String, kind: &'static str, text: String) {
+        self.publish_entries([(team_id, kind, Data::One(text))]);
     }
 
     /// Publishes runs of events (team, kind, run), in order.
@@ -237,18 +271,25 @@ impl Bus {
         let (receiver, replay) = self.subscribe(last_seen);
         let wanted =
             move |entry: &BusEvent| entry.team_id == team_id && entry.kind.starts_with(kind_prefix);
+        let for_stream = move |entry: &BusEvent, seen: u64| {
+            if entry.kind == RESYNC {
+                vec![resync_event()]
+            } else if wanted(entry) {
+                sse_events(entry, seen)
+            } else {
+                Vec::new()
+            }
+        };
         let first: Vec<Event> = match replay {
             Replay::TooOld => vec![resync_event()],
             Replay::Events(entries) => entries
                 .iter()
-                .filter(|entry| wanted(entry))
-                .flat_map(|entry| sse_events(entry, last_seen.unwrap_or(0)))
+                .flat_map(|entry| for_stream(entry, last_seen.unwrap_or(0)))
                 .collect(),
         };
         let live = BroadcastStream::new(receiver).flat_map(move |item| {
             let events = match item {
-                Ok(entry) if wanted(&entry) => sse_events(&entry, 0),
-                Ok(_) => Vec::new(),
+                Ok(entry) => for_stream(&entry, 0),
                 Err(BroadcastStreamRecvError::Lagged(_)) => vec![resync_event()],
             };
             stream::iter(events)

@@ -267,15 +267,7 @@ async fn executions_survive_sigkill_and_shutdown_and_the_master_key_rotates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_on_one_database_never_run_the_same_execution() {
     let first = TestApp::spawn_with(fast_retries).await;
-    let config = (*first.state.config).clone();
-    let db = app::prepare(&config).await.expect("prepare");
-    let vault = hummbl::vault::open_configured(&config, &db)
-        .await
-        .expect("vault");
-    let shutdown = CancellationToken::new();
-    let second = AppState::new(db, config, vault, shutdown.clone()).expect("state");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = tokio::spawn(app::serve(listener, second.clone()));
+    let (second, _, shutdown, server) = replica_of(&first).await;
 
     let fake = FakeProvider::start().await;
     let (api, _) = owner_api(&first, "two-runners").await;

@@ -1,12 +1,16 @@
 //! Model prices: what a million input, output and cached-input tokens cost, in
 //! micro-dollars, and the cost of a call from its token usage.
 //!
-//! The defaults below are list prices copied from the providers' public pricing
-//! pages (https://openai.com/api/pricing and https://www.anthropic.com/pricing) as
-//! they stood in June 2025; providers change them, so admins can override any
-//! model per team with a date from which the new price applies. Models match by
-//! the longest known prefix, so dated snapshots (`gpt-4o-mini-2024-07-18`) find
-//! their family's price.
+//! The defaults below are list prices from the providers' public pricing pages
+//! (https://openai.com/api/pricing and
+//! https://platform.claude.com/docs/en/about-claude/pricing). The Anthropic rows
+//! were checked against a copy of that page read in November 2026 (Opus 4.5
+//! and later cost a third of Opus 4 and 4.1); the OpenAI rows are June 2025's,
+//! and models newer than those (GPT-5 and later) have no default. Providers change
+//! them, so admins can override any model per team with a date from which the
+//! new price applies. Models match by the longest known prefix, so dated
+//! snapshots (`gpt-4o-mini-2024-07-18`) find their family's price, which is why
+//! each Opus generation needs its own row.
 
 pub mod handlers;
 
@@ -16,8 +20,8 @@ use sqlx::Row;
 use crate::storage::Db;
 
 /// Where the default prices come from, shown beside them.
-pub const DEFAULT_SOURCE: &str =
-    "list prices from openai.com/api/pricing and anthropic.com/pricing, June 2025";
+pub const DEFAULT_SOURCE: &str = "list prices from openai.com/api/pricing (June 2025) and \
+     platform.claude.com/docs/en/about-claude/pricing (November 2026)";
 
 /// Micro-dollars per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -82,6 +86,31 @@ const DEFAULTS: &[DefaultPrice] = &[
         provider: "openai",
         model: "o4-mini",
         price: usd(1.10, 4.40, 0.275),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-opus-5",
+        price: usd(5.00, 25.00, 0.50),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-opus-4-8",
+        price: usd(5.00, 25.00, 0.50),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-opus-4-7",
+        price: usd(5.00, 25.00, 0.50),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-opus-4-6",
+        price: usd(5.00, 25.00, 0.50),
+    },
+    DefaultPrice {
+        provider: "anthropic",
+        model: "claude-opus-4-5",
+        price: usd(5.00, 25.00, 0.50),
     },
     DefaultPrice {
         provider: "anthropic",
@@ -207,6 +236,15 @@ mod tests {
         assert_eq!(
             default_price("claude-3-5-haiku-20241022"),
             Some(usd(0.80, 4.00, 0.08))
+        );
+        // Opus 4 and 4.1 cost three times what Opus 4.5 and later do.
+        assert_eq!(
+            default_price("claude-opus-4-1-20250805"),
+            Some(usd(15.00, 75.00, 1.50))
+        );
+        assert_eq!(
+            default_price("claude-opus-4-5-20251101"),
+            Some(usd(5.00, 25.00, 0.50))
         );
         assert_eq!(default_price("llama3.1:8b"), None);
     }

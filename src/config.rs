@@ -137,6 +137,9 @@ pub struct UserCreateArgs {
     pub password_stdin: bool,
 }
 
+/// A shorter metrics token would be guessable.
+const MIN_METRICS_TOKEN_LEN: usize = 16;
+
 /// Keys accepted in the TOML file; unknown keys are an error, not a silent no-op.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +150,7 @@ struct FileConfig {
     public_url: Option<String>,
     master_key: Option<String>,
     smtp_url: Option<String>,
+    metrics_token: Option<String>,
     log_format: Option<String>,
     session_ttl_hours: Option<u64>,
     login_attempts_per_minute: Option<u32>,
@@ -175,6 +179,8 @@ pub struct Config {
     /// 32-byte master key for the provider-key vault (base64), if given.
     pub master_key: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
+    /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
     pub demo: bool,
     pub log_format: LogFormat,
     pub session_ttl: Duration,
@@ -219,6 +225,7 @@ impl Config {
             public_url: None,
             master_key: None,
             smtp_url: None,
+            metrics_token: None,
             demo: false,
             log_format: LogFormat::Pretty,
             session_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -294,6 +301,15 @@ impl Config {
                 .context("HUMMBL_MASTER_KEY (master_key) is invalid")?;
         }
         let smtp_url = env("HUMMBL_SMTP_URL").or(file.smtp_url);
+        let metrics_token = env("HUMMBL_METRICS_TOKEN").or(file.metrics_token);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|token| token.trim().len() < MIN_METRICS_TOKEN_LEN)
+        {
+            bail!(
+                "HUMMBL_METRICS_TOKEN (metrics_token) must be at least {MIN_METRICS_TOKEN_LEN} characters"
+            );
+        }
 
         let log_format = match serve.log_format.clone().or(file.log_format).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
@@ -358,6 +374,7 @@ impl Config {
             public_url,
             master_key: master_key.map(SecretString::from),
             smtp_url: smtp_url.map(SecretString::from),
+            metrics_token: metrics_token.map(|token| SecretString::from(token.trim().to_string())),
             demo: serve.demo,
             log_format,
             session_ttl: Duration::from_secs(ttl_hours * 3600),

@@ -60,6 +60,11 @@ fn bad_configuration_is_refused_before_binding() {
             "HUMMBL_MASTER_KEY",
         ),
         (
+            vec!["--addr".into(), format!("127.0.0.1:{port}")],
+            vec![("HUMMBL_METRICS_TOKEN", "guessable")],
+            "HUMMBL_METRICS_TOKEN",
+        ),
+        (
             vec![
                 "--addr".into(),
                 format!("127.0.0.1:{port}"),

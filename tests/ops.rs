@@ -242,3 +242,45 @@ async fn graceful_shutdown_lets_the_server_task_finish() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn a_metrics_token_keeps_other_readers_out() {
+    const TOKEN: &str = "scrape-token-0123456789";
+    let app = TestApp::spawn_with(|config| {
+        config.metrics_token = Some(secrecy::SecretString::from(TOKEN.to_string()));
+    })
+    .await;
+    let client = client();
+    let status_with = |header: Option<String>| {
+        let mut request = client.get(app.url("/metrics"));
+        if let Some(header) = header {
+            request = request.header("authorization", header);
+        }
+        async move { request.send().await.expect("metrics") }
+    };
+    let refused = status_with(None).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..])
+    );
+    assert_eq!(
+        status_with(Some("Bearer wrong-token-0123456789".into()))
+            .await
+            .status(),
+        401
+    );
+    let allowed = status_with(Some(format!("Bearer {TOKEN}"))).await;
+    assert_eq!(allowed.status(), 200);
+    assert!(
+        allowed
+            .text()
+            .await
+            .expect("text")
+            .contains("hummbl_http_requests_total")
+    );
+    app.stop().await;
+}

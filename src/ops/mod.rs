@@ -6,8 +6,9 @@ pub mod openapi;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 
 use crate::app::AppState;
 use crate::routes::Route;
@@ -38,7 +39,31 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text. Open by default (scrapers usually sit on a private
+/// network); with `metrics_token` set, only a scraper presenting it may read.
+async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        let expected = token.expose_secret();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(
+            presented.as_bytes(),
+            expected.as_bytes(),
+        )
+        .is_err()
+        {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics need the token: Authorization: Bearer <metrics_token>",
+            )
+                .into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -46,6 +71,7 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 async fn openapi_json() -> impl IntoResponse {

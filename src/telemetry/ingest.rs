@@ -69,7 +69,8 @@ impl Rows {
 struct Job {
     rows: Rows,
     done: oneshot::Sender<Result<(), ()>>,
-    _permits: tokio::sync::OwnedSemaphorePermit,
+    /// The request's room in the queue, given back when it is answered.
+    permits: tokio::sync::OwnedSemaphorePermit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +130,7 @@ impl Ingestor {
             .send(Job {
                 rows,
                 done,
-                _permits: permits,
+                permits,
             })
             .map_err(|_| IngestError::Failed)?;
         match committed.await {
@@ -158,45 +159,43 @@ struct Batch {
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Job>) {
         while let Some(first) = receiver.recv().await {
-            let mut jobs = vec![first];
-            let mut queued = jobs[0].rows.len();
-            while queued < MAX_TX_ROWS {
-                match receiver.try_recv() {
-                    Ok(job) => {
-                        queued += job.rows.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let (rows, waiting): (Vec<Arc<Rows>>, Vec<_>) = jobs
-                .into_iter()
-                .map(|job| (Arc::new(job.rows), (job.done, job._permits)))
-                .unzip();
-            let batch = Arc::new(Batch {
-                new_components: self.unknown_components(&rows),
-                rows,
-                received_at: now_ms(),
-            });
-            let result = self.db.bulk_write(batch.clone(), write_batch).await;
-            if let Err(err) = &result {
-                tracing::error!(error = %err, rows = queued, "telemetry write failed");
-            }
-            let committed = result.is_ok();
-            if committed {
-                self.known_components
-                    .extend(batch.new_components.iter().cloned());
-            }
-            for (done, _permits) in waiting {
-                let _ = done.send(if committed { Ok(()) } else { Err(()) });
-            }
-            // The bus is fed by its own task, so building the events overlaps
-            // the next transaction instead of delaying it. The channel is
-            // bounded: a publisher that falls behind slows the writer rather
-            // than holding rows in memory without limit.
-            if committed && self.published.send(batch).await.is_err() {
-                tracing::warn!("telemetry publisher has stopped");
-            }
+            let jobs = gather(first, &mut receiver);
+            self.write(jobs).await;
+        }
+    }
+
+    /// Writes the jobs in one transaction, answers each request, and hands the
+    /// committed rows to the bus.
+    async fn write(&mut self, jobs: Vec<Job>) {
+        let (rows, waiting): (Vec<Arc<Rows>>, Vec<_>) = jobs
+            .into_iter()
+            .map(|job| (Arc::new(job.rows), (job.done, job.permits)))
+            .unzip();
+        let batch = Arc::new(Batch {
+            new_components: self.unknown_components(&rows),
+            rows,
+            received_at: now_ms(),
+        });
+        let result = self.db.bulk_write(batch.clone(), write_batch).await;
+        if let Err(err) = &result {
+            let rows: usize = batch.rows.iter().map(|rows| rows.len()).sum();
+            tracing::error!(error = %err, rows, "telemetry write failed");
+        }
+        let committed = result.is_ok();
+        if committed {
+            self.known_components
+                .extend(batch.new_components.iter().cloned());
+        }
+        // Answering releases each request's queue room (its permits).
+        for (done, _permits) in waiting {
+            let _ = done.send(if committed { Ok(()) } else { Err(()) });
+        }
+        // The bus is fed by its own task, so building the events overlaps
+        // the next transaction instead of delaying it. The channel is
+        // bounded: a publisher that falls behind slows the writer rather
+        // than holding rows in memory without limit.
+        if committed && self.published.send(batch).await.is_err() {
+            tracing::warn!("telemetry publisher has stopped");
         }
     }
 
@@ -214,6 +213,22 @@ impl Writer {
         unknown.dedup();
         unknown
     }
+}
+
+/// The first job and whatever else is already queued, up to `MAX_TX_ROWS` rows.
+fn gather(first: Job, receiver: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
+    let mut queued = first.rows.len();
+    let mut jobs = vec![first];
+    while queued < MAX_TX_ROWS {
+        match receiver.try_recv() {
+            Ok(job) => {
+                queued += job.rows.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs
 }
 
 /// Components the registry does not know are registered as external ones, so

@@ -408,6 +408,28 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_resync_reaches_every_team_s_stream() {
+        use futures_util::StreamExt;
+        let bus = Bus::new();
+        let shutdown = CancellationToken::new();
+        let mut stream = Box::pin(bus.sse_stream("a-team".into(), "execution.", None, shutdown));
+        bus.publish("another-team".into(), "execution.changed", &1);
+        bus.publish_resync();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(1), stream.next())
+            .await
+            .expect("an event")
+            .expect("stream open");
+        let text = format!("{:?}", next.expect("infallible"));
+        assert!(text.contains("resync"), "{text}");
+        // A resume from before it replays the resync too.
+        let (_, replay) = bus.subscribe(Some(0));
+        let Replay::Events(entries) = replay else {
+            panic!("expected a replay")
+        };
+        assert!(entries.iter().any(|entry| entry.kind == RESYNC));
+    }
+
     #[test]
     fn resuming_from_before_the_ring_asks_for_a_resync() {
         let bus = Bus::new();

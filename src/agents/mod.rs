@@ -165,24 +165,25 @@ pub async fn archive(db: &Db, team_id: &str, id: &str) -> Result<bool, sqlx::Err
     Ok(done.rows_affected() > 0)
 }
 
+/// A live (not archived) agent by id.
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Agent>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE team_id = $1 AND id = $2 AND archived_at IS NULL"
-    ))
-    .bind(team_id)
-    .bind(id)
-    .fetch_optional(db.write())
-    .await?
-    .as_ref()
-    .map(agent)
-    .transpose()
+    fetch(db, team_id, id, "AND archived_at IS NULL").await
 }
 
 /// An agent by id, archived or not (a running execution may use one archived
 /// since it started).
 pub async fn get_any(db: &Db, team_id: &str, id: &str) -> Result<Option<Agent>, sqlx::Error> {
+    fetch(db, team_id, id, "").await
+}
+
+async fn fetch(
+    db: &Db,
+    team_id: &str,
+    id: &str,
+    condition: &str,
+) -> Result<Option<Agent>, sqlx::Error> {
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE team_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM agents WHERE team_id = $1 AND id = $2 {condition}"
     ))
     .bind(team_id)
     .bind(id)

@@ -274,7 +274,7 @@ async fn summary_of(
     ))
     .bind(team_id)
     .bind(id)
-    .fetch_optional(db.write())
+    .fetch_optional(db.read())
     .await?
     .as_ref()
     .map(summary)
@@ -350,7 +350,7 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<ExecutionDet
     ))
     .bind(team_id)
     .bind(id)
-    .fetch_optional(db.write())
+    .fetch_optional(db.read())
     .await?;
     let Some(row) = row else {
         return Ok(None);
@@ -360,7 +360,7 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<ExecutionDet
         "SELECT {STEP_COLUMNS} FROM task_results WHERE execution_id = $1 ORDER BY started_at, task_name"
     ))
     .bind(id)
-    .fetch_all(db.write())
+    .fetch_all(db.read())
     .await?
     .iter()
     .map(step_result)

@@ -499,7 +499,7 @@ async fn finished_outputs(
         "SELECT task_name, output FROM task_results WHERE execution_id = $1 AND status = 'succeeded'",
     )
     .bind(execution_id)
-    .fetch_all(db.write())
+    .fetch_all(db.read())
     .await?;
     rows.iter()
         .map(|row| {

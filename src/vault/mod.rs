@@ -220,12 +220,11 @@ pub async fn open_configured(config: &crate::config::Config, db: &Db) -> anyhow:
         );
     }
     match Vault::open(db, &key).await {
-        Err(VaultError::WrongMasterKey { .. }) if matches!(origin, master::Origin::File(_)) => {
+        Err(wrong @ VaultError::WrongMasterKey { .. })
+            if matches!(origin, master::Origin::File(_)) =>
+        {
             let Some(next) = MasterKey::pending_rotation(&config.data_dir)? else {
-                return Err(Vault::open(db, &key).await.err().map_or_else(
-                    || anyhow::anyhow!("the master key does not match"),
-                    anyhow::Error::new,
-                ));
+                return Err(wrong.into());
             };
             let vault = Vault::open(db, &next).await?;
             std::fs::rename(

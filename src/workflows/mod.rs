@@ -162,7 +162,7 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Workflow>, s
     ))
     .bind(team_id)
     .bind(id)
-    .fetch_optional(db.write())
+    .fetch_optional(db.read())
     .await?
     .as_ref()
     .map(workflow)

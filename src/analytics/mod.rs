@@ -55,6 +55,9 @@ pub struct Totals {
     pub output_tokens: i64,
     pub cached_tokens: i64,
     pub cost_micros: i64,
+    /// What the failed executions cost (part of `cost_micros`).
+    #[serde(skip)]
+    pub failed_cost_micros: i64,
     pub duration_ms: i64,
 }
 
@@ -83,9 +86,13 @@ pub async fn totals(
     for row in rows {
         let status: String = row.try_get("status")?;
         let executions = sum(&row, "executions")?;
+        let cost_micros = sum(&row, "cost_micros")?;
         match status.as_str() {
             "succeeded" => totals.succeeded += executions,
-            "failed" => totals.failed += executions,
+            "failed" => {
+                totals.failed += executions;
+                totals.failed_cost_micros += cost_micros;
+            }
             _ => totals.cancelled += executions,
         }
         totals.executions += executions;
@@ -93,7 +100,7 @@ pub async fn totals(
         totals.input_tokens += sum(&row, "input_tokens")?;
         totals.output_tokens += sum(&row, "output_tokens")?;
         totals.cached_tokens += sum(&row, "cached_tokens")?;
-        totals.cost_micros += sum(&row, "cost_micros")?;
+        totals.cost_micros += cost_micros;
     }
     totals.tokens = totals.input_tokens + totals.output_tokens + totals.cached_tokens;
     if totals.executions > 0 {
@@ -140,6 +147,18 @@ pub struct TokenFilter {
     pub workflow_id: Option<String>,
     pub agent_id: Option<String>,
     pub model: Option<String>,
+}
+
+impl TokenFilter {
+    /// Whether a workflow × agent × model row passes the filter (what
+    /// `token_rows` asks the database when given the filter).
+    pub fn keeps(&self, row: &TokenRow) -> bool {
+        let matches =
+            |wanted: &Option<String>, got: &Option<String>| wanted.is_none() || wanted == got;
+        matches(&self.workflow_id, &row.workflow_id)
+            && matches(&self.agent_id, &row.agent_id)
+            && matches(&self.model, &row.model)
+    }
 }
 
 /// Token use in a period, grouped, largest first.

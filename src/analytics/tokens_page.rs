@@ -225,49 +225,33 @@ pub async fn show(
     principal: Principal,
     Query(query): Query<TokensQuery>,
 ) -> AppResult<Markup> {
-    render(&state, &principal, &query, None).await
-}
-
-async fn render(
-    state: &AppState,
-    principal: &Principal,
-    query: &TokensQuery,
-    flash: Option<Markup>,
-) -> AppResult<Markup> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);
     let team = principal.team_id.as_str();
     let filter = query.filter();
-    let rows = super::token_rows(
+    // One query: the unfiltered rows feed the filter choices and the
+    // suggestions; the filtered ones are a subset of them (the filter's
+    // columns are the rows' keys). The coarser views fold the fine rows.
+    let all_rows = super::token_rows(
         &state.db,
         team,
         period,
         Grouping::WorkflowAgentModel,
-        &filter,
+        &TokenFilter::default(),
     )
     .await?;
-    // The coarser views fold the fine rows; the unfiltered rows (for the
-    // filter choices and the suggestions) are only queried when a filter is set.
+    let rows: Vec<TokenRow> = all_rows
+        .iter()
+        .filter(|row| filter.keeps(row))
+        .cloned()
+        .collect();
     let by_model = super::regroup(&rows, Grouping::Model);
     let by_agent = super::regroup(&rows, Grouping::Agent);
-    let all_rows = if filter == TokenFilter::default() {
-        rows.clone()
-    } else {
-        super::token_rows(
-            &state.db,
-            team,
-            period,
-            Grouping::WorkflowAgentModel,
-            &TokenFilter::default(),
-        )
-        .await?
-    };
     let totals = super::totals(&state.db, team, period, Bucket::Day).await?;
     let previous = super::totals(&state.db, team, period.previous(), Bucket::Day).await?;
-    let failed_cost = failed_cost(state, team, period).await?;
     let advice = suggestions(
         &super::regroup(&all_rows, Grouping::AgentModel),
-        failed_cost,
+        totals.failed_cost_micros,
         totals.failed,
         days,
     );
@@ -307,8 +291,8 @@ async fn render(
     agent_points.sort_by(|a, b| b.value.total_cmp(&a.value));
     let csv = format!("/api/analytics/tokens.csv{}", query.with_days(days));
     let shell = page(
-        state,
-        principal,
+        &state,
+        &principal,
         Shell::new("Token usage", "/analytics/tokens").component(TOKENS),
     )
     .await?;
@@ -322,9 +306,8 @@ async fn render(
                     a.button.button-small href={"/analytics/tokens" (query.with_days(range))} aria-current=[(range == days).then_some("page")] { (range) " days" }
                 }
             }
-            (filters(&all_rows, query, days))
+            (filters(&all_rows, &query, days))
         }
-        @if let Some(flash) = flash { (flash) }
         div.cards {
             (metric_card("tok-total", "Tokens", tokens((input + output + cached) as f64), change(totals.tokens as f64, previous.tokens as f64)))
             (metric_card("tok-input", "Input", tokens(input as f64), share(input, input + output + cached)))
@@ -372,19 +355,6 @@ fn share(part: i64, whole: i64) -> String {
         return "—".into();
     }
     format!("{:.0} % of all tokens", part as f64 * 100.0 / whole as f64)
-}
-
-async fn failed_cost(state: &AppState, team: &str, period: Period) -> AppResult<i64> {
-    let cost: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(cost_micros) AS BIGINT) FROM rollup_executions_daily \
-         WHERE team_id = $1 AND day >= $2 AND day < $3 AND status = 'failed'",
-    )
-    .bind(team)
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_one(state.db.read())
-    .await?;
-    Ok(cost.unwrap_or(0))
 }
 
 fn filters(rows: &[TokenRow], query: &TokensQuery, days: i64) -> Markup {
@@ -591,7 +561,7 @@ pub fn parse_dollars(field: &str, text: &str) -> Result<i64, AppError> {
         .ok_or_else(invalid)
 }
 
-/// The form on the page; answers with the page again (with a notice).
+/// The form on the page: saves the price and redirects back to the page.
 pub async fn set_price(
     State(state): State<AppState>,
     principal: Principal,

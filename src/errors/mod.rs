@@ -262,35 +262,35 @@ pub async fn set_resolved(
     resolved_by: Option<&str>,
     at: i64,
 ) -> Result<u64, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let mut changed = 0;
-    for fingerprint in fingerprints {
-        let done = match resolved_by {
-            Some(user) => sqlx::query(
-                "UPDATE error_groups SET resolved_at = $1, resolved_by = $2, reopened_at = NULL \
-                 WHERE team_id = $3 AND fingerprint = $4 AND resolved_at IS NULL",
-            )
-            .bind(at)
-            .bind(user)
-            .bind(team_id)
-            .bind(fingerprint)
-            .execute(&mut *tx)
-            .await?,
-            None => {
-                sqlx::query(
-                    "UPDATE error_groups SET resolved_at = NULL, resolved_by = NULL \
-                 WHERE team_id = $1 AND fingerprint = $2 AND resolved_at IS NOT NULL",
-                )
-                .bind(team_id)
-                .bind(fingerprint)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        changed += done.rows_affected();
+    if fingerprints.is_empty() {
+        return Ok(0);
     }
-    tx.commit().await?;
-    Ok(changed)
+    // One statement for the whole selection; the fingerprints' placeholders
+    // follow the fixed ones.
+    let fixed = if resolved_by.is_some() { 3 } else { 1 };
+    let list = (fixed + 1..=fixed + fingerprints.len())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match resolved_by {
+        Some(_) => format!(
+            "UPDATE error_groups SET resolved_at = $1, resolved_by = $2, reopened_at = NULL \
+             WHERE team_id = $3 AND fingerprint IN ({list}) AND resolved_at IS NULL"
+        ),
+        None => format!(
+            "UPDATE error_groups SET resolved_at = NULL, resolved_by = NULL \
+             WHERE team_id = $1 AND fingerprint IN ({list}) AND resolved_at IS NOT NULL"
+        ),
+    };
+    let mut query = sqlx::query(&sql);
+    if let Some(user) = resolved_by {
+        query = query.bind(at).bind(user);
+    }
+    query = query.bind(team_id);
+    for fingerprint in fingerprints {
+        query = query.bind(fingerprint.as_str());
+    }
+    Ok(query.execute(db.write()).await?.rows_affected())
 }
 
 /// Resolves (or reopens) groups on someone's behalf, audited; returns how many

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::rollups::Bucket;
+use super::tokens_page::TokensQuery;
 use super::{Grouping, Period, TokenFilter, TokenRow, Totals, dollars};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -165,16 +166,6 @@ pub async fn tokens_summary(
     }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CsvQuery {
-    /// The last N days (1 to 365, default 30).
-    pub days: Option<i64>,
-    pub workflow: Option<String>,
-    pub agent: Option<String>,
-    pub model: Option<String>,
-}
-
 const CSV_HEADER: [&str; 10] = [
     "workflow",
     "agent",
@@ -190,20 +181,16 @@ const CSV_HEADER: [&str; 10] = [
 
 /// Token usage by workflow, agent and model as CSV (RFC 4180), with the page's
 /// filters, streamed row by row.
-#[utoipa::path(get, path = "/api/analytics/tokens.csv", tag = "analytics", params(CsvQuery),
+#[utoipa::path(get, path = "/api/analytics/tokens.csv", tag = "analytics", params(TokensQuery),
     responses((status = 200, description = "text/csv"), (status = 422)))]
 pub async fn tokens_csv(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<CsvQuery>,
+    Query(query): Query<TokensQuery>,
 ) -> AppResult<Response> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);
-    let filter = TokenFilter {
-        workflow_id: query.workflow.filter(|v| !v.is_empty()),
-        agent_id: query.agent.filter(|v| !v.is_empty()),
-        model: query.model.filter(|v| !v.is_empty()),
-    };
+    let filter = query.filter();
     let rows = super::token_rows(
         &state.db,
         &principal.team_id,

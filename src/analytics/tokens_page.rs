@@ -23,8 +23,11 @@ use crate::web::charts::{self, Point};
 use crate::web::format::{metric_card, urlencode, usd_cents};
 use crate::web::{Shell, page};
 
-#[derive(Deserialize, Default)]
+/// The view's range and filters: the page's query string, and the CSV's.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokensQuery {
+    /// The last N days (1 to 365, default 30).
     pub days: Option<i64>,
     pub workflow: Option<String>,
     pub agent: Option<String>,
@@ -32,7 +35,7 @@ pub struct TokensQuery {
 }
 
 impl TokensQuery {
-    fn filter(&self) -> TokenFilter {
+    pub fn filter(&self) -> TokenFilter {
         let keep = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         TokenFilter {
             workflow_id: keep(&self.workflow),
@@ -569,12 +572,7 @@ pub async fn set_price(
 ) -> AppResult<Response> {
     let effective_from = match form.from.trim() {
         "" => None,
-        date => Some(
-            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                .map_err(|_| AppError::validation("from", "must be a date, YYYY-MM-DD"))?
-                .and_hms_opt(0, 0, 0)
-                .map_or(0, |at| at.and_utc().timestamp_millis()),
-        ),
+        date => Some(crate::web::format::date_ms("from", date)?),
     };
     let request = PriceRequest {
         provider: form.provider,

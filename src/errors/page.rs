@@ -31,21 +31,16 @@ pub struct LogQuery {
     pub agent: Option<String>,
 }
 
+/// A date filter: the start of the day (`from`) or of the day after (`to`).
 fn date_ms(field: &str, text: &Option<String>, end_of_day: bool) -> Result<Option<i64>, AppError> {
     let Some(text) = text.as_deref().filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| AppError::validation(field, "must be a date, YYYY-MM-DD"))?;
-    let date = if end_of_day {
-        date.succ_opt().unwrap_or(date)
-    } else {
-        date
-    };
-    Ok(date
-        .and_hms_opt(0, 0, 0)
-        .map(|at| at.and_utc().timestamp_millis()))
+    let start = crate::web::format::date_ms(field, text)?;
+    Ok(Some(if end_of_day { start + DAY_MS } else { start }))
 }
+
+const DAY_MS: i64 = 86_400_000;
 
 impl LogQuery {
     pub fn filter(&self) -> Result<GroupFilter, AppError> {

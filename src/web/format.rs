@@ -51,6 +51,16 @@ fn defuse_formula(field: String) -> String {
     }
 }
 
+/// Milliseconds at the start (UTC) of a `YYYY-MM-DD` date typed into a form.
+pub fn date_ms(field: &str, text: &str) -> Result<i64, crate::error::AppError> {
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| crate::error::AppError::validation(field, "must be a date, YYYY-MM-DD"))?;
+    Ok(date
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

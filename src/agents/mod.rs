@@ -167,23 +167,8 @@ pub async fn archive(db: &Db, team_id: &str, id: &str) -> Result<bool, sqlx::Err
 
 /// A live (not archived) agent by id.
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Agent>, sqlx::Error> {
-    fetch(db, team_id, id, "AND archived_at IS NULL").await
-}
-
-/// An agent by id, archived or not (a running execution may use one archived
-/// since it started).
-pub async fn get_any(db: &Db, team_id: &str, id: &str) -> Result<Option<Agent>, sqlx::Error> {
-    fetch(db, team_id, id, "").await
-}
-
-async fn fetch(
-    db: &Db,
-    team_id: &str,
-    id: &str,
-    condition: &str,
-) -> Result<Option<Agent>, sqlx::Error> {
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE team_id = $1 AND id = $2 {condition}"
+        "SELECT {COLUMNS} FROM agents WHERE team_id = $1 AND id = $2 AND archived_at IS NULL"
     ))
     .bind(team_id)
     .bind(id)
@@ -192,6 +177,26 @@ async fn fetch(
     .as_ref()
     .map(agent)
     .transpose()
+}
+
+/// The team's agents with these ids, archived or not (a running execution may
+/// use one archived since it started), in one query.
+pub async fn get_many_any(db: &Db, team_id: &str, ids: &[&str]) -> Result<Vec<Agent>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = crate::storage::placeholders(2, ids.len());
+    let sql = format!("SELECT {COLUMNS} FROM agents WHERE team_id = $1 AND id IN ({list})");
+    let mut query = sqlx::query(&sql).bind(team_id);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query
+        .fetch_all(db.read())
+        .await?
+        .iter()
+        .map(agent)
+        .collect()
 }
 
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Agent>, sqlx::Error> {

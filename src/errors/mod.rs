@@ -268,10 +268,7 @@ pub async fn set_resolved(
     // One statement for the whole selection; the fingerprints' placeholders
     // follow the fixed ones.
     let fixed = if resolved_by.is_some() { 3 } else { 1 };
-    let list = (fixed + 1..=fixed + fingerprints.len())
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = crate::storage::placeholders(fixed + 1, fingerprints.len());
     let sql = match resolved_by {
         Some(_) => format!(
             "UPDATE error_groups SET resolved_at = $1, resolved_by = $2, reopened_at = NULL \

@@ -318,10 +318,7 @@ pub async fn run(
     };
     let input: serde_json::Value = serde_json::from_str(text)
         .map_err(|err| AppError::validation("input", format!("not JSON: {err}")))?;
-    let definition = crate::workflows::Definition {
-        steps: workflow.steps.clone(),
-    };
-    crate::workflows::definition::check_input(&definition, &input)?;
+    crate::workflows::definition::check_input(&workflow.steps, &input)?;
     let id = super::start(
         &state,
         &principal.team_id,

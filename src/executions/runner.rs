@@ -428,12 +428,13 @@ async fn plan_and_run(state: &AppState, claimed: Arc<Claimed>) -> Result<Ending,
             claimed.workflow_version
         )));
     };
-    let mut agents = HashMap::new();
-    for id in definition.agents() {
-        if let Some(agent) = crate::agents::get_any(&state.db, &claimed.team_id, id).await? {
-            agents.insert(id.to_string(), agent);
-        }
-    }
+    let wanted: Vec<&str> = definition.agents().into_iter().collect();
+    let agents: HashMap<String, crate::agents::Agent> =
+        crate::agents::get_many_any(&state.db, &claimed.team_id, &wanted)
+            .await?
+            .into_iter()
+            .map(|agent| (agent.id.clone(), agent))
+            .collect();
     let mut outputs = finished_outputs(&state.db, &claimed.id).await?;
     let plan = Arc::new(Plan {
         claimed,

@@ -276,6 +276,15 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx:
     }
 }
 
+/// `$first, $first+1, …`: `count` numbered placeholders, for an `IN (…)` list
+/// after a statement's fixed parameters.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// See [`Db::values_list`].
 fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
     let mut text = String::with_capacity(rows * columns * 5);

@@ -260,19 +260,7 @@ impl Definition {
 
     /// Names of the input fields the prompts use.
     pub fn input_fields(&self) -> Vec<String> {
-        let mut fields: Vec<String> = self
-            .steps
-            .iter()
-            .filter_map(|step| pieces(&step.prompt).ok())
-            .flatten()
-            .filter_map(|piece| match piece {
-                Piece::Input(name) => Some(name.to_string()),
-                _ => None,
-            })
-            .collect();
-        fields.sort();
-        fields.dedup();
-        fields
+        input_fields(&self.steps)
     }
 
     /// Agent ids the steps use.
@@ -281,12 +269,29 @@ impl Definition {
     }
 }
 
-/// Checks a run's input: a JSON object with every field the prompts use.
-pub fn check_input(definition: &Definition, input: &Value) -> Result<(), AppError> {
+/// Names of the input fields the steps' prompts use.
+fn input_fields(steps: &[Step]) -> Vec<String> {
+    let mut fields: Vec<String> = steps
+        .iter()
+        .filter_map(|step| pieces(&step.prompt).ok())
+        .flatten()
+        .filter_map(|piece| match piece {
+            Piece::Input(name) => Some(name.to_string()),
+            _ => None,
+        })
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// Checks a run's input against a workflow's steps: a JSON object with every
+/// field the prompts use.
+pub fn check_input(steps: &[Step], input: &Value) -> Result<(), AppError> {
     let Some(object) = input.as_object() else {
         return Err(AppError::validation("input", "must be a JSON object"));
     };
-    for field in definition.input_fields() {
+    for field in input_fields(steps) {
         if !object.contains_key(&field) {
             return Err(AppError::validation(
                 format!("input.{field}"),
@@ -374,9 +379,9 @@ mod tests {
             render(&definition.steps[1].prompt, &input, &outputs),
             "Write from 1. intro for {\"age\":9}"
         );
-        assert!(check_input(&definition, &json!({"topic": "x"})).is_err());
-        assert!(check_input(&definition, &json!([1])).is_err());
-        assert!(check_input(&definition, &input).is_ok());
+        assert!(check_input(&definition.steps, &json!({"topic": "x"})).is_err());
+        assert!(check_input(&definition.steps, &json!([1])).is_err());
+        assert!(check_input(&definition.steps, &input).is_ok());
     }
 
     #[test]

@@ -231,10 +231,7 @@ pub async fn run_workflow(
     let workflow = super::get(&state.db, &principal.team_id, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let definition = definition::Definition {
-        steps: workflow.steps.clone(),
-    };
-    definition::check_input(&definition, &request.input)?;
+    definition::check_input(&workflow.steps, &request.input)?;
     let execution_id = executions::start(
         &state,
         &principal.team_id,

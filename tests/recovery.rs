@@ -16,10 +16,8 @@ use common::TestApp;
 use common::fake_provider::{FakeProvider, GOOD_KEY};
 use common::process::free_port;
 use common::runtime::{Api, fast_retries, owner_api};
-use hummbl::app::{self, AppState};
+use hummbl::app;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 struct Server {
     child: Child,
@@ -267,7 +265,7 @@ async fn executions_survive_sigkill_and_shutdown_and_the_master_key_rotates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_on_one_database_never_run_the_same_execution() {
     let first = TestApp::spawn_with(fast_retries).await;
-    let (second, _, shutdown, server) = replica_of(&first).await;
+    let second = first.replica().await;
 
     let fake = FakeProvider::start().await;
     let (api, _) = owner_api(&first, "two-runners").await;
@@ -294,7 +292,7 @@ async fn two_runners_on_one_database_never_run_the_same_execution() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         busiest_first = busiest_first.max(first.state.runner.running());
-        busiest_second = busiest_second.max(second.runner.running());
+        busiest_second = busiest_second.max(second.state.runner.running());
         let (_, list) = api
             .get("/api/executions?status=pending,running&limit=200")
             .await;
@@ -318,31 +316,8 @@ async fn two_runners_on_one_database_never_run_the_same_execution() {
         }
     }
     assert_eq!(fake.provider.calls().len(), RUNS * 2);
-    shutdown.cancel();
-    server.await.expect("join").expect("second server");
+    second.stop().await;
     first.stop().await;
-}
-
-/// A second server on the first one's database (a replica), serving on its own port.
-async fn replica_of(
-    first: &TestApp,
-) -> (
-    AppState,
-    String,
-    CancellationToken,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let config = (*first.state.config).clone();
-    let db = app::prepare(&config).await.expect("prepare");
-    let vault = hummbl::vault::open_configured(&config, &db)
-        .await
-        .expect("vault");
-    let shutdown = CancellationToken::new();
-    let state = AppState::new(db, config, vault, shutdown.clone()).expect("state");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(app::serve(listener, state.clone()));
-    (state, base, shutdown, server)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +328,7 @@ async fn a_replica_streams_executions_changed_by_another() {
         first.stop().await;
         return;
     }
-    let (_second, second_base, shutdown, server) = replica_of(&first).await;
+    let second = first.replica().await;
     let fake = FakeProvider::start().await;
     let (api, _) = owner_api(&first, "replicas").await;
     let key = api
@@ -371,7 +346,7 @@ async fn a_replica_streams_executions_changed_by_another() {
     // the shared database, so the same cookie works there).
     let response = api
         .client
-        .get(format!("{second_base}/api/executions/stream"))
+        .get(second.url("/api/executions/stream"))
         .header("cookie", &api.cookie)
         .send()
         .await
@@ -380,22 +355,15 @@ async fn a_replica_streams_executions_changed_by_another() {
     let mut stream = response.bytes_stream();
     // Started through the first replica: only it publishes the "pending" event.
     let id = api.run(&workflow, json!({})).await;
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !(seen.contains(&id) && seen.contains("\"status\":\"pending\"")) {
-        use futures_util::StreamExt;
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .unwrap_or_else(|_| panic!("the replica's stream never showed {id} pending: {seen}"))
-            .expect("stream open")
-            .expect("chunk");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = common::read_frames(&mut stream, |frame| {
+        frame.contains(&id) && frame.contains("\"status\":\"pending\"")
+    })
+    .await
+    .join("\n\n");
     assert!(seen.contains("event: execution.changed"), "{seen}");
     drop(stream);
     let execution = api.wait_finished(&id).await;
     assert_eq!(execution["status"], "succeeded", "{execution:#}");
-    shutdown.cancel();
-    server.await.expect("join").expect("second server");
+    second.stop().await;
     first.stop().await;
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::read_frames;
 use common::{TestApp, client};
 use futures_util::StreamExt;
 use hummbl::auth::Role;
@@ -508,34 +509,6 @@ async fn requests_are_counted_per_component_and_minute() {
         "{exported}"
     );
     app.stop().await;
-}
-
-/// Reads SSE frames until `until` matches one; returns the frames read.
-async fn read_frames(
-    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-    until: impl Fn(&str) -> bool,
-) -> Vec<String> {
-    let mut frames = Vec::new();
-    let mut buffer = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("frame in time");
-        let Some(Ok(chunk)) = chunk else {
-            return frames;
-        };
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame = buffer[..end].to_string();
-            buffer.drain(..end + 2);
-            let done = until(&frame);
-            frames.push(frame);
-            if done {
-                return frames;
-            }
-        }
-    }
 }
 
 #[tokio::test]

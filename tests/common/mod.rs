@@ -26,7 +26,8 @@ pub struct TestApp {
     pub state: AppState,
     pub shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// The data directory this server owns (a replica shares its first's).
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The PostgreSQL server tests should use, if any.
@@ -78,6 +79,15 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = fresh_config(dir.path()).await;
         adjust(&mut config);
+        TestApp::serve(config, Some(dir)).await
+    }
+
+    /// A second server on this one's database and configuration (a replica).
+    pub async fn replica(&self) -> TestApp {
+        TestApp::serve((*self.state.config).clone(), None).await
+    }
+
+    async fn serve(config: Config, dir: Option<tempfile::TempDir>) -> TestApp {
         let db = app::prepare(&config).await.expect("prepare storage");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -220,4 +230,33 @@ pub fn cookie_client() -> reqwest::Client {
         .cookie_store(true)
         .build()
         .expect("client")
+}
+
+/// Reads Server-Sent Event frames until `until` matches one (within 10 s);
+/// returns the frames read.
+pub async fn read_frames(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    until: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut frames = Vec::new();
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, futures_util::StreamExt::next(stream))
+            .await
+            .expect("frame in time");
+        let Some(Ok(chunk)) = chunk else {
+            return frames;
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame = buffer[..end].to_string();
+            buffer.drain(..end + 2);
+            let done = until(&frame);
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
 }

@@ -59,12 +59,7 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
 
     // Anonymous: sent to the login form.
     client.goto(&app.url("/")).await.expect("goto");
-    let email = client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("input[name=email]"))
-        .await
-        .expect("login form");
+    let email = browser.wait_for("input[name=email]", "login form").await;
     assert!(
         client
             .current_url()
@@ -170,19 +165,16 @@ async fn log_in_see_the_shell_switch_team_and_log_out() {
         .click()
         .await
         .expect("log out");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("input[name=email]"))
-        .await
-        .expect("back at the login form");
+    browser
+        .wait_for("input[name=email]", "back at the login form")
+        .await;
     client.goto(&app.url("/account")).await.expect("goto");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("form[action='/login']"))
-        .await
-        .expect("signed out: protected pages send to login");
+    browser
+        .wait_for(
+            "form[action='/login']",
+            "signed out: protected pages send to login",
+        )
+        .await;
 
     browser.close().await;
     app.stop().await;

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::TestApp;
 use common::browser::Browser;
 use fantoccini::Locator;
@@ -30,12 +28,9 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
         .goto(&app.url("/analytics?days=30"))
         .await
         .expect("goto");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("figure#chart-peaks svg"))
-        .await
-        .expect("the heat map");
+    browser
+        .wait_for("figure#chart-peaks svg", "the heat map")
+        .await;
     let figures = client
         .find_all(Locator::Css("figure.chart svg[role=img]"))
         .await
@@ -58,14 +53,12 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
         .click()
         .await
         .expect("click");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(
+    browser
+        .wait_for(
             "a[href='/analytics?days=7'][aria-current=page]",
-        ))
-        .await
-        .expect("7 days chosen");
+            "7 days chosen",
+        )
+        .await;
     assert!(
         client
             .current_url()
@@ -91,12 +84,7 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
         .goto(&app.url("/analytics?days=30"))
         .await
         .expect("goto");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("figure#chart-peaks svg"))
-        .await
-        .expect("page");
+    browser.wait_for("figure#chart-peaks svg", "page").await;
     browser.save_screenshot("analytics.png").await;
 
     // The token page: its charts, and the CSV of what it shows, fetched by the
@@ -105,12 +93,9 @@ async fn the_dashboard_renders_switches_range_and_shows_its_numbers() {
         .goto(&app.url("/analytics/tokens?days=30"))
         .await
         .expect("goto");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("figure#chart-models svg"))
-        .await
-        .expect("the donut");
+    browser
+        .wait_for("figure#chart-models svg", "the donut")
+        .await;
     let csv = client
         .execute_async(
             "const done = arguments[arguments.length - 1];\

@@ -25,12 +25,12 @@ async fn a_member_resolves_an_error_group_and_filters_by_state() {
         .await;
 
     client.goto(&app.url("/logs/errors")).await.expect("goto");
-    let first = client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("table.error-groups input[type=checkbox]"))
-        .await
-        .expect("an open error group");
+    let first = browser
+        .wait_for(
+            "table.error-groups input[type=checkbox]",
+            "an open error group",
+        )
+        .await;
     let fingerprint = first
         .attr("value")
         .await
@@ -82,12 +82,12 @@ async fn a_member_resolves_an_error_group_and_filters_by_state() {
         .click()
         .await
         .expect("apply");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(&format!("input[value='{fingerprint}']")))
-        .await
-        .expect("the resolved group");
+    browser
+        .wait_for(
+            &format!("input[value='{fingerprint}']"),
+            "the resolved group",
+        )
+        .await;
     assert!(
         client
             .current_url()

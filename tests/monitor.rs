@@ -212,22 +212,17 @@ async fn a_slow_execution_appears_live_and_is_killed_from_the_page() {
         .await;
     let client = &browser.client;
     client.goto(&app.url("/monitor")).await.expect("monitor");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("table#executions"))
-        .await
-        .expect("the table");
+    browser.wait_for("table#executions", "the table").await;
     // Give the stream a moment to connect, then start an execution elsewhere.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = api.run(&workflow, json!({})).await;
     let row = format!("tr[data-execution-id='{id}']");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(&format!("{row} .status-running")))
-        .await
-        .expect("the execution appears, running, without a reload");
+    browser
+        .wait_for(
+            &format!("{row} .status-running"),
+            "the execution appears, running, without a reload",
+        )
+        .await;
     // Rows that arrive live carry who started them and a ticking elapsed time.
     let cells = client
         .find_all(Locator::Css(&format!("{row} td")))
@@ -257,12 +252,12 @@ async fn a_slow_execution_appears_live_and_is_killed_from_the_page() {
         .click()
         .await
         .expect("open details");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("dialog#execution-dialog[open] ol.timeline"))
-        .await
-        .expect("the step timeline in a dialog");
+    browser
+        .wait_for(
+            "dialog#execution-dialog[open] ol.timeline",
+            "the step timeline in a dialog",
+        )
+        .await;
     browser.save_screenshot("monitor.png").await;
     client
         .find(Locator::Css(
@@ -283,12 +278,9 @@ async fn a_slow_execution_appears_live_and_is_killed_from_the_page() {
         .await
         .expect("kill");
     client.accept_alert().await.expect("confirm the kill");
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(&format!("{row} .status-cancelled")))
-        .await
-        .expect("shown cancelled");
+    browser
+        .wait_for(&format!("{row} .status-cancelled"), "shown cancelled")
+        .await;
     let (_, execution) = api.get(&format!("/api/executions/{id}")).await;
     assert_eq!(execution["status"], "cancelled");
     browser.close().await;

@@ -118,12 +118,18 @@ impl Browser {
             .await
             .expect("password");
         form.submit().await.expect("sign in");
+        self.wait_for("nav[aria-label=Main]", "signed in").await;
+    }
+
+    /// Waits (up to 10 s) for an element matching `css`; `what` names it in
+    /// the failure.
+    pub async fn wait_for(&self, css: &str, what: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("nav[aria-label=Main]"))
+            .for_element(fantoccini::Locator::Css(css))
             .await
-            .expect("signed in");
+            .expect(what)
     }
 
     /// Saves the page as shown under docs/screenshots, for the README.

@@ -187,6 +187,17 @@ fn lease_ms(runner: &Runner) -> i64 {
 /// failed once they have been recovered too often.
 pub async fn recover(state: &AppState) -> Result<usize, sqlx::Error> {
     let now = now_ms();
+    // The loop calls this every second: a read finds out whether there is
+    // anything to do before a write transaction takes the (SQLite) writer.
+    let expired: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM executions WHERE status = 'running' AND lease_expires_at < $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(state.db.read())
+    .await?;
+    if expired.is_none() {
+        return Ok(0);
+    }
     let mut tx = state.db.begin().await?;
     let given_up = sqlx::query(
         "UPDATE executions SET status = 'failed', completed_at = $1, updated_at = $1, lease_owner = NULL, \

@@ -75,10 +75,7 @@ const COLUMNS: &str =
     "id, name, provider, model, key_id, instructions, parameters, created_at, updated_at";
 
 fn agent(row: &AnyRow) -> Result<Agent, sqlx::Error> {
-    let provider: String = row.try_get("provider")?;
-    let provider = provider
-        .parse::<ProviderKind>()
-        .map_err(|()| sqlx::Error::Decode(format!("unknown provider {provider:?}").into()))?;
+    let provider = ProviderKind::from_row(row)?;
     let parameters: String = row.try_get("parameters")?;
     Ok(Agent {
         id: row.try_get("id")?,
@@ -113,7 +110,7 @@ pub async fn create(
     .bind(&fields.model)
     .bind(&fields.key_id)
     .bind(&fields.instructions)
-    .bind(parameters_json(&fields.parameters)?)
+    .bind(crate::storage::json_text(&fields.parameters)?)
     .bind(user_id)
     .bind(now)
     .execute(db.write())
@@ -136,7 +133,7 @@ pub async fn replace(
     .bind(&fields.model)
     .bind(&fields.key_id)
     .bind(&fields.instructions)
-    .bind(parameters_json(&fields.parameters)?)
+    .bind(crate::storage::json_text(&fields.parameters)?)
     .bind(now_ms())
     .bind(team_id)
     .bind(id)
@@ -146,10 +143,6 @@ pub async fn replace(
         return Ok(None);
     }
     Ok(get(db, team_id, id).await?)
-}
-
-fn parameters_json(parameters: &Parameters) -> Result<String, AppError> {
-    serde_json::to_string(parameters).map_err(|err| AppError::Internal(err.into()))
 }
 
 /// Archives the agent: past executions keep naming it; new steps cannot use it.

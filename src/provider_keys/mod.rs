@@ -44,10 +44,7 @@ const COLUMNS: &str =
     "id, provider, label, key_last_4, base_url, status, status_detail, created_at, last_used_at";
 
 fn info(row: &AnyRow) -> Result<KeyInfo, sqlx::Error> {
-    let provider: String = row.try_get("provider")?;
-    let provider = provider
-        .parse::<ProviderKind>()
-        .map_err(|()| sqlx::Error::Decode(format!("unknown provider {provider:?}").into()))?;
+    let provider = ProviderKind::from_row(row)?;
     Ok(KeyInfo {
         id: row.try_get("id")?,
         provider,
@@ -224,10 +221,7 @@ pub async fn credential(
     let Some(row) = row else {
         return Ok(None);
     };
-    let provider: String = row.try_get("provider")?;
-    let kind = provider
-        .parse::<ProviderKind>()
-        .map_err(|()| AppError::Internal(anyhow::anyhow!("unknown provider {provider:?}")))?;
+    let kind = ProviderKind::from_row(&row)?;
     let sealed = Sealed {
         ciphertext: row.try_get("key_encrypted")?,
         nonce: row.try_get("nonce")?,
@@ -236,7 +230,7 @@ pub async fn credential(
     let owner = KeyOwner {
         team_id,
         key_id: id,
-        provider: &provider,
+        provider: kind.as_str(),
     };
     let secret = vault.open_sealed(owner, &sealed).map_err(|err| match err {
         VaultError::CannotOpen => AppError::Conflict(

@@ -276,6 +276,11 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx:
     }
 }
 
+/// A value for a TEXT JSON column.
+pub fn json_text(value: &impl serde::Serialize) -> Result<String, crate::error::AppError> {
+    serde_json::to_string(value).map_err(|err| crate::error::AppError::Internal(err.into()))
+}
+
 /// `$first, $first+1, …`: `count` numbered placeholders, for an `IN (…)` list
 /// after a statement's fixed parameters.
 pub fn placeholders(first: usize, count: usize) -> String {

@@ -55,10 +55,6 @@ fn workflow(row: &AnyRow) -> Result<Workflow, sqlx::Error> {
     })
 }
 
-fn definition_json(definition: &Definition) -> Result<String, AppError> {
-    serde_json::to_string(definition).map_err(|err| AppError::Internal(err.into()))
-}
-
 pub async fn create(
     db: &Db,
     team_id: &str,
@@ -69,7 +65,7 @@ pub async fn create(
 ) -> Result<Workflow, AppError> {
     let id = new_id();
     let now = now_ms();
-    let json = definition_json(definition)?;
+    let json = crate::storage::json_text(definition)?;
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO workflows (id, team_id, name, description, definition, version, created_by, created_at, updated_at) \
@@ -120,7 +116,7 @@ pub async fn update(
     description: Option<&str>,
     definition: &Definition,
 ) -> Result<Option<Workflow>, AppError> {
-    let json = definition_json(definition)?;
+    let json = crate::storage::json_text(definition)?;
     let now = now_ms();
     let mut tx = db.begin().await?;
     // Bumping the version in the UPDATE itself serializes concurrent saves.

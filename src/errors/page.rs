@@ -176,7 +176,7 @@ async fn latest_failures(
         // Only by execution id (the ids come from this team's groups): with team or
         // status in the condition, SQLite picks the (team, status) index and reads
         // every failure of the team.
-        "SELECT execution_id, agent_id, status, input, provider_response FROM task_results \
+        "SELECT id, execution_id, agent_id, status, input, provider_response FROM task_results \
          WHERE execution_id IN ({})",
         placeholders.join(", ")
     );
@@ -187,16 +187,21 @@ async fn latest_failures(
     let rows = query.fetch_all(state.db.read()).await?;
     let mut latest = std::collections::HashMap::new();
     for group in groups {
-        let found = rows.iter().find(|row| {
-            row.try_get::<String, _>("status").ok().as_deref() == Some("failed")
-                && row.try_get::<String, _>("execution_id").ok().as_deref()
-                    == group.last_execution_id.as_deref()
-                && row
-                    .try_get::<Option<String>, _>("agent_id")
-                    .ok()
-                    .flatten()
-                    .as_deref()
-                    == Some(group.agent_id.as_str())
+        // The runner records the failed row's id; groups from before it did
+        // are matched by execution and agent.
+        let found = rows.iter().find(|row| match group.last_task_id.as_deref() {
+            Some(task) => row.try_get::<String, _>("id").ok().as_deref() == Some(task),
+            None => {
+                row.try_get::<String, _>("status").ok().as_deref() == Some("failed")
+                    && row.try_get::<String, _>("execution_id").ok().as_deref()
+                        == group.last_execution_id.as_deref()
+                    && row
+                        .try_get::<Option<String>, _>("agent_id")
+                        .ok()
+                        .flatten()
+                        .as_deref()
+                        == Some(group.agent_id.as_str())
+            }
         });
         if let Some(row) = found {
             latest.insert(

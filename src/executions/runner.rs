@@ -702,10 +702,11 @@ async fn end_step(
     let Some(mut tx) = fenced(state, &claimed.id).await? else {
         return Ok(false);
     };
-    sqlx::query(
+    let task_id: Option<String> = sqlx::query_scalar(
         "UPDATE task_results SET status = $1, model = $2, output = $3, error = $4, error_class = $5, \
          provider_response = $6, input_tokens = $7, output_tokens = $8, cached_tokens = $9, cost_micros = $10, \
-         latency_ms = $11, attempts = $12, completed_at = $13 WHERE execution_id = $14 AND task_name = $15",
+         latency_ms = $11, attempts = $12, completed_at = $13 WHERE execution_id = $14 AND task_name = $15 \
+         RETURNING id",
     )
     .bind(record.status)
     .bind(record.model)
@@ -722,7 +723,7 @@ async fn end_step(
     .bind(now_ms())
     .bind(&claimed.id)
     .bind(&step.id)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE executions SET steps_done = steps_done + $1, input_tokens = input_tokens + $2, \
@@ -744,7 +745,8 @@ async fn end_step(
             agent_id: &step.agent,
             error_class: error.class(),
             error: &error.to_string(),
-            task_id: None,
+            // The error log shows this row's input and provider answer.
+            task_id: task_id.as_deref(),
             execution_id: &claimed.id,
             workflow_id: &claimed.workflow_id,
             at: now_ms(),

@@ -2,10 +2,9 @@
 //! token usage CSV export.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::rollups::Bucket;
@@ -15,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
-use crate::web::format::{CSV_BOM, csv_record};
+use crate::web::format::csv_attachment;
 
 pub const DASHBOARD: &str = "analytics-dashboard";
 pub const TOKENS: &str = "token-usage";
@@ -180,7 +179,7 @@ const CSV_HEADER: [&str; 10] = [
 ];
 
 /// Token usage by workflow, agent and model as CSV (RFC 4180), with the page's
-/// filters, streamed row by row.
+/// filters.
 #[utoipa::path(get, path = "/api/analytics/tokens.csv", tag = "analytics", params(TokensQuery),
     responses((status = 200, description = "text/csv"), (status = 422)))]
 pub async fn tokens_csv(
@@ -200,10 +199,8 @@ pub async fn tokens_csv(
     )
     .await?;
     let label = format!("last {days} days");
-    let mut header = CSV_BOM.as_bytes().to_vec();
-    header.extend(csv_record(CSV_HEADER.iter().map(|s| s.to_string())));
-    let lines = rows.into_iter().map(move |row| {
-        csv_record([
+    let records = rows.into_iter().map(|row| {
+        vec![
             row.workflow_name.or(row.workflow_id).unwrap_or_default(),
             row.agent_name.or(row.agent_id).unwrap_or_default(),
             row.model.unwrap_or_default(),
@@ -214,24 +211,13 @@ pub async fn tokens_csv(
             row.total_tokens.to_string(),
             dollars(row.cost_micros),
             label.clone(),
-        ])
+        ]
     });
-    let body = futures_util::stream::iter(
-        std::iter::once(header)
-            .chain(lines)
-            .map(Ok::<_, std::io::Error>),
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"hummbl-tokens-{days}d.csv\""),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(csv_attachment(
+        &format!("hummbl-tokens-{days}d.csv"),
+        &CSV_HEADER,
+        records,
+    ))
 }
 
 #[cfg(test)]

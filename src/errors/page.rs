@@ -14,7 +14,7 @@ use super::{ErrorGroup, GroupFilter};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
-use crate::web::format::{CSV_BOM, csv_record, urlencode};
+use crate::web::format::{csv_attachment, rfc3339, urlencode};
 use crate::web::layout::when;
 use crate::web::{Shell, page};
 
@@ -365,14 +365,7 @@ pub async fn export_csv(
         "state",
         "last_error",
     ];
-    let iso = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default()
-    };
-    let mut body = CSV_BOM.as_bytes().to_vec();
-    body.extend(csv_record(header.map(String::from)));
-    for group in &groups {
+    let records = groups.iter().map(|group| {
         let state = if group.resolved_at.is_some() {
             "resolved"
         } else if group.reopened_at.is_some() {
@@ -380,7 +373,7 @@ pub async fn export_csv(
         } else {
             "open"
         };
-        body.extend(csv_record([
+        vec![
             group.fingerprint.clone(),
             group.error_class.clone(),
             group.message.clone(),
@@ -389,21 +382,11 @@ pub async fn export_csv(
                 .clone()
                 .unwrap_or_else(|| group.agent_id.clone()),
             group.occurrences.to_string(),
-            iso(group.first_seen),
-            iso(group.last_seen),
+            rfc3339(group.first_seen),
+            rfc3339(group.last_seen),
             state.into(),
             group.last_error.clone(),
-        ]));
-    }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"hummbl-errors.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+        ]
+    });
+    Ok(csv_attachment("hummbl-errors.csv", &header, records))
 }

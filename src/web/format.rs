@@ -51,6 +51,39 @@ fn defuse_formula(field: String) -> String {
     }
 }
 
+/// A CSV download: the byte order mark, the header, then the records.
+pub fn csv_attachment(
+    filename: &str,
+    header: &[&str],
+    records: impl IntoIterator<Item = Vec<String>>,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let mut body = CSV_BOM.as_bytes().to_vec();
+    body.extend(csv_record(header.iter().map(|name| name.to_string())));
+    for record in records {
+        body.extend(csv_record(record));
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// An instant as RFC 3339 in UTC, to the second (exports).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// Milliseconds at the start (UTC) of a `YYYY-MM-DD` date typed into a form.
 pub fn date_ms(field: &str, text: &str) -> Result<i64, crate::error::AppError> {
     let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")

@@ -85,22 +85,7 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
 
 fn filter(query: ListQuery) -> Result<Filter, AppError> {
-    let statuses = match query.status.as_deref() {
-        None | Some("") => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|part| {
-                part.trim().parse::<Status>().map_err(|()| {
-                    AppError::validation(
-                        "status",
-                        format!(
-                            "{part:?} is not one of: pending, running, succeeded, failed, cancelled"
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
+    let statuses = Status::parse_list(query.status.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 200"));

@@ -54,6 +54,25 @@ impl Status {
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Succeeded | Status::Failed | Status::Cancelled)
     }
+
+    /// A `status` filter as sent (`running,pending`); empty or absent is none.
+    pub fn parse_list(text: Option<&str>) -> Result<Vec<Status>, crate::error::AppError> {
+        let Some(text) = text.filter(|text| !text.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        text.split(',')
+            .map(|part| {
+                part.trim().parse::<Status>().map_err(|()| {
+                    crate::error::AppError::validation(
+                        "status",
+                        format!(
+                            "{part:?} is not one of: pending, running, succeeded, failed, cancelled"
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Status {

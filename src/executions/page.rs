@@ -73,16 +73,7 @@ pub async fn show(
     if let Some(id) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         return Ok(Redirect::to(&format!("/monitor/{}", urlencode(id))).into_response());
     }
-    let statuses = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        None => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|part| part.trim().parse::<Status>())
-            .collect::<Result<Vec<_>, ()>>()
-            .map_err(|()| {
-                AppError::validation("status", "must be statuses like running,pending")
-            })?,
-    };
+    let statuses = Status::parse_list(query.status.as_deref())?;
     let filter = Filter {
         statuses,
         workflow_id: query.workflow.clone().filter(|v| !v.is_empty()),

@@ -168,26 +168,7 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
 
     let member = member_api(&app, &team, "page-member", Role::Member).await;
     let viewer = member_api(&app, &team, "page-viewer", Role::Viewer).await;
-    let page = |who: &common::runtime::Api, path: &str| {
-        let (client, url, cookie) = (
-            who.client.clone(),
-            format!("{}{path}", who.base),
-            who.cookie.clone(),
-        );
-        async move {
-            let response = client
-                .get(url)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .expect("page");
-            (
-                response.status().as_u16(),
-                response.text().await.expect("body"),
-            )
-        }
-    };
-    let (status, html) = page(&member, "/logs/errors").await;
+    let (status, html) = member.page("/logs/errors").await;
     assert_eq!(status, 200);
     assert!(
         html.contains("the provider rejected the request (&lt;n&gt;)"),
@@ -203,7 +184,7 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
         "the provider's answer is in the details"
     );
     assert!(html.contains("[fail:400] go"), "and the step's input");
-    let (_, html) = page(&viewer, "/logs/errors").await;
+    let (_, html) = viewer.page("/logs/errors").await;
     assert!(
         !html.contains("Mark selected resolved") && !html.contains("type=\"checkbox\""),
         "viewers get no controls"
@@ -227,25 +208,29 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
         response.headers()["location"],
         "/logs/errors?state=open&from=2020-01-01"
     );
-    let (_, open) = page(&member, "/logs/errors?state=open").await;
+    let (_, open) = member.page("/logs/errors?state=open").await;
     assert!(!open.contains(&fingerprint));
-    let (_, resolved) = page(&member, "/logs/errors?state=resolved&from=2020-01-01").await;
+    let (_, resolved) = member
+        .page("/logs/errors?state=resolved&from=2020-01-01")
+        .await;
     assert!(resolved.contains(&fingerprint));
     assert!(
         resolved.contains("value=\"2020-01-01\""),
         "the filter stays in the form"
     );
-    let (_, by_agent) = page(&member, &format!("/logs/errors?state=all&agent={agent}")).await;
+    let (_, by_agent) = member
+        .page(&format!("/logs/errors?state=all&agent={agent}"))
+        .await;
     assert!(by_agent.contains(&fingerprint));
     assert!(
         by_agent.contains(&format!("<option value=\"{agent}\" selected>")),
         "the agent stays chosen"
     );
-    let (_, other) = page(&member, "/logs/errors?state=all&agent=nobody").await;
+    let (_, other) = member.page("/logs/errors?state=all&agent=nobody").await;
     assert!(!other.contains(&fingerprint));
 
     // Exports of the same view.
-    let (status, csv) = page(&member, "/logs/errors.csv?state=resolved").await;
+    let (status, csv) = member.page("/logs/errors.csv?state=resolved").await;
     assert_eq!(status, 200);
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
@@ -254,9 +239,9 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
     assert_eq!(&records[0][7], "resolved");
     let (_, json) = member.get("/logs/errors.json?state=open").await;
     assert_eq!(json["groups"].as_array().map(Vec::len), Some(0));
-    let (status, _) = page(&member, "/logs/errors?state=weird").await;
+    let (status, _) = member.page("/logs/errors?state=weird").await;
     assert_eq!(status, 422);
-    let (status, _) = page(&member, "/logs/errors?from=yesterday").await;
+    let (status, _) = member.page("/logs/errors?from=yesterday").await;
     assert_eq!(status, 422);
 
     // Retry from the page starts a new execution linked to the failed one.

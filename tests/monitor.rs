@@ -10,42 +10,10 @@ use std::time::Duration;
 use common::TestApp;
 use common::browser::Browser;
 use common::fake_provider::{FakeProvider, GOOD_KEY};
-use common::runtime::{Api, fast_retries, member_api, owner_api};
+use common::runtime::{fast_retries, member_api, owner_api};
 use fantoccini::Locator;
 use hummbl::auth::Role;
 use serde_json::json;
-
-async fn html(api: &Api, path: &str) -> (u16, String) {
-    let response = api
-        .client
-        .get(format!("{}{path}", api.base))
-        .header("cookie", &api.cookie)
-        .send()
-        .await
-        .expect("page");
-    (
-        response.status().as_u16(),
-        response.text().await.expect("html"),
-    )
-}
-
-async fn post_form(api: &Api, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let response = api
-        .client
-        .post(format!("{}{path}", api.base))
-        .header("cookie", &api.cookie)
-        .form(form)
-        .send()
-        .await
-        .expect("post");
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    (response.status().as_u16(), location)
-}
 
 #[tokio::test]
 async fn the_monitor_runs_filters_kills_and_retries() {
@@ -65,50 +33,54 @@ async fn the_monitor_runs_filters_kills_and_retries() {
     let member = member_api(&app, &team, "monitor-member", Role::Member).await;
     let viewer = member_api(&app, &team, "monitor-viewer", Role::Viewer).await;
 
-    let (status, location) = post_form(
-        &member,
-        "/monitor/run",
-        &[("workflow", &workflow), ("input", r#"{"n": "page"}"#)],
-    )
-    .await;
+    let (status, location) = member
+        .post_form(
+            "/monitor/run",
+            &[("workflow", &workflow), ("input", r#"{"n": "page"}"#)],
+        )
+        .await;
     assert_eq!((status, location.as_str()), (303, "/monitor"));
     let (_, list) = api.get("/api/executions?status=running,pending").await;
     let id = list["executions"][0]["id"]
         .as_str()
         .expect("an execution")
         .to_string();
-    let (status, _) = post_form(
-        &member,
-        "/monitor/run",
-        &[("workflow", &workflow), ("input", "not json")],
-    )
-    .await;
+    let (status, _) = member
+        .post_form(
+            "/monitor/run",
+            &[("workflow", &workflow), ("input", "not json")],
+        )
+        .await;
     assert_eq!(status, 422);
 
-    let (status, page) = html(&member, "/monitor?status=running,pending").await;
+    let (status, page) = member.page("/monitor?status=running,pending").await;
     assert_eq!(status, 200);
     assert!(page.contains(&format!("data-execution-id=\"{id}\"")));
     assert!(
         page.contains(&format!("action=\"/monitor/{id}/cancel\"")),
         "members can kill"
     );
-    let (_, page) = html(&member, "/monitor?status=succeeded").await;
+    let (_, page) = member.page("/monitor?status=succeeded").await;
     assert!(
         !page.contains(&format!("data-execution-id=\"{id}\"")),
         "the status filter applies"
     );
-    let (_, page) = html(&viewer, "/monitor").await;
+    let (_, page) = viewer.page("/monitor").await;
     assert!(page.contains(&format!("data-execution-id=\"{id}\"")));
     assert!(!page.contains("/cancel\""), "viewers get no kill button");
-    let (status, _) = post_form(&viewer, &format!("/monitor/{id}/cancel"), &[]).await;
+    let (status, _) = viewer
+        .post_form(&format!("/monitor/{id}/cancel"), &[])
+        .await;
     assert_eq!(status, 403);
 
-    let (status, location) = post_form(&member, &format!("/monitor/{id}/cancel"), &[]).await;
+    let (status, location) = member
+        .post_form(&format!("/monitor/{id}/cancel"), &[])
+        .await;
     assert_eq!((status, location.as_str()), (303, "/monitor"));
-    let (_, details) = html(&member, &format!("/monitor/{id}")).await;
+    let (_, details) = member.page(&format!("/monitor/{id}")).await;
     assert!(details.contains("status-cancelled"));
     assert!(details.contains("cancelled by a user"));
-    let (status, _) = post_form(&member, &format!("/monitor/{id}/retry"), &[]).await;
+    let (status, _) = member.post_form(&format!("/monitor/{id}/retry"), &[]).await;
     assert_eq!(status, 303);
     let (_, list) = api.get("/api/executions").await;
     let retry = list["executions"]
@@ -125,23 +97,23 @@ async fn the_monitor_runs_filters_kills_and_retries() {
         api.wait_for(id, Duration::from_secs(10), |e| e["status"] == "running")
             .await;
     }
-    let (status, _) = post_form(
-        &member,
-        "/monitor/bulk",
-        &[("action", "kill"), ("id", &first), ("id", &second)],
-    )
-    .await;
+    let (status, _) = member
+        .post_form(
+            "/monitor/bulk",
+            &[("action", "kill"), ("id", &first), ("id", &second)],
+        )
+        .await;
     assert_eq!(status, 303);
     for id in [&first, &second] {
         let (_, execution) = api.get(&format!("/api/executions/{id}")).await;
         assert_eq!(execution["status"], "cancelled");
     }
-    let (status, _) = post_form(
-        &member,
-        "/monitor/bulk",
-        &[("action", "retry"), ("id", &first), ("id", &second)],
-    )
-    .await;
+    let (status, _) = member
+        .post_form(
+            "/monitor/bulk",
+            &[("action", "retry"), ("id", &first), ("id", &second)],
+        )
+        .await;
     assert_eq!(status, 303);
     let (_, list) = api.get("/api/executions?limit=200").await;
     let retried = list["executions"]
@@ -151,16 +123,17 @@ async fn the_monitor_runs_filters_kills_and_retries() {
         .filter(|e| e["retry_of"] == first.as_str() || e["retry_of"] == second.as_str())
         .count();
     assert_eq!(retried, 2);
-    let (status, _) = post_form(
-        &member,
-        "/monitor/bulk",
-        &[("action", "explode"), ("id", &first)],
-    )
-    .await;
+    let (status, _) = member
+        .post_form("/monitor/bulk", &[("action", "explode"), ("id", &first)])
+        .await;
     assert_eq!(status, 422);
-    let (status, _) = post_form(&member, &format!("/monitor/{first}/retry?from=start"), &[]).await;
+    let (status, _) = member
+        .post_form(&format!("/monitor/{first}/retry?from=start"), &[])
+        .await;
     assert_eq!(status, 303, "retry from the start");
-    let (status, _) = post_form(&member, &format!("/monitor/{first}/retry?from=middle"), &[]).await;
+    let (status, _) = member
+        .post_form(&format!("/monitor/{first}/retry?from=middle"), &[])
+        .await;
     assert_eq!(status, 422);
 
     let response = member

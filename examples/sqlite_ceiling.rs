@@ -18,24 +18,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hummbl::storage::Db;
-use hummbl::storage::bulk::{Bulk, BulkError, Insert, Param};
+use hummbl::storage::bulk::{Bulk, BulkError, Param};
+use hummbl::telemetry::ingest::ACTIONS;
 
 const TRANSACTION_ROWS: usize = 10_000;
 const SESSION: &str = "5f0c8a52-0d3c-4d0b-9d38-7f9a6c1e2b11";
 const PAYLOAD: &str = r#"{"path":"/checkout","step":2}"#;
-const COLUMNS: [&str; 11] = [
-    "id",
-    "team_id",
-    "user_id",
-    "action_type",
-    "component_id",
-    "payload",
-    "timestamp",
-    "session_id",
-    "external_user_id",
-    "source",
-    "received_at",
-];
+/// The columns ingestion writes, in its order.
+const COLUMNS: [&str; 11] = ACTIONS.columns;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -115,11 +105,6 @@ fn insert_rows(conn: &mut rusqlite::Connection, rows: usize) -> anyhow::Result<(
 
 /// The server's path: `Db::bulk_write`, 10,000 rows a transaction.
 async fn insert_bulk(db: &Db, rows: usize) -> anyhow::Result<()> {
-    const ACTIONS: Insert<11> = Insert {
-        table: "user_actions",
-        columns: COLUMNS,
-        skip_conflicts_on: None,
-    };
     let now = hummbl::storage::now_ms();
     let mut written = 0;
     while written < rows {

@@ -250,7 +250,8 @@ const COMPONENTS: Insert<10> = Insert {
     skip_conflicts_on: Some("(id)"),
 };
 
-const ACTIONS: Insert<11> = Insert {
+/// The `user_actions` rows ingestion writes (also timed by `examples/sqlite_ceiling`).
+pub const ACTIONS: Insert<11> = Insert {
     table: "user_actions",
     columns: [
         "id",

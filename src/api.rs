@@ -20,3 +20,13 @@ where
     use serde::Deserialize;
     Option::<T>::deserialize(deserializer).map(Some)
 }
+
+/// The `{id}` segment of a path such as `/api/agents/{id}`, for the OpenAPI
+/// document: any string is accepted; an id the team does not have answers 404.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct IdPath {
+    /// The object's id (a UUID as the API returned it).
+    id: String,
+}

@@ -143,6 +143,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         .await?;
     state.shutdown.cancel();
     workers.join().await;
+    state.runner.hand_back().await;
     crate::workers::flush_request_stats(&state, true).await;
     state.db.close().await;
     Ok(())

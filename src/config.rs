@@ -158,6 +158,7 @@ struct FileConfig {
     telemetry_max_properties_bytes: Option<usize>,
     telemetry_queue_rows: Option<usize>,
     retention_days: Option<u32>,
+    retention_interval_secs: Option<u64>,
     runner_concurrency: Option<usize>,
     execution_lease_secs: Option<u64>,
     provider_timeout_secs: Option<u64>,
@@ -189,6 +190,38 @@ pub struct Config {
     pub runner: crate::executions::runner::RunnerConfig,
     /// How long one provider HTTP request may take.
     pub provider_timeout: Duration,
+    /// How often each background worker ticks.
+    pub workers: WorkerPeriods,
+}
+
+/// The periods of the background workers (`workers::table`). Tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerPeriods {
+    /// Expired sessions and idle rate-limit keys.
+    pub maintenance: Duration,
+    /// Finished minutes of request statistics into `component_metrics`.
+    pub request_stats: Duration,
+    /// Telemetry retention (`retention_interval_secs`); the first run comes within
+    /// `first_retention` of start-up.
+    pub retention: Duration,
+    pub first_retention: Duration,
+    /// The runner looks for work this often when nobody wakes it.
+    pub runner_poll: Duration,
+    /// With `--demo`, a live demo execution starts about this often.
+    pub demo: Duration,
+}
+
+impl Default for WorkerPeriods {
+    fn default() -> Self {
+        WorkerPeriods {
+            maintenance: Duration::from_secs(60),
+            request_stats: Duration::from_secs(15),
+            retention: Duration::from_secs(3600),
+            first_retention: Duration::from_secs(30),
+            runner_poll: Duration::from_secs(1),
+            demo: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Telemetry ingestion and retention settings.
@@ -233,6 +266,7 @@ impl Config {
             telemetry: TelemetryConfig::default(),
             runner: Default::default(),
             provider_timeout: Duration::from_secs(DEFAULT_PROVIDER_TIMEOUT_SECS),
+            workers: WorkerPeriods::default(),
         }
     }
 
@@ -360,6 +394,13 @@ impl Config {
             }
             runner.lease = Duration::from_secs(secs);
         }
+        let mut workers = WorkerPeriods::default();
+        if let Some(secs) = file.retention_interval_secs {
+            if !(60..=7 * 86_400).contains(&secs) {
+                bail!("retention_interval_secs must be between 60 and 604800");
+            }
+            workers.retention = Duration::from_secs(secs);
+        }
         let provider_timeout_secs = file
             .provider_timeout_secs
             .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_SECS);
@@ -382,6 +423,7 @@ impl Config {
             telemetry,
             runner,
             provider_timeout: Duration::from_secs(provider_timeout_secs),
+            workers,
         })
     }
 }

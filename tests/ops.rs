@@ -116,6 +116,54 @@ async fn openapi_describes_every_api_route() {
     app.stop().await;
 }
 
+/// Client generators and schema-driven fuzzers reject an operation whose path
+/// template names a parameter the operation does not declare.
+#[tokio::test]
+async fn openapi_declares_every_path_parameter() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let mut undeclared = Vec::new();
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, operations) in paths {
+        let names: Vec<&str> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, operation) in operations.as_object().expect("operations") {
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|parameters| {
+                    parameters
+                        .iter()
+                        .filter(|p| p["in"] == "path" && p["required"] == true)
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for name in &names {
+                if !declared.contains(name) {
+                    undeclared.push(format!("{method} {path}: {{{name}}}"));
+                }
+            }
+            if declared.len() != names.len() {
+                undeclared.push(format!("{method} {path}: declares {declared:?}"));
+            }
+        }
+    }
+    assert!(
+        undeclared.is_empty(),
+        "path parameters not declared as required path parameters: {undeclared:?}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_paths_get_a_styled_page_or_json() {
     let app = TestApp::spawn().await;

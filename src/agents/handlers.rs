@@ -108,7 +108,7 @@ pub async fn list_agents(
 }
 
 /// One agent.
-#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", responses((status = 200, body = Agent), (status = 404)))]
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", params(crate::api::IdPath), responses((status = 200, body = Agent), (status = 404)))]
 pub async fn get_agent(
     State(state): State<AppState>,
     principal: Principal,
@@ -142,7 +142,7 @@ pub async fn create_agent(
 }
 
 /// Replace an agent's settings (members and up).
-#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", request_body = AgentRequest,
+#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", params(crate::api::IdPath), request_body = AgentRequest,
     responses((status = 200, body = Agent), (status = 404), (status = 422)))]
 pub async fn replace_agent(
     State(state): State<AppState>,
@@ -166,7 +166,7 @@ pub async fn replace_agent(
 }
 
 /// Archive an agent (members and up); workflows using it fail validation on save.
-#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", params(crate::api::IdPath), responses((status = 204), (status = 404)))]
 pub async fn archive_agent(
     State(state): State<AppState>,
     principal: Principal,

@@ -141,7 +141,7 @@ pub async fn list_executions(
 }
 
 /// One execution with its steps.
-#[utoipa::path(get, path = "/api/executions/{id}", tag = "executions",
+#[utoipa::path(get, path = "/api/executions/{id}", tag = "executions", params(crate::api::IdPath),
     responses((status = 200, body = ExecutionDetail), (status = 404)))]
 pub async fn get_execution(
     State(state): State<AppState>,
@@ -155,7 +155,7 @@ pub async fn get_execution(
 }
 
 /// Cancel a pending or running execution at once (members and up).
-#[utoipa::path(post, path = "/api/executions/{id}/cancel", tag = "executions",
+#[utoipa::path(post, path = "/api/executions/{id}/cancel", tag = "executions", params(crate::api::IdPath),
     responses((status = 200, body = ExecutionDetail), (status = 404), (status = 409)))]
 pub async fn cancel_execution(
     State(state): State<AppState>,
@@ -170,7 +170,7 @@ pub async fn cancel_execution(
 }
 
 /// Start a new execution retrying a failed or cancelled one (members and up).
-#[utoipa::path(post, path = "/api/executions/{id}/retry", tag = "executions", request_body = RetryRequest,
+#[utoipa::path(post, path = "/api/executions/{id}/retry", tag = "executions", params(crate::api::IdPath), request_body = RetryRequest,
     responses((status = 201, body = Started), (status = 404), (status = 409)))]
 pub async fn retry_execution(
     State(state): State<AppState>,

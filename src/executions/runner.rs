@@ -31,8 +31,6 @@ use crate::providers::{CallError, ChatRequest, ChatResponse, RetryPolicy};
 use crate::storage::{Db, Tx, new_id, now_ms};
 use crate::workflows::{Definition, Step, definition};
 
-/// How often the runner looks for work when nobody wakes it.
-const POLL: Duration = Duration::from_secs(1);
 /// Times an execution may lose its runner before it is failed.
 pub const MAX_RECOVERIES: i64 = 3;
 /// How long shutdown waits for executions to hand themselves back.
@@ -61,9 +59,11 @@ impl Default for RunnerConfig {
 pub struct Runner {
     owner: String,
     config: RunnerConfig,
-    wake: Notify,
+    wake: Arc<Notify>,
     slots: Arc<Semaphore>,
     active: Mutex<HashMap<String, CancellationToken>>,
+    /// The running executions' tasks, reaped by each tick, awaited at shutdown.
+    tasks: Mutex<JoinSet<()>>,
 }
 
 impl Runner {
@@ -71,9 +71,10 @@ impl Runner {
         Runner {
             owner: format!("runner-{}", uuid::Uuid::new_v4()),
             config,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             active: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(JoinSet::new()),
         }
     }
 
@@ -85,6 +86,24 @@ impl Runner {
     /// Tells the loop that work may be waiting.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// The signal `wake` sends, for the worker loop that ticks the runner.
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// At shutdown (after the workers stopped): waits a while for the running
+    /// executions, which see the shutdown and hand themselves back as pending.
+    pub async fn hand_back(&self) {
+        let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+        let all_done = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(HAND_BACK_WAIT, all_done)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some executions did not hand themselves back in time");
+        }
     }
 
     /// Stops an execution this process runs (after it was cancelled).
@@ -100,45 +119,40 @@ impl Runner {
     }
 
     fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
-        match self.active.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.active)
     }
 }
 
-/// The runner loop; ends on shutdown after handing running executions back.
-pub async fn run(state: AppState) {
-    let runner = state.runner.clone();
-    let mut tasks = JoinSet::new();
-    loop {
-        if let Err(err) = recover(&state).await {
-            tracing::warn!(error = %err, "recovering expired executions failed");
-        }
-        while let Ok(permit) = runner.slots.clone().try_acquire_owned() {
-            match claim(&state.db, &runner).await {
-                Ok(Some(claimed)) => {
-                    tasks.spawn(execute(state.clone(), claimed, permit));
-                }
-                Ok(None) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "claiming an execution failed");
-                    break;
-                }
-            }
-        }
-        while tasks.try_join_next().is_some() {}
-        tokio::select! {
-            () = state.shutdown.cancelled() => break,
-            () = runner.wake.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
-        }
+/// A mutex's guard, also after a panic elsewhere poisoned it (the maps stay usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
-    // Every execution sees the shutdown and hands itself back.
-    let _ = tokio::time::timeout(HAND_BACK_WAIT, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+}
+
+/// The `runner` worker's tick (every second, or when woken): recovers executions
+/// whose lease expired, claims pending ones while slots are free, and reaps the
+/// tasks of finished ones. Returns how many it claimed.
+pub async fn tick(state: AppState) -> anyhow::Result<u64> {
+    if state.shutdown.is_cancelled() {
+        return Ok(0);
+    }
+    let runner = state.runner.clone();
+    if let Err(err) = recover(&state).await {
+        tracing::warn!(error = %err, "recovering expired executions failed");
+    }
+    let mut claimed_count = 0;
+    while let Ok(permit) = runner.slots.clone().try_acquire_owned() {
+        let Some(claimed) = claim(&state.db, &runner).await? else {
+            break;
+        };
+        lock(&runner.tasks).spawn(execute(state.clone(), claimed, permit));
+        claimed_count += 1;
+    }
+    let mut tasks = lock(&runner.tasks);
+    while tasks.try_join_next().is_some() {}
+    Ok(claimed_count)
 }
 
 struct Claimed {

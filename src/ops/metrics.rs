@@ -36,6 +36,11 @@ struct ComponentLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ComponentOnly {
     component: &'static str,
 }
@@ -47,6 +52,8 @@ pub struct Metrics {
     in_flight: Gauge,
     component_requests: Family<ComponentLabels, Counter>,
     component_latency: Family<ComponentOnly, Histogram>,
+    worker_ticks: Family<WorkerLabels, Counter>,
+    worker_failures: Family<WorkerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -89,8 +96,22 @@ impl Metrics {
             "Time to answer a request, per BaseN component",
             component_latency.clone(),
         );
+        let worker_ticks = Family::<WorkerLabels, Counter>::default();
+        let worker_failures = Family::<WorkerLabels, Counter>::default();
+        registry.register(
+            "worker_ticks",
+            "Ticks of each background worker (workers::table)",
+            worker_ticks.clone(),
+        );
+        registry.register(
+            "worker_tick_failures",
+            "Ticks of each background worker that ended in an error",
+            worker_failures.clone(),
+        );
         Metrics {
             registry,
+            worker_ticks,
+            worker_failures,
             requests,
             latency,
             in_flight,
@@ -119,6 +140,15 @@ impl Metrics {
         self.component_latency
             .get_or_create(&ComponentOnly { component })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one tick of a background worker.
+    pub fn observe_tick(&self, worker: &'static str, succeeded: bool) {
+        let labels = WorkerLabels { worker };
+        self.worker_ticks.get_or_create(&labels).inc();
+        if !succeeded {
+            self.worker_failures.get_or_create(&labels).inc();
+        }
     }
 
     /// The registry in Prometheus text exposition format.

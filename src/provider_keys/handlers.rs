@@ -178,7 +178,7 @@ pub async fn create_key(
 }
 
 /// Change a key's label, base URL or the key itself (admin and owner).
-#[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", request_body = KeyChangeRequest,
+#[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath), request_body = KeyChangeRequest,
     responses((status = 200, body = KeyInfo), (status = 404), (status = 422)))]
 pub async fn update_key(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub async fn update_key(
 }
 
 /// Delete a key (admin and owner). Agents using it stop until given another.
-#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath),
     responses((status = 204), (status = 404)))]
 pub async fn delete_key(
     State(state): State<AppState>,
@@ -237,7 +237,7 @@ pub async fn delete_key(
 }
 
 /// Ask the provider whether it accepts the key (admin and owner).
-#[utoipa::path(post, path = "/api/keys/{id}/test", tag = "keys",
+#[utoipa::path(post, path = "/api/keys/{id}/test", tag = "keys", params(crate::api::IdPath),
     responses((status = 200, body = KeyTest), (status = 404)))]
 pub async fn test_key(
     State(state): State<AppState>,

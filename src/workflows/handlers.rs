@@ -130,7 +130,7 @@ pub async fn create_workflow(
 }
 
 /// One workflow, latest version.
-#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows",
+#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", params(crate::api::IdPath),
     responses((status = 200, body = Workflow), (status = 404)))]
 pub async fn get_workflow(
     State(state): State<AppState>,
@@ -144,7 +144,7 @@ pub async fn get_workflow(
 }
 
 /// Save a new version (members and up); executions keep the version they ran.
-#[utoipa::path(put, path = "/api/workflows/{id}", tag = "workflows", request_body = WorkflowRequest,
+#[utoipa::path(put, path = "/api/workflows/{id}", tag = "workflows", params(crate::api::IdPath), request_body = WorkflowRequest,
     responses((status = 200, body = Workflow), (status = 404), (status = 422)))]
 pub async fn update_workflow(
     State(state): State<AppState>,
@@ -182,7 +182,7 @@ pub async fn update_workflow(
 }
 
 /// Archive a workflow (members and up); its executions stay.
-#[utoipa::path(delete, path = "/api/workflows/{id}", tag = "workflows",
+#[utoipa::path(delete, path = "/api/workflows/{id}", tag = "workflows", params(crate::api::IdPath),
     responses((status = 204), (status = 404)))]
 pub async fn archive_workflow(
     State(state): State<AppState>,
@@ -204,7 +204,7 @@ pub async fn archive_workflow(
 }
 
 /// Every saved version, newest first.
-#[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
+#[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows", params(crate::api::IdPath),
     responses((status = 200, body = VersionList), (status = 404)))]
 pub async fn list_versions(
     State(state): State<AppState>,
@@ -220,7 +220,7 @@ pub async fn list_versions(
 
 /// Run the workflow's latest version with an input (members and up). Answers with
 /// the new execution, pending; follow it at `/api/executions/{id}`.
-#[utoipa::path(post, path = "/api/workflows/{id}/run", tag = "workflows", request_body = RunRequest,
+#[utoipa::path(post, path = "/api/workflows/{id}/run", tag = "workflows", params(crate::api::IdPath), request_body = RunRequest,
     responses((status = 201, body = ExecutionDetail), (status = 404), (status = 422)))]
 pub async fn run_workflow(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ pub mod tokens_page;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::storage::Sql;
 use crate::storage::{Db, now_ms};
 use rollups::{Bucket, DAY_MS, day_of};
 
@@ -70,12 +71,19 @@ pub async fn totals(
     bucket: Bucket,
 ) -> Result<Totals, sqlx::Error> {
     let (table, column) = (bucket.executions_table(), bucket.column());
+    let sums = crate::storage::sql::sums(
+        "",
+        &[
+            "executions",
+            "duration_ms",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "cost_micros",
+        ],
+    );
     let rows = sqlx::query(&format!(
-        "SELECT status, CAST(SUM(executions) AS BIGINT) AS executions, \
-         CAST(SUM(duration_ms) AS BIGINT) AS duration_ms, CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
-         CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
-         FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3 GROUP BY status"
+        "SELECT status, {sums} FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3 GROUP BY status"
     ))
     .bind(team_id)
     .bind(period.from)
@@ -184,34 +192,35 @@ pub async fn token_rows(
             "LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN workflows w ON w.id = r.workflow_id",
         ),
     };
-    let mut sql = format!(
-        "SELECT {keys}, CAST(SUM(r.steps) AS BIGINT) AS calls, CAST(SUM(r.input_tokens) AS BIGINT) AS input_tokens, \
-         CAST(SUM(r.output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(r.cached_tokens) AS BIGINT) AS cached_tokens, \
-         CAST(SUM(r.cost_micros) AS BIGINT) AS cost_micros \
-         FROM rollup_steps_daily r {joins} WHERE r.team_id = $1 AND r.day >= $2 AND r.day < $3"
+    let sums = crate::storage::sql::sums(
+        "r.",
+        &[
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "cost_micros",
+        ],
     );
-    let mut binds = Vec::new();
+    let calls = crate::storage::sql::sum_as("r.steps", "calls");
+    let mut sql = Sql::text(&format!(
+        "SELECT {keys}, {calls}, {sums} FROM rollup_steps_daily r {joins} WHERE r.team_id = "
+    ));
+    sql.push("?", team_id)
+        .and("r.day >= ?", period.from)
+        .and("r.day < ?", period.to);
     for (column, value) in [
         ("r.workflow_id", &filter.workflow_id),
         ("r.agent_id", &filter.agent_id),
         ("r.model", &filter.model),
     ] {
         if let Some(value) = value {
-            binds.push(value.clone());
-            sql.push_str(&format!(" AND {column} = ${}", binds.len() + 3));
+            sql.and(&format!("{column} = ?"), value);
         }
     }
-    sql.push_str(&format!(
+    sql.push_text(&format!(
         " GROUP BY {keys} ORDER BY cost_micros DESC, calls DESC"
     ));
-    let mut query = sqlx::query(&sql)
-        .bind(team_id)
-        .bind(period.from)
-        .bind(period.to);
-    for value in binds {
-        query = query.bind(value);
-    }
-    let rows = query.fetch_all(db.read()).await?;
+    let rows = sql.query().fetch_all(db.read()).await?;
     rows.iter()
         .map(|row| {
             let text = |index: usize| row.try_get::<Option<String>, _>(index).ok().flatten();

@@ -5,7 +5,7 @@
 //! exactly once; `rebuild` recomputes them from the raw rows (after bulk loads,
 //! or to repair). Hours are UTC hour starts of the execution's creation.
 
-use crate::storage::{Backend, Db, Tx};
+use crate::storage::{Db, Tx};
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -177,14 +177,18 @@ pub async fn add_active_users(
 /// execution finishing during the rebuild adds itself after it, not twice.
 pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    if db.backend() == Backend::Postgres {
-        sqlx::query(
-            "LOCK TABLE rollup_executions_hourly, rollup_steps_hourly, rollup_executions_daily, rollup_steps_daily, \
-             rollup_team_hourly, rollup_active_users_daily IN EXCLUSIVE MODE",
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
+    db.lock_tables(
+        &mut tx,
+        &[
+            "rollup_executions_hourly",
+            "rollup_steps_hourly",
+            "rollup_executions_daily",
+            "rollup_steps_daily",
+            "rollup_team_hourly",
+            "rollup_active_users_daily",
+        ],
+    )
+    .await?;
     let (team_filter, team_filter_e) = match team_id {
         Some(_) => (" AND team_id = $1", " AND e.team_id = $1"),
         None => ("", ""),

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::storage::Sql;
 use crate::storage::{Db, Tx};
 
 pub use handlers::routes;
@@ -185,50 +186,31 @@ pub async fn groups(
     filter: &GroupFilter,
     limit: i64,
 ) -> Result<Vec<ErrorGroup>, sqlx::Error> {
-    let mut sql = String::from(
+    let mut sql = Sql::new(
         "SELECT g.fingerprint, g.agent_id, a.name AS agent_name, g.error_class, g.message, g.last_error, g.last_task_id, \
          g.last_execution_id, g.workflow_id, g.occurrences, g.first_seen, g.last_seen, g.resolved_at, g.resolved_by, \
-         g.reopened_at FROM error_groups g LEFT JOIN agents a ON a.id = g.agent_id WHERE g.team_id = $1",
+         g.reopened_at FROM error_groups g LEFT JOIN agents a ON a.id = g.agent_id WHERE g.team_id = ?",
+        team_id,
     );
-    let mut texts: Vec<String> = Vec::new();
-    let mut ints: Vec<i64> = Vec::new();
     match filter.resolved {
-        Some(true) => sql.push_str(" AND g.resolved_at IS NOT NULL"),
-        Some(false) => sql.push_str(" AND g.resolved_at IS NULL"),
-        None => {}
+        Some(true) => sql.and_text("g.resolved_at IS NOT NULL"),
+        Some(false) => sql.and_text("g.resolved_at IS NULL"),
+        None => &mut sql,
+    };
+    if let Some(workflow) = &filter.workflow_id {
+        sql.and("g.workflow_id = ?", workflow);
     }
-    // Text parameters first ($2, $3), then integers, so numbering stays simple.
-    for (column, value) in [
-        ("g.workflow_id", &filter.workflow_id),
-        ("g.agent_id", &filter.agent_id),
-    ] {
-        if let Some(value) = value {
-            texts.push(value.clone());
-            sql.push_str(&format!(" AND {column} = ${}", texts.len() + 1));
-        }
+    if let Some(agent) = &filter.agent_id {
+        sql.and("g.agent_id = ?", agent);
     }
-    for (clause, value) in [
-        (" AND g.last_seen >= ", filter.since),
-        (" AND g.last_seen < ", filter.until),
-    ] {
-        if let Some(value) = value {
-            ints.push(value);
-            sql.push_str(&format!("{clause}${}", texts.len() + ints.len() + 1));
-        }
+    if let Some(since) = filter.since {
+        sql.and("g.last_seen >= ?", since);
     }
-    ints.push(limit);
-    sql.push_str(&format!(
-        " ORDER BY g.last_seen DESC LIMIT ${}",
-        texts.len() + ints.len() + 1
-    ));
-    let mut query = sqlx::query(&sql).bind(team_id);
-    for text in texts {
-        query = query.bind(text);
+    if let Some(until) = filter.until {
+        sql.and("g.last_seen < ?", until);
     }
-    for value in ints {
-        query = query.bind(value);
-    }
-    query
+    sql.push(" ORDER BY g.last_seen DESC LIMIT ?", limit);
+    sql.query()
         .fetch_all(db.read())
         .await?
         .iter()

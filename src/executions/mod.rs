@@ -17,6 +17,7 @@ use sqlx::any::AnyRow;
 use crate::app::AppState;
 use crate::bus::Bus;
 use crate::error::AppError;
+use crate::storage::Sql;
 use crate::storage::{Db, Tx, new_id, now_ms};
 use crate::workflows::Workflow;
 
@@ -411,86 +412,45 @@ pub async fn list(
     team_id: &str,
     filter: &Filter,
 ) -> Result<Vec<ExecutionSummary>, sqlx::Error> {
-    let mut sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.team_id = $1"
+    let mut sql = Sql::new(
+        &format!(
+            "SELECT {SUMMARY_COLUMNS} FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.team_id = ?"
+        ),
+        team_id,
     );
-    let mut args: Vec<Arg> = vec![Arg::Text(team_id.to_string())];
-    let push_clause = |sql: &mut String, clause: &str, arg: Arg, args: &mut Vec<Arg>| {
-        args.push(arg);
-        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
-    };
-    if !filter.statuses.is_empty() {
-        let mut placeholders = Vec::new();
-        for status in &filter.statuses {
-            args.push(Arg::Text(status.as_str().to_string()));
-            placeholders.push(format!("${}", args.len()));
-        }
-        sql.push_str(&format!(" AND e.status IN ({})", placeholders.join(", ")));
-    }
+    sql.and_in(
+        "e.status",
+        filter.statuses.iter().map(|status| status.as_str()),
+    );
     if let Some(workflow) = &filter.workflow_id {
-        push_clause(
-            &mut sql,
-            " AND e.workflow_id = ?",
-            Arg::Text(workflow.clone()),
-            &mut args,
-        );
+        sql.and("e.workflow_id = ?", workflow);
     }
     if let Some(user) = &filter.user_id {
-        push_clause(
-            &mut sql,
-            " AND e.user_id = ?",
-            Arg::Text(user.clone()),
-            &mut args,
-        );
+        sql.and("e.user_id = ?", user);
     }
     if let Some(since) = filter.since {
-        push_clause(
-            &mut sql,
-            " AND e.created_at >= ?",
-            Arg::Int(since),
-            &mut args,
-        );
+        sql.and("e.created_at >= ?", since);
     }
     if let Some(until) = filter.until {
-        push_clause(
-            &mut sql,
-            " AND e.created_at < ?",
-            Arg::Int(until),
-            &mut args,
-        );
+        sql.and("e.created_at < ?", until);
     }
     if let Some((created_at, id)) = &filter.before {
-        args.push(Arg::Int(*created_at));
-        let at = args.len();
-        args.push(Arg::Text(id.clone()));
-        sql.push_str(&format!(
-            " AND (e.created_at < ${at} OR (e.created_at = ${at} AND e.id < ${}))",
-            args.len()
+        let at = sql.bind(*created_at);
+        let id = sql.bind(id);
+        sql.and_text(&format!(
+            "(e.created_at < {at} OR (e.created_at = {at} AND e.id < {id}))"
         ));
     }
-    args.push(Arg::Int(filter.limit));
-    sql.push_str(&format!(
-        " ORDER BY e.created_at DESC, e.id DESC LIMIT ${}",
-        args.len()
-    ));
-    let mut query = sqlx::query(&sql);
-    for arg in args {
-        query = match arg {
-            Arg::Text(text) => query.bind(text),
-            Arg::Int(value) => query.bind(value),
-        };
-    }
-    query
+    sql.push(
+        " ORDER BY e.created_at DESC, e.id DESC LIMIT ?",
+        filter.limit,
+    );
+    sql.query()
         .fetch_all(db.read())
         .await?
         .iter()
         .map(summary)
         .collect()
-}
-
-enum Arg {
-    Text(String),
-    Int(i64),
 }
 
 /// What a cancel request came to.

@@ -26,6 +26,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod bulk;
+pub mod sql;
+
+pub use sql::Sql;
 
 pub use sqlx::Any;
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -207,6 +210,17 @@ impl Db {
                 .bind(team_id)
                 .execute(&mut **tx)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Locks whole tables against writers until the transaction ends (a rebuild
+    /// that must not interleave with incremental updates). SQLite needs nothing:
+    /// its single writer connection already serializes writes.
+    pub async fn lock_tables(&self, tx: &mut Tx, tables: &[&str]) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres && !tables.is_empty() {
+            let statement = format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", "));
+            sqlx::query(&statement).execute(&mut **tx).await?;
         }
         Ok(())
     }

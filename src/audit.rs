@@ -1,7 +1,53 @@
-//! The audit log: who did what, in which team, to what. Written in the same
-//! request as the change it records.
+//! The audit log: who did what, in which team, to what. An entry is written in
+//! the transaction of the change it records ([`record_in`]), so a change never
+//! commits without its entry, nor an entry without its change.
 
-use crate::storage::{Db, new_id, now_ms};
+use crate::storage::{Db, Tx, new_id, now_ms};
+
+/// Who makes a change, and in which team: what a store's write function needs
+/// to record it.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub team_id: &'a str,
+    /// None for changes the system makes on its own (the demo seeder, a worker).
+    pub user_id: Option<&'a str>,
+}
+
+impl<'a> Actor<'a> {
+    pub fn user(team_id: &'a str, user_id: &'a str) -> Actor<'a> {
+        Actor {
+            team_id,
+            user_id: Some(user_id),
+        }
+    }
+}
+
+impl<'a> From<&'a crate::auth::Principal> for Actor<'a> {
+    fn from(principal: &'a crate::auth::Principal) -> Actor<'a> {
+        Actor::user(&principal.team_id, &principal.user_id)
+    }
+}
+
+/// Records what `actor` did to `target` inside the change's transaction.
+pub async fn record_in(
+    tx: &mut Tx,
+    actor: Actor<'_>,
+    action: &str,
+    target: (&str, &str),
+    detail: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    record_with(
+        &mut **tx,
+        Entry {
+            team_id: Some(actor.team_id),
+            actor: actor.user_id,
+            action,
+            target: Some(target),
+            detail,
+        },
+    )
+    .await
+}
 
 pub struct Entry<'a> {
     pub team_id: Option<&'a str>,

@@ -56,8 +56,7 @@ impl Fixture {
         let key = self.provider_key(user).await;
         hummbl::agents::create(
             &self.app.db,
-            &self.team,
-            user,
+            hummbl::audit::Actor::user(&self.team, user),
             &hummbl::agents::AgentFields {
                 name: format!("sample agent {n}"),
                 provider: hummbl::providers::ProviderKind::Openai,

@@ -129,15 +129,7 @@ pub async fn create_agent(
     ApiJson(request): ApiJson<AgentRequest>,
 ) -> AppResult<(StatusCode, Json<Agent>)> {
     let fields = validate(&state, &principal, request).await?;
-    let agent = super::create(&state.db, &principal.team_id, &principal.user_id, &fields).await?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "agent.created",
-        ("agent", &agent.id),
-        Some(serde_json::json!({"name": agent.name, "model": agent.model})),
-    )
-    .await?;
+    let agent = super::create(&state.db, (&principal).into(), &fields).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -157,11 +149,9 @@ pub async fn replace_agent(
         return Err(AppError::NotFound);
     }
     let fields = validate(&state, &principal, request).await?;
-    let agent = super::replace(&state.db, &principal.team_id, &id, &fields)
+    let agent = super::replace(&state.db, (&principal).into(), &id, &fields)
         .await?
         .ok_or(AppError::NotFound)?;
-    crate::audit::by_principal(&state.db, &principal, "agent.updated", ("agent", &id), None)
-        .await?;
     Ok(Json(agent))
 }
 
@@ -172,16 +162,8 @@ pub async fn archive_agent(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    if !super::archive(&state.db, &principal.team_id, &id).await? {
+    if !super::archive(&state.db, (&principal).into(), &id).await? {
         return Err(AppError::NotFound);
     }
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "agent.archived",
-        ("agent", &id),
-        None,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

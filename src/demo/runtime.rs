@@ -158,8 +158,7 @@ pub async fn seed(
     for (name, model, instructions) in AGENTS {
         let agent = crate::agents::create(
             db,
-            team_id,
-            owner,
+            crate::audit::Actor::user(team_id, owner),
             &AgentFields {
                 name: (*name).into(),
                 provider: ProviderKind::Simulated,

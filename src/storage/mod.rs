@@ -290,6 +290,24 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx:
     }
 }
 
+/// Decodes a TEXT column holding one of a type's names (a status, a provider):
+/// a value the code does not know is an error naming the column and the value,
+/// never a silent default.
+pub fn decode_name<T: std::str::FromStr>(column: &str, text: &str) -> Result<T, sqlx::Error> {
+    text.parse().map_err(|_| {
+        sqlx::Error::Decode(format!("unknown {column} {text:?} in the database").into())
+    })
+}
+
+/// Decodes a TEXT JSON column into `T`; a malformed value is an error naming the column.
+pub fn decode_json<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text)
+        .map_err(|err| sqlx::Error::Decode(format!("{column} holds invalid JSON: {err}").into()))
+}
+
 /// A value for a TEXT JSON column.
 pub fn json_text(value: &impl serde::Serialize) -> Result<String, crate::error::AppError> {
     serde_json::to_string(value).map_err(|err| crate::error::AppError::Internal(err.into()))

@@ -1,0 +1,119 @@
+//! Pins down that audited changes write their audit entry in the change's own
+//! transaction: each change through the API leaves its entry (action, target,
+//! actor), and when the audit insert fails (a trigger refuses it) the change is
+//! not made either: a change never commits without its entry.
+
+mod common;
+
+use common::TestApp;
+use common::runtime::{Api, id_of, owner_api};
+use reqwest::Method;
+use serde_json::json;
+
+/// Makes every insert into `audit_log` fail, as a full disk or a lost
+/// connection would in the middle of a change.
+async fn refuse_audit_writes(app: &TestApp) {
+    let statements: &[&str] = match common::backend_name() {
+        "postgres" => &[
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+        ],
+        _ => &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+             BEGIN SELECT RAISE(ABORT, 'audit refused'); END"],
+    };
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(app.db.write())
+            .await
+            .expect("install the refusing trigger");
+    }
+}
+
+/// (target id, actor) of the team's audit entries with this action.
+async fn entries(app: &TestApp, team: &str, action: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT target_id, actor_user_id FROM audit_log WHERE team_id = $1 AND action = $2 ORDER BY created_at",
+    )
+    .bind(team)
+    .bind(action)
+    .fetch_all(app.db.read())
+    .await
+    .expect("audit entries")
+}
+
+async fn me(api: &Api) -> String {
+    let (_, body) = api.get("/api/me").await;
+    body["user"]["id"]
+        .as_str()
+        .or_else(|| body["id"].as_str())
+        .expect("my id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn agent_changes_are_audited() {
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "audit-agents").await;
+    let user = me(&api).await;
+    let key = api
+        .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
+        .await;
+    let agent = api.agent("auditor", "openai", "gpt-4o-mini", &key).await;
+    let body = json!({"name": "renamed", "provider": "openai", "model": "gpt-4o", "key_id": key});
+    let (status, _) = api
+        .send(Method::PUT, &format!("/api/agents/{agent}"), Some(body))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .send(Method::DELETE, &format!("/api/agents/{agent}"), None)
+        .await;
+    assert_eq!(status, 204);
+    for action in ["agent.created", "agent.updated", "agent.archived"] {
+        assert_eq!(
+            entries(&app, &team, action).await,
+            [(agent.clone(), Some(user.clone()))],
+            "{action}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_whose_audit_entry_fails_is_not_made() {
+    let app = TestApp::spawn().await;
+    let (api, _team) = owner_api(&app, "audit-refused").await;
+    let key = api
+        .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
+        .await;
+    let agent = api.agent("kept", "openai", "gpt-4o-mini", &key).await;
+    refuse_audit_writes(&app).await;
+
+    let new_agent =
+        json!({"name": "never", "provider": "openai", "model": "gpt-4o", "key_id": key});
+    let (status, _) = api.post("/api/agents", new_agent.clone()).await;
+    assert_eq!(status, 500, "creating an agent");
+    let (status, _) = api
+        .send(
+            Method::PUT,
+            &format!("/api/agents/{agent}"),
+            Some(new_agent),
+        )
+        .await;
+    assert_eq!(status, 500, "renaming an agent");
+    let (status, _) = api
+        .send(Method::DELETE, &format!("/api/agents/{agent}"), None)
+        .await;
+    assert_eq!(status, 500, "archiving an agent");
+    let (_, agents) = api.get("/api/agents").await;
+    let names: Vec<&str> = agents["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|agent| agent["name"].as_str())
+        .collect();
+    assert_eq!(names, ["kept"], "no agent created, renamed or archived");
+    assert_eq!(id_of(&agents["agents"][0]), agent);
+    app.stop().await;
+}

@@ -81,6 +81,45 @@ async fn agent_changes_are_audited() {
 }
 
 #[tokio::test]
+async fn provider_key_changes_are_audited() {
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "audit-keys").await;
+    let user = me(&api).await;
+    let key = api
+        .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
+        .await;
+    let (status, _) = api
+        .send(
+            Method::PATCH,
+            &format!("/api/keys/{key}"),
+            Some(json!({"label": "renamed"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .send(Method::POST, &format!("/api/keys/{key}/test"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .send(Method::DELETE, &format!("/api/keys/{key}"), None)
+        .await;
+    assert_eq!(status, 204);
+    for action in [
+        "provider_key.created",
+        "provider_key.updated",
+        "provider_key.tested",
+        "provider_key.deleted",
+    ] {
+        assert_eq!(
+            entries(&app, &team, action).await,
+            [(key.clone(), Some(user.clone()))],
+            "{action}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_change_whose_audit_entry_fails_is_not_made() {
     let app = TestApp::spawn().await;
     let (api, _team) = owner_api(&app, "audit-refused").await;
@@ -115,5 +154,26 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
         .collect();
     assert_eq!(names, ["kept"], "no agent created, renamed or archived");
     assert_eq!(id_of(&agents["agents"][0]), agent);
+
+    let new_key = json!({"provider": "openai", "label": "never", "key": "sk-never-12345678"});
+    let (status, _) = api.post("/api/keys", new_key).await;
+    assert_eq!(status, 500, "saving a key");
+    let rename = Some(json!({"label": "renamed"}));
+    let (status, _) = api
+        .send(Method::PATCH, &format!("/api/keys/{key}"), rename)
+        .await;
+    assert_eq!(status, 500, "renaming a key");
+    let (status, _) = api
+        .send(Method::DELETE, &format!("/api/keys/{key}"), None)
+        .await;
+    assert_eq!(status, 500, "deleting a key");
+    let (_, keys) = api.get("/api/keys").await;
+    let labels: Vec<&str> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|key| key["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["openai test"], "no key saved, renamed or deleted");
     app.stop().await;
 }

@@ -38,8 +38,7 @@ impl Fixture {
         hummbl::provider_keys::create(
             &self.app.db,
             &self.app.state.vault,
-            &self.team,
-            user,
+            hummbl::audit::Actor::user(&self.team, user),
             hummbl::provider_keys::NewKey {
                 provider: hummbl::providers::ProviderKind::Openai,
                 label: "sample".into(),

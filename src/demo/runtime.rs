@@ -143,8 +143,7 @@ pub async fn seed(
     let key = crate::provider_keys::create(
         db,
         vault,
-        team_id,
-        owner,
+        crate::audit::Actor::user(team_id, owner),
         crate::provider_keys::NewKey {
             provider: ProviderKind::Simulated,
             label: "Demo key (simulated provider, calls nothing)".into(),

@@ -617,7 +617,7 @@ async fn run_step(
         }
         Err(error) => {
             if let (CallError::InvalidKey { message, .. }, Some(key_id)) = (&error, &agent.key_id) {
-                crate::provider_keys::mark(&state.db, key_id, Some(message)).await?;
+                crate::provider_keys::mark_refused(&state.db, key_id, message).await?;
             }
             let record = StepRecord {
                 status: "failed",

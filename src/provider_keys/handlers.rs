@@ -158,22 +158,7 @@ pub async fn create_key(
             .map(parse_base_url)
             .transpose()?,
     };
-    let created = super::create(
-        &state.db,
-        &state.vault,
-        &principal.team_id,
-        &principal.user_id,
-        key,
-    )
-    .await?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "provider_key.created",
-        ("provider_key", &created.id),
-        Some(serde_json::json!({"provider": provider.as_str(), "label": created.label, "last4": created.last4})),
-    )
-    .await?;
+    let created = super::create(&state.db, &state.vault, (&principal).into(), key).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -199,18 +184,9 @@ pub async fn update_key(
             Some(Some(url)) => Some(Some(parse_base_url(&url)?)),
         },
     };
-    let replaced_secret = change.secret.is_some();
-    let updated = super::update(&state.db, &state.vault, &principal.team_id, &id, change)
+    let updated = super::update(&state.db, &state.vault, (&principal).into(), &id, change)
         .await?
         .ok_or(AppError::NotFound)?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "provider_key.updated",
-        ("provider_key", &id),
-        Some(serde_json::json!({"key_replaced": replaced_secret})),
-    )
-    .await?;
     Ok(Json(updated))
 }
 
@@ -222,17 +198,9 @@ pub async fn delete_key(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    if !super::delete(&state.db, &principal.team_id, &id).await? {
+    if !super::delete(&state.db, (&principal).into(), &id).await? {
         return Err(AppError::NotFound);
     }
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "provider_key.deleted",
-        ("provider_key", &id),
-        None,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -252,17 +220,14 @@ pub async fn test_key(
         Err(error @ crate::providers::CallError::InvalidKey { .. }) => Some(error.to_string()),
         _ => None,
     };
-    if refused.is_some() || answer.is_ok() {
-        super::mark(&state.db, &id, refused.as_deref()).await?;
-    }
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "provider_key.tested",
-        ("provider_key", &id),
-        Some(serde_json::json!({"ok": answer.is_ok()})),
-    )
-    .await?;
+    // Only an answer about the key itself changes its status: a network error
+    // or a provider outage says nothing about whether the key is valid.
+    let answered = match (&answer, refused.as_deref()) {
+        (Ok(()), _) => Some(Ok(())),
+        (Err(_), Some(message)) => Some(Err(message)),
+        (Err(_), None) => None,
+    };
+    super::record_test(&state.db, (&principal).into(), &id, answered).await?;
     Ok(Json(match answer {
         Ok(()) => KeyTest {
             ok: true,

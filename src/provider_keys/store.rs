@@ -1,0 +1,311 @@
+//! The provider keys' SQL. Secrets are sealed before they reach a statement and
+//! opened only in [`credential`]; every change is written with its audit entry
+//! in one transaction.
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::{KeyChange, KeyInfo, KeyStatus, NewKey};
+use crate::audit::Actor;
+use crate::error::AppError;
+use crate::providers::{Credential, ProviderKind};
+use crate::storage::{Db, Tx, decode_name, new_id, now_ms};
+use crate::vault::{KeyOwner, Sealed, Vault, VaultError};
+
+const COLUMNS: &str =
+    "id, provider, label, key_last_4, base_url, status, status_detail, created_at, last_used_at";
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    provider: String,
+    label: String,
+    key_last_4: String,
+    base_url: Option<String>,
+    status: String,
+    status_detail: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for KeyInfo {
+    type Error = sqlx::Error;
+
+    fn try_from(row: KeyRow) -> Result<KeyInfo, sqlx::Error> {
+        let provider: ProviderKind = decode_name("provider", &row.provider)?;
+        Ok(KeyInfo {
+            id: row.id,
+            provider,
+            provider_name: provider.display_name(),
+            label: row.label,
+            last4: row.key_last_4,
+            base_url: row.base_url,
+            status: decode_name("key status", &row.status)?,
+            status_detail: row.status_detail,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        })
+    }
+}
+
+pub(super) fn last4(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+fn storage_error(err: VaultError) -> AppError {
+    AppError::Internal(anyhow::Error::new(err))
+}
+
+/// Seals and saves a new key in the actor's team.
+pub async fn create(
+    db: &Db,
+    vault: &Vault,
+    actor: Actor<'_>,
+    key: NewKey,
+) -> Result<KeyInfo, AppError> {
+    let id = new_id();
+    let owner = KeyOwner {
+        team_id: actor.team_id,
+        key_id: &id,
+        provider: key.provider.as_str(),
+    };
+    let secret = key.secret.expose_secret();
+    let sealed = vault.seal(owner, secret).map_err(storage_error)?;
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO api_keys_secure (id, user_id, provider, key_encrypted, key_last_4, created_at, team_id, \
+         label, base_url, nonce, key_version, status, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $6)",
+    )
+    .bind(&id)
+    .bind(actor.user_id)
+    .bind(key.provider.as_str())
+    .bind(&sealed.ciphertext)
+    .bind(last4(secret))
+    .bind(now)
+    .bind(actor.team_id)
+    .bind(&key.label)
+    .bind(&key.base_url)
+    .bind(&sealed.nonce)
+    .bind(sealed.key_version)
+    .bind(KeyStatus::Active.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let detail =
+        json!({"provider": key.provider.as_str(), "label": key.label, "last4": last4(secret)});
+    audit(&mut tx, actor, "provider_key.created", &id, Some(detail)).await?;
+    tx.commit().await?;
+    get(db, actor.team_id, &id).await?.ok_or(AppError::NotFound)
+}
+
+pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    sqlx::query_as::<_, KeyRow>(&format!(
+        "SELECT {COLUMNS} FROM api_keys_secure WHERE team_id = $1 ORDER BY created_at"
+    ))
+    .bind(team_id)
+    .fetch_all(db.read())
+    .await?
+    .into_iter()
+    .map(KeyInfo::try_from)
+    .collect()
+}
+
+pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<KeyInfo>, sqlx::Error> {
+    sqlx::query_as::<_, KeyRow>(&format!(
+        "SELECT {COLUMNS} FROM api_keys_secure WHERE team_id = $1 AND id = $2"
+    ))
+    .bind(team_id)
+    .bind(id)
+    .fetch_optional(db.read())
+    .await?
+    .map(KeyInfo::try_from)
+    .transpose()
+}
+
+/// Applies a change to a key of the actor's team; None when there is no such key.
+pub async fn update(
+    db: &Db,
+    vault: &Vault,
+    actor: Actor<'_>,
+    id: &str,
+    change: KeyChange,
+) -> Result<Option<KeyInfo>, AppError> {
+    let Some(current) = get(db, actor.team_id, id).await? else {
+        return Ok(None);
+    };
+    let mut tx = db.begin().await?;
+    let now = now_ms();
+    if let Some(label) = &change.label {
+        sqlx::query("UPDATE api_keys_secure SET label = $1, updated_at = $2 WHERE id = $3")
+            .bind(label)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(base_url) = &change.base_url {
+        sqlx::query("UPDATE api_keys_secure SET base_url = $1, updated_at = $2 WHERE id = $3")
+            .bind(base_url)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(secret) = &change.secret {
+        let owner = KeyOwner {
+            team_id: actor.team_id,
+            key_id: id,
+            provider: current.provider.as_str(),
+        };
+        let sealed = vault
+            .seal(owner, secret.expose_secret())
+            .map_err(storage_error)?;
+        sqlx::query(
+            "UPDATE api_keys_secure SET key_encrypted = $1, nonce = $2, key_version = $3, key_last_4 = $4, \
+             status = $5, status_detail = NULL, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&sealed.ciphertext)
+        .bind(&sealed.nonce)
+        .bind(sealed.key_version)
+        .bind(last4(secret.expose_secret()))
+        .bind(KeyStatus::Active.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let detail = json!({"key_replaced": change.secret.is_some()});
+    audit(&mut tx, actor, "provider_key.updated", id, Some(detail)).await?;
+    tx.commit().await?;
+    Ok(get(db, actor.team_id, id).await?)
+}
+
+/// Deletes a key of the actor's team; false when there is no such key.
+pub async fn delete(db: &Db, actor: Actor<'_>, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query("DELETE FROM api_keys_secure WHERE team_id = $1 AND id = $2")
+        .bind(actor.team_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit(&mut tx, actor, "provider_key.deleted", id, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    provider: String,
+    key_encrypted: String,
+    nonce: String,
+    key_version: i64,
+    base_url: Option<String>,
+}
+
+/// Opens a key for a call. `None`: no such key in the team.
+pub async fn credential(
+    db: &Db,
+    vault: &Vault,
+    team_id: &str,
+    id: &str,
+) -> Result<Option<Credential>, AppError> {
+    let row: Option<SealedRow> = sqlx::query_as(
+        "SELECT provider, key_encrypted, nonce, key_version, base_url FROM api_keys_secure \
+         WHERE team_id = $1 AND id = $2",
+    )
+    .bind(team_id)
+    .bind(id)
+    .fetch_optional(db.read())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let kind: ProviderKind = decode_name("provider", &row.provider)?;
+    let sealed = Sealed {
+        ciphertext: row.key_encrypted,
+        nonce: row.nonce,
+        key_version: row.key_version,
+    };
+    let owner = KeyOwner {
+        team_id,
+        key_id: id,
+        provider: kind.as_str(),
+    };
+    let secret = vault.open_sealed(owner, &sealed).map_err(|err| match err {
+        VaultError::CannotOpen => AppError::Conflict(
+            "the stored key cannot be opened: it was changed outside HUMMBL or sealed under another \
+             master key; enter the key again"
+                .into(),
+        ),
+        other => storage_error(other),
+    })?;
+    Ok(Some(Credential {
+        kind,
+        base_url: row.base_url,
+        secret,
+    }))
+}
+
+/// Records the outcome of a key test: the key's status when the provider
+/// answered (accepted, or refused as `refused`), and the audit entry.
+pub async fn record_test(
+    db: &Db,
+    actor: Actor<'_>,
+    id: &str,
+    answered: Option<Result<(), &str>>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if let Some(answer) = answered {
+        mark_in(&mut tx, id, answer.err()).await?;
+    }
+    let ok = matches!(answered, Some(Ok(())));
+    audit(
+        &mut tx,
+        actor,
+        "provider_key.tested",
+        id,
+        Some(json!({"ok": ok})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a key refused by its provider during a run (401/403).
+pub async fn mark_refused(db: &Db, id: &str, message: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    mark_in(&mut tx, id, Some(message)).await?;
+    tx.commit().await
+}
+
+async fn mark_in(tx: &mut Tx, id: &str, refused: Option<&str>) -> Result<(), sqlx::Error> {
+    let status = match refused {
+        Some(_) => KeyStatus::Invalid,
+        None => KeyStatus::Active,
+    };
+    sqlx::query(
+        "UPDATE api_keys_secure SET status = $1, status_detail = $2, last_used_at = $3 WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(refused)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn audit(
+    tx: &mut Tx,
+    actor: Actor<'_>,
+    action: &str,
+    id: &str,
+    detail: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    crate::audit::record_in(tx, actor, action, ("provider_key", id), detail).await
+}

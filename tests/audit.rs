@@ -81,6 +81,39 @@ async fn agent_changes_are_audited() {
 }
 
 #[tokio::test]
+async fn workflow_changes_are_audited() {
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "audit-workflows").await;
+    let user = me(&api).await;
+    let key = api
+        .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
+        .await;
+    let agent = api.agent("writer", "openai", "gpt-4o-mini", &key).await;
+    let steps = json!([{"id": "a", "agent": agent, "prompt": "hi"}]);
+    let workflow = api.workflow("audited", steps.clone()).await;
+    let (status, _) = api
+        .send(
+            Method::PUT,
+            &format!("/api/workflows/{workflow}"),
+            Some(json!({"name": "audited v2", "steps": steps})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .send(Method::DELETE, &format!("/api/workflows/{workflow}"), None)
+        .await;
+    assert_eq!(status, 204);
+    for action in ["workflow.created", "workflow.updated", "workflow.archived"] {
+        assert_eq!(
+            entries(&app, &team, action).await,
+            [(workflow.clone(), Some(user.clone()))],
+            "{action}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn provider_key_changes_are_audited() {
     let app = TestApp::spawn().await;
     let (api, team) = owner_api(&app, "audit-keys").await;
@@ -154,6 +187,14 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
         .collect();
     assert_eq!(names, ["kept"], "no agent created, renamed or archived");
     assert_eq!(id_of(&agents["agents"][0]), agent);
+
+    let steps = json!([{"id": "a", "agent": agent, "prompt": "hi"}]);
+    let (status, _) = api
+        .post("/api/workflows", json!({"name": "never", "steps": steps}))
+        .await;
+    assert_eq!(status, 500, "saving a workflow");
+    let (_, workflows) = api.get("/api/workflows").await;
+    assert_eq!(workflows["workflows"], json!([]), "no workflow saved");
 
     let new_key = json!({"provider": "openai", "label": "never", "key": "sk-never-12345678"});
     let (status, _) = api.post("/api/keys", new_key).await;

@@ -86,13 +86,15 @@ impl Fixture {
                 timeout_secs: None,
             }],
         };
+        let fields = hummbl::workflows::WorkflowFields {
+            name: format!("sample {n}"),
+            description: None,
+            definition,
+        };
         hummbl::workflows::create(
             &self.app.db,
-            &self.team,
-            Some(user),
-            &format!("sample {n}"),
-            None,
-            &definition,
+            hummbl::audit::Actor::user(&self.team, user),
+            &fields,
         )
         .await
         .expect("workflow")

@@ -191,7 +191,13 @@ pub async fn seed(
                 })
                 .collect(),
         };
-        let workflow = crate::workflows::create(db, team_id, Some(owner), name, None, &definition)
+        let fields = crate::workflows::WorkflowFields {
+            name: (*name).into(),
+            description: None,
+            definition,
+        };
+        let actor = crate::audit::Actor::user(team_id, owner);
+        let workflow = crate::workflows::create(db, actor, &fields)
             .await
             .map_err(|err| anyhow::anyhow!("demo workflow: {err}"))?;
         workflows.push(DemoWorkflow {

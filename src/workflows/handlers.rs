@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{Step, VersionInfo, Workflow, definition};
+use super::{Step, VersionInfo, Workflow, WorkflowFields, definition};
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -69,7 +69,7 @@ async fn validate(
     state: &AppState,
     principal: &Principal,
     request: WorkflowRequest,
-) -> AppResult<(String, Option<String>, definition::Definition)> {
+) -> AppResult<WorkflowFields> {
     let name = crate::accounts::parse_name("name", &request.name)?;
     let description = request
         .description
@@ -86,7 +86,11 @@ async fn validate(
     }
     let agents = crate::agents::ids(&state.db, &principal.team_id).await?;
     let definition = definition::validate(request.steps, &agents)?;
-    Ok((name, description, definition))
+    Ok(WorkflowFields {
+        name,
+        description,
+        definition,
+    })
 }
 
 /// The team's workflows, latest versions.
@@ -108,24 +112,8 @@ pub async fn create_workflow(
     principal: Principal,
     ApiJson(request): ApiJson<WorkflowRequest>,
 ) -> AppResult<(StatusCode, Json<Workflow>)> {
-    let (name, description, definition) = validate(&state, &principal, request).await?;
-    let workflow = super::create(
-        &state.db,
-        &principal.team_id,
-        Some(&principal.user_id),
-        &name,
-        description.as_deref(),
-        &definition,
-    )
-    .await?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "workflow.created",
-        ("workflow", &workflow.id),
-        Some(serde_json::json!({"name": workflow.name})),
-    )
-    .await?;
+    let fields = validate(&state, &principal, request).await?;
+    let workflow = super::create(&state.db, (&principal).into(), &fields).await?;
     Ok((StatusCode::CREATED, Json(workflow)))
 }
 
@@ -158,26 +146,10 @@ pub async fn update_workflow(
     {
         return Err(AppError::NotFound);
     }
-    let (name, description, definition) = validate(&state, &principal, request).await?;
-    let workflow = super::update(
-        &state.db,
-        &principal.team_id,
-        &id,
-        &principal.user_id,
-        &name,
-        description.as_deref(),
-        &definition,
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "workflow.updated",
-        ("workflow", &id),
-        Some(serde_json::json!({"version": workflow.version})),
-    )
-    .await?;
+    let fields = validate(&state, &principal, request).await?;
+    let workflow = super::update(&state.db, (&principal).into(), &id, &fields)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(Json(workflow))
 }
 
@@ -189,17 +161,9 @@ pub async fn archive_workflow(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    if !super::archive(&state.db, &principal.team_id, &id).await? {
+    if !super::archive(&state.db, (&principal).into(), &id).await? {
         return Err(AppError::NotFound);
     }
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "workflow.archived",
-        ("workflow", &id),
-        None,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -137,6 +137,13 @@ async fn provider_key_changes_are_audited() {
         .send(Method::DELETE, &format!("/api/keys/{key}"), None)
         .await;
     assert_eq!(status, 204);
+    let price = json!({"provider": "openai", "model": "gpt-4o", "input_micros_per_mtok": 2_000_000,
+        "output_micros_per_mtok": 8_000_000, "cached_micros_per_mtok": 1_000_000});
+    let (status, _) = api.post("/api/prices", price).await;
+    assert_eq!(status, 201);
+    let priced = entries(&app, &team, "price.set").await;
+    assert_eq!(priced.len(), 1);
+    assert_eq!(priced[0].1.as_deref(), Some(user.as_str()));
     for action in [
         "provider_key.created",
         "provider_key.updated",
@@ -195,6 +202,13 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
     assert_eq!(status, 500, "saving a workflow");
     let (_, workflows) = api.get("/api/workflows").await;
     assert_eq!(workflows["workflows"], json!([]), "no workflow saved");
+
+    let price = json!({"provider": "openai", "model": "gpt-4o", "input_micros_per_mtok": 1,
+        "output_micros_per_mtok": 1, "cached_micros_per_mtok": 1});
+    let (status, _) = api.post("/api/prices", price).await;
+    assert_eq!(status, 500, "overriding a price");
+    let (_, prices) = api.get("/api/prices").await;
+    assert_eq!(prices["overrides"], json!([]), "no price override saved");
 
     let new_key = json!({"provider": "openai", "label": "never", "key": "sk-never-12345678"});
     let (status, _) = api.post("/api/keys", new_key).await;

@@ -16,7 +16,7 @@ use super::{Grouping, Period, TokenFilter, TokenRow, dollars};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
-use crate::prices::handlers::PriceRequest;
+use crate::prices::PriceRequest;
 use crate::prices::{ListedPrice, Price};
 use crate::storage::now_ms;
 use crate::web::charts::{self, Point};
@@ -266,7 +266,7 @@ pub async fn show(
         )
     });
     let cost: i64 = rows.iter().map(|row| row.cost_micros).sum();
-    let overrides = crate::prices::handlers::overrides(&state.db, team).await?;
+    let overrides = crate::prices::overrides(&state.db, team).await?;
     let defaults = crate::prices::defaults();
     let may_edit = principal.can(Permission::ManageKeys);
     let model_points: Vec<Point> = by_model
@@ -583,7 +583,7 @@ pub async fn set_price(
         effective_from,
         note: None,
     };
-    crate::prices::handlers::save_override(&state, &principal, request).await?;
+    crate::prices::save_override(&state.db, (&principal).into(), request).await?;
     Ok(Redirect::to("/analytics/tokens").into_response())
 }
 

@@ -13,11 +13,16 @@
 //! each Opus generation needs its own row.
 
 pub mod handlers;
+mod store;
 
-use serde::Serialize;
-use sqlx::Row;
+use serde::{Deserialize, Serialize};
 
-use crate::storage::Db;
+use crate::audit::Actor;
+use crate::error::AppError;
+use crate::providers::ProviderKind;
+use crate::storage::{Db, now_ms};
+
+pub use store::{overrides, price_at};
 
 /// Where the default prices come from, shown beside them.
 pub const DEFAULT_SOURCE: &str = "list prices from openai.com/api/pricing (June 2025) and \
@@ -179,34 +184,97 @@ pub fn default_price(model: &str) -> Option<Price> {
         .map(|entry| entry.price)
 }
 
-/// The team's price for a model at a moment: its latest override in effect then,
-/// else the default.
-pub async fn price_at(
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRequest {
+    pub provider: String,
+    pub model: String,
+    /// Micro-dollars per million input tokens ($2.50 → 2500000).
+    pub input_micros_per_mtok: i64,
+    pub output_micros_per_mtok: i64,
+    pub cached_micros_per_mtok: i64,
+    /// From when the price applies (ms since the epoch); default now.
+    pub effective_from: Option<i64>,
+    pub note: Option<String>,
+}
+
+const MAX_MICROS_PER_MTOK: i64 = 1_000_000_000; // $1,000 per million tokens
+
+/// A validated override to store.
+struct Override<'a> {
+    provider: ProviderKind,
+    model: &'a str,
+    price: Price,
+    effective_from: i64,
+    note: Option<&'a str>,
+}
+
+/// Validates and stores a team's price override (audited with it).
+pub async fn save_override(
     db: &Db,
-    team_id: &str,
-    provider: &str,
-    model: &str,
-    at_ms: i64,
-) -> Result<Option<Price>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT input_micros_per_mtok, output_micros_per_mtok, cached_micros_per_mtok FROM model_prices \
-         WHERE team_id = $1 AND provider = $2 AND model = $3 AND effective_from <= $4 \
-         ORDER BY effective_from DESC LIMIT 1",
-    )
-    .bind(team_id)
-    .bind(provider)
-    .bind(model)
-    .bind(at_ms)
-    .fetch_optional(db.read())
-    .await?;
-    match row {
-        Some(row) => Ok(Some(Price {
-            input_micros_per_mtok: row.try_get("input_micros_per_mtok")?,
-            output_micros_per_mtok: row.try_get("output_micros_per_mtok")?,
-            cached_micros_per_mtok: row.try_get("cached_micros_per_mtok")?,
-        })),
-        None => Ok(default_price(model)),
+    actor: Actor<'_>,
+    request: PriceRequest,
+) -> Result<ListedPrice, AppError> {
+    let provider: ProviderKind = request.provider.parse().map_err(|()| {
+        AppError::validation("provider", "must be one of: openai, anthropic, simulated")
+    })?;
+    let model = request.model.trim();
+    if model.is_empty() || model.chars().count() > 200 {
+        return Err(AppError::validation("model", "must be 1 to 200 characters"));
     }
+    for (field, value) in [
+        ("input_micros_per_mtok", request.input_micros_per_mtok),
+        ("output_micros_per_mtok", request.output_micros_per_mtok),
+        ("cached_micros_per_mtok", request.cached_micros_per_mtok),
+    ] {
+        if !(0..=MAX_MICROS_PER_MTOK).contains(&value) {
+            return Err(AppError::validation(
+                field,
+                "must be between 0 and 1000000000",
+            ));
+        }
+    }
+    let effective_from = request.effective_from.unwrap_or_else(now_ms);
+    if effective_from < 0 {
+        return Err(AppError::validation(
+            "effective_from",
+            "must be milliseconds since the epoch",
+        ));
+    }
+    let note = request
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(AppError::validation(
+            "note",
+            "must be at most 500 characters",
+        ));
+    }
+    let price = Price {
+        input_micros_per_mtok: request.input_micros_per_mtok,
+        output_micros_per_mtok: request.output_micros_per_mtok,
+        cached_micros_per_mtok: request.cached_micros_per_mtok,
+    };
+    store::insert_override(
+        db,
+        actor,
+        &Override {
+            provider,
+            model,
+            price,
+            effective_from,
+            note: note.as_deref(),
+        },
+    )
+    .await?;
+    Ok(ListedPrice {
+        provider: provider.as_str().into(),
+        model: model.into(),
+        price,
+        effective_from: Some(effective_from),
+        source: note.unwrap_or_else(|| "set by an admin".into()),
+    })
 }
 
 /// Cost of a call in micro-dollars, rounded to the nearest.

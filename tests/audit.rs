@@ -43,6 +43,19 @@ async fn entries(app: &TestApp, team: &str, action: &str) -> Vec<(String, Option
     .expect("audit entries")
 }
 
+/// An open error group of the team, as the runner would have recorded it.
+async fn error_group(app: &TestApp, team: &str, fingerprint: &str) {
+    sqlx::query(
+        "INSERT INTO error_groups (team_id, fingerprint, agent_id, error_class, message, last_error, \
+         occurrences, first_seen, last_seen) VALUES ($1, $2, 'agent', 'timeout', 'm', 'm', 1, 1, 1)",
+    )
+    .bind(team)
+    .bind(fingerprint)
+    .execute(app.db.write())
+    .await
+    .expect("an error group");
+}
+
 async fn me(api: &Api) -> String {
     let (_, body) = api.get("/api/me").await;
     body["user"]["id"]
@@ -141,6 +154,19 @@ async fn provider_key_changes_are_audited() {
         "output_micros_per_mtok": 8_000_000, "cached_micros_per_mtok": 1_000_000});
     let (status, _) = api.post("/api/prices", price).await;
     assert_eq!(status, 201);
+    error_group(&app, &team, "fp-audited").await;
+    let fingerprints = json!({"fingerprints": ["fp-audited"]});
+    let (status, _) = api.post("/api/errors/resolve", fingerprints.clone()).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.post("/api/errors/reopen", fingerprints).await;
+    assert_eq!(status, 200);
+    for action in ["errors.resolved", "errors.reopened"] {
+        assert_eq!(
+            entries(&app, &team, action).await,
+            [(team.clone(), Some(user.clone()))],
+            "{action}"
+        );
+    }
     let priced = entries(&app, &team, "price.set").await;
     assert_eq!(priced.len(), 1);
     assert_eq!(priced[0].1.as_deref(), Some(user.as_str()));
@@ -162,7 +188,8 @@ async fn provider_key_changes_are_audited() {
 #[tokio::test]
 async fn a_change_whose_audit_entry_fails_is_not_made() {
     let app = TestApp::spawn().await;
-    let (api, _team) = owner_api(&app, "audit-refused").await;
+    let (api, team) = owner_api(&app, "audit-refused").await;
+    error_group(&app, &team, "fp-open").await;
     let key = api
         .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
         .await;
@@ -209,6 +236,13 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
     assert_eq!(status, 500, "overriding a price");
     let (_, prices) = api.get("/api/prices").await;
     assert_eq!(prices["overrides"], json!([]), "no price override saved");
+
+    let (status, _) = api
+        .post("/api/errors/resolve", json!({"fingerprints": ["fp-open"]}))
+        .await;
+    assert_eq!(status, 500, "resolving an error group");
+    let (_, groups) = api.get("/api/errors?resolved=false").await;
+    assert_eq!(groups["groups"][0]["fingerprint"], "fp-open", "still open");
 
     let new_key = json!({"provider": "openai", "label": "never", "key": "sk-never-12345678"});
     let (status, _) = api.post("/api/keys", new_key).await;

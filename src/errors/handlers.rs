@@ -5,9 +5,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use super::{ErrorGroup, GroupFilter};
+use super::{ErrorGroup, FailedTask, GroupFilter};
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -42,18 +41,6 @@ pub fn routes() -> Vec<Route> {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct FailedTask {
-    pub id: String,
-    pub task_name: String,
-    pub error: Option<String>,
-    pub error_class: Option<String>,
-    pub completed_at: Option<i64>,
-    pub workflow_id: String,
-    pub execution_id: String,
-    pub agent_id: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
 pub struct FailedTasks {
     pub results: Vec<FailedTask>,
 }
@@ -64,29 +51,7 @@ pub async fn latest_errors(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<FailedTasks>> {
-    let rows = sqlx::query(
-        "SELECT t.id, t.task_name, t.error, t.error_class, t.completed_at, e.workflow_id, t.execution_id, t.agent_id \
-         FROM task_results t JOIN executions e ON e.id = t.execution_id \
-         WHERE t.team_id = $1 AND t.status = 'failed' ORDER BY t.completed_at DESC LIMIT 100",
-    )
-    .bind(&principal.team_id)
-    .fetch_all(state.db.read())
-    .await?;
-    let results = rows
-        .iter()
-        .map(|row| {
-            Ok(FailedTask {
-                id: row.try_get("id")?,
-                task_name: row.try_get("task_name")?,
-                error: row.try_get("error")?,
-                error_class: row.try_get("error_class")?,
-                completed_at: row.try_get("completed_at")?,
-                workflow_id: row.try_get("workflow_id")?,
-                execution_id: row.try_get("execution_id")?,
-                agent_id: row.try_get("agent_id")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let results = super::latest_failed_tasks(&state.db, &principal.team_id).await?;
     Ok(Json(FailedTasks { results }))
 }
 
@@ -158,7 +123,8 @@ async fn set(
             "give 1 to 500 fingerprints",
         ));
     }
-    let changed = super::change_state(state, principal, &request.fingerprints, resolve).await?;
+    let changed =
+        super::change_state(&state.db, principal.into(), &request.fingerprints, resolve).await?;
     Ok(Json(Changed { changed }))
 }
 

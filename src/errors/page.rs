@@ -10,7 +10,9 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::handlers::COMPONENT;
-use super::{ErrorGroup, GroupFilter};
+use std::collections::HashMap;
+
+use super::{ErrorGroup, GroupFilter, LatestFailure};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -72,26 +74,74 @@ impl LogQuery {
 
 const PAGE_LIMIT: i64 = 200;
 
+/// What the error-log page shows.
+pub struct ErrorLogView {
+    pub query: LogQuery,
+    pub groups: Vec<ErrorGroup>,
+    /// Each group's latest failure, by fingerprint.
+    pub latest: HashMap<String, LatestFailure>,
+    /// The filters' choices.
+    pub workflows: Vec<(String, String)>,
+    pub agents: Vec<(String, String)>,
+    /// Whether the viewer may resolve, reopen and retry.
+    pub may_act: bool,
+}
+
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
     Query(query): Query<LogQuery>,
 ) -> AppResult<Markup> {
+    let (view, shell) = tokio::try_join!(
+        load(&state, &principal, query),
+        page(
+            &state,
+            &principal,
+            Shell::new("Error logs", "/logs/errors").component(COMPONENT),
+        ),
+    )?;
+    Ok(shell.render(render(&view)))
+}
+
+/// Loads the view: the groups (then their latest failures), and the filters'
+/// workflows and agents, at the same time.
+async fn load(state: &AppState, principal: &Principal, query: LogQuery) -> AppResult<ErrorLogView> {
     let filter = query.filter()?;
-    let groups = super::groups(&state.db, &principal.team_id, &filter, PAGE_LIMIT).await?;
-    let latest = latest_failures(&state, &groups).await?;
-    let workflows = crate::workflows::list(&state.db, &principal.team_id).await?;
-    let agents = crate::agents::list(&state.db, &principal.team_id).await?;
-    let may_act = principal.can(Permission::Operate);
+    let team = principal.team_id.as_str();
+    let groups_and_latest = async {
+        let groups = super::groups(&state.db, team, &filter, PAGE_LIMIT).await?;
+        let latest = super::latest_failures(&state.db, &groups).await?;
+        Ok::<_, sqlx::Error>((groups, latest))
+    };
+    let ((groups, latest), workflows, agents) = tokio::try_join!(
+        groups_and_latest,
+        crate::workflows::list(&state.db, team),
+        crate::agents::list(&state.db, team),
+    )?;
+    Ok(ErrorLogView {
+        query,
+        groups,
+        latest,
+        workflows: workflows.into_iter().map(|w| (w.id, w.name)).collect(),
+        agents: agents.into_iter().map(|a| (a.id, a.name)).collect(),
+        may_act: principal.can(Permission::Operate),
+    })
+}
+
+/// The page body for a view (no queries: a test can render any view).
+pub fn render(view: &ErrorLogView) -> Markup {
+    let ErrorLogView {
+        query,
+        groups,
+        latest,
+        workflows,
+        agents,
+        may_act,
+    } = view;
+    let may_act = *may_act;
     let current = query.state.clone().unwrap_or_else(|| "open".into());
     let qs = query.query_string();
-    let shell = page(
-        &state,
-        &principal,
-        Shell::new("Error logs", "/logs/errors").component(COMPONENT),
-    )
-    .await?;
-    Ok(shell.render(html! {
+    html! {
         header.page-header {
             h1 { "Error logs" }
             p.lede { "Failed steps, grouped when they are the same problem. Export this view as "
@@ -110,15 +160,15 @@ pub async fn show(
                 label for="f-workflow" { "Workflow" }
                 select #f-workflow name="workflow" {
                     option value="" { "All" }
-                    @for workflow in &workflows {
-                        option value=(workflow.id) selected[query.workflow.as_deref() == Some(workflow.id.as_str())] { (workflow.name) }
+                    @for (id, name) in workflows {
+                        option value=(id) selected[query.workflow.as_deref() == Some(id.as_str())] { (name) }
                     }
                 }
                 label for="f-agent" { "Agent" }
                 select #f-agent name="agent" {
                     option value="" { "All" }
-                    @for agent in &agents {
-                        option value=(agent.id) selected[query.agent.as_deref() == Some(agent.id.as_str())] { (agent.name) }
+                    @for (id, name) in agents {
+                        option value=(id) selected[query.agent.as_deref() == Some(id.as_str())] { (name) }
                     }
                 }
                 button.button.button-small type="submit" { "Apply" }
@@ -137,7 +187,7 @@ pub async fn show(
                         th scope="col" { "First seen" } th scope="col" { "Last seen" } th scope="col" { "State" }
                     } }
                     tbody {
-                        @for group in &groups { (row(group, latest.get(&group.fingerprint), may_act, &qs)) }
+                        @for group in groups { (row(group, latest.get(&group.fingerprint), may_act, &qs)) }
                     }
                 }
                 @if may_act {
@@ -148,72 +198,7 @@ pub async fn show(
                 }
             }
         }
-    }))
-}
-
-/// The step input and the provider's answer of each group's latest failure.
-struct LatestFailure {
-    input: Option<String>,
-    provider_response: Option<String>,
-}
-
-async fn latest_failures(
-    state: &AppState,
-    groups: &[ErrorGroup],
-) -> AppResult<std::collections::HashMap<String, LatestFailure>> {
-    use sqlx::Row;
-    let executions: Vec<&str> = groups
-        .iter()
-        .filter_map(|g| g.last_execution_id.as_deref())
-        .collect();
-    if executions.is_empty() {
-        return Ok(Default::default());
     }
-    let placeholders: Vec<String> = (0..executions.len())
-        .map(|i| format!("${}", i + 1))
-        .collect();
-    let sql = format!(
-        // Only by execution id (the ids come from this team's groups): with team or
-        // status in the condition, SQLite picks the (team, status) index and reads
-        // every failure of the team.
-        "SELECT id, execution_id, agent_id, status, input, provider_response FROM task_results \
-         WHERE execution_id IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(&sql);
-    for execution in &executions {
-        query = query.bind(*execution);
-    }
-    let rows = query.fetch_all(state.db.read()).await?;
-    let mut latest = std::collections::HashMap::new();
-    for group in groups {
-        // The runner records the failed row's id; groups from before it did
-        // are matched by execution and agent.
-        let found = rows.iter().find(|row| match group.last_task_id.as_deref() {
-            Some(task) => row.try_get::<String, _>("id").ok().as_deref() == Some(task),
-            None => {
-                row.try_get::<String, _>("status").ok().as_deref() == Some("failed")
-                    && row.try_get::<String, _>("execution_id").ok().as_deref()
-                        == group.last_execution_id.as_deref()
-                    && row
-                        .try_get::<Option<String>, _>("agent_id")
-                        .ok()
-                        .flatten()
-                        .as_deref()
-                        == Some(group.agent_id.as_str())
-            }
-        });
-        if let Some(row) = found {
-            latest.insert(
-                group.fingerprint.clone(),
-                LatestFailure {
-                    input: row.try_get("input")?,
-                    provider_response: row.try_get("provider_response")?,
-                },
-            );
-        }
-    }
-    Ok(latest)
 }
 
 fn row(group: &ErrorGroup, latest: Option<&LatestFailure>, may_act: bool, qs: &str) -> Markup {
@@ -286,7 +271,7 @@ pub async fn change_state(
             "select 1 to 500 errors",
         ));
     }
-    super::change_state(&state, &principal, &form.fingerprint, resolve).await?;
+    super::change_state(&state.db, (&principal).into(), &form.fingerprint, resolve).await?;
     Ok(Redirect::to(&back_to(&form.back)).into_response())
 }
 
@@ -389,4 +374,73 @@ pub async fn export_csv(
         ]
     });
     Ok(csv_attachment("hummbl-errors.csv", &header, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(fingerprint: &str, message: &str) -> ErrorGroup {
+        ErrorGroup {
+            fingerprint: fingerprint.into(),
+            agent_id: "agent-1".into(),
+            agent_name: Some("Researcher".into()),
+            error_class: "rate_limited".into(),
+            message: message.into(),
+            last_error: message.into(),
+            last_task_id: Some("task-1".into()),
+            last_execution_id: Some("exec-1".into()),
+            workflow_id: Some("wf-1".into()),
+            occurrences: 3,
+            first_seen: 1_700_000_000_000,
+            last_seen: 1_700_000_100_000,
+            resolved_at: None,
+            resolved_by: None,
+            reopened_at: None,
+        }
+    }
+
+    fn view(may_act: bool) -> ErrorLogView {
+        let latest = HashMap::from([(
+            "fp-1".to_string(),
+            LatestFailure {
+                input: Some("summarize <this>".into()),
+                provider_response: Some(r#"{"error":"slow down"}"#.into()),
+            },
+        )]);
+        ErrorLogView {
+            query: LogQuery::default(),
+            groups: vec![group("fp-1", "429 Too Many Requests")],
+            latest,
+            workflows: vec![("wf-1".into(), "Triage".into())],
+            agents: vec![("agent-1".into(), "Researcher".into())],
+            may_act,
+        }
+    }
+
+    #[test]
+    fn a_view_renders_its_groups_and_latest_failure_escaped() {
+        let html = render(&view(true)).into_string();
+        assert!(html.contains("429 Too Many Requests"));
+        assert!(html.contains("summarize &lt;this&gt;"), "input is escaped");
+        assert!(html.contains("slow down"));
+        assert!(html.contains(r#"<option value="wf-1">Triage</option>"#));
+        assert!(html.contains("Mark selected resolved"));
+    }
+
+    #[test]
+    fn viewers_get_no_bulk_actions_and_an_empty_view_says_so() {
+        let html = render(&view(false)).into_string();
+        assert!(!html.contains("Mark selected resolved"));
+        assert!(!html.contains(r#"name="fingerprint""#));
+        let empty = ErrorLogView {
+            groups: Vec::new(),
+            ..view(false)
+        };
+        assert!(
+            render(&empty)
+                .into_string()
+                .contains("No errors match these filters.")
+        );
+    }
 }

@@ -83,6 +83,27 @@ impl AppState {
         }
     }
 
+    /// What executions are started, cancelled and retried with.
+    pub fn engine(&self) -> crate::executions::Engine<'_> {
+        crate::executions::Engine {
+            db: &self.db,
+            bus: &self.bus,
+            runner: &self.runner,
+        }
+    }
+
+    /// What the execution runner works with.
+    pub fn runner_context(&self) -> crate::executions::runner::Context {
+        crate::executions::runner::Context {
+            db: self.db.clone(),
+            bus: self.bus.clone(),
+            vault: self.vault.clone(),
+            providers: self.providers.clone(),
+            runner: self.runner.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     pub fn session_ttl_ms(&self) -> i64 {
         i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX)
     }

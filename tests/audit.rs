@@ -127,6 +127,52 @@ async fn workflow_changes_are_audited() {
 }
 
 #[tokio::test]
+async fn starting_cancelling_and_retrying_are_audited() {
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "audit-runs").await;
+    let user = me(&api).await;
+    let key = api
+        .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
+        .await;
+    let agent = api.agent("runner", "openai", "gpt-4o-mini", &key).await;
+    let workflow = api
+        .workflow("runs", json!([{"id": "a", "agent": agent, "prompt": "hi"}]))
+        .await;
+    // Parked: no runner touches it, so cancelling finds it pending.
+    let parked = common::runtime::parked_execution(&app.db, &team, &workflow, "pending").await;
+    let (status, _) = api
+        .send(
+            Method::POST,
+            &format!("/api/executions/{parked}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, retried) = api
+        .send(
+            Method::POST,
+            &format!("/api/executions/{parked}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{retried}");
+    let started = api.run(&workflow, json!({})).await;
+    assert_eq!(
+        entries(&app, &team, "execution.started").await,
+        [(started, Some(user.clone()))]
+    );
+    assert_eq!(
+        entries(&app, &team, "execution.cancelled").await,
+        [(parked.clone(), Some(user.clone()))]
+    );
+    assert_eq!(
+        entries(&app, &team, "execution.retried").await,
+        [(parked, Some(user))]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn provider_key_changes_are_audited() {
     let app = TestApp::spawn().await;
     let (api, team) = owner_api(&app, "audit-keys").await;

@@ -680,7 +680,7 @@ async fn an_execution_whose_runner_keeps_dying_is_failed_with_the_reason() {
         .execute(s.app.db.write())
         .await
         .expect("expire");
-    hummbl::executions::runner::recover(&s.app.state)
+    hummbl::executions::runner::recover(&s.app.state.runner_context())
         .await
         .expect("recover");
     let (_, execution) = s.api.get(&format!("/api/executions/{id}")).await;

@@ -31,7 +31,7 @@ async fn start_one(state: &AppState, n: u64) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let input = super::runtime::sample_input(&workflow.name, n);
-    crate::executions::start(state, &team_id, &workflow, input, Trigger::Demo)
+    crate::executions::start(state.engine(), &team_id, &workflow, input, Trigger::Demo)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     Ok(true)

@@ -297,8 +297,8 @@ pub async fn retry(
     Query(query): Query<RetryQuery>,
 ) -> AppResult<Response> {
     crate::executions::retry_for(
-        &state,
-        &principal,
+        state.engine(),
+        (&principal).into(),
         &query.execution,
         crate::executions::RetryFrom::FailedStep,
     )

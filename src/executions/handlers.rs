@@ -162,7 +162,7 @@ pub async fn cancel_execution(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<ExecutionDetail>> {
-    super::cancel_for(&state, &principal, &id).await?;
+    super::cancel_for(state.engine(), (&principal).into(), &id).await?;
     super::get(&state.db, &principal.team_id, &id)
         .await?
         .map(Json)
@@ -186,7 +186,7 @@ pub async fn retry_execution(
             .map_err(|err| AppError::validation("body", err.to_string()))?
             .from
     };
-    let new_id = super::retry_for(&state, &principal, &id, from).await?;
+    let new_id = super::retry_for(state.engine(), (&principal).into(), &id, from).await?;
     Ok((StatusCode::CREATED, Json(Started { id: new_id })))
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use super::{Cancelled, ExecutionSummary, Filter, Retried, RetryFrom, Status, Trigger};
+use super::{ExecutionSummary, Filter, RetryFrom, Status, Trigger, TriggerKind};
 use crate::agents::handlers::COMPONENT;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -44,10 +44,10 @@ fn started_by(
     execution: &ExecutionSummary,
     names: &std::collections::HashMap<String, String>,
 ) -> String {
-    match execution.triggered_by.as_str() {
-        "schedule" => "schedule".into(),
-        "demo" => "demo trickle".into(),
-        "retry" => format!(
+    match execution.triggered_by {
+        TriggerKind::Schedule => "schedule".into(),
+        TriggerKind::Demo => "demo trickle".into(),
+        TriggerKind::Retry => format!(
             "retry by {}",
             execution
                 .user_id
@@ -56,7 +56,7 @@ fn started_by(
                 .cloned()
                 .unwrap_or_default()
         ),
-        _ => execution
+        TriggerKind::User => execution
             .user_id
             .as_ref()
             .and_then(|id| names.get(id))
@@ -262,7 +262,7 @@ pub async fn cancel(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    super::cancel_for(&state, &principal, &id).await?;
+    super::cancel_for(state.engine(), (&principal).into(), &id).await?;
     Ok(back_to_monitor())
 }
 
@@ -283,7 +283,7 @@ pub async fn retry(
         None | Some("failed_step") => RetryFrom::FailedStep,
         Some(_) => return Err(AppError::validation("from", "must be start or failed_step")),
     };
-    super::retry_for(&state, &principal, &id, from).await?;
+    super::retry_for(state.engine(), (&principal).into(), &id, from).await?;
     Ok(back_to_monitor())
 }
 
@@ -310,20 +310,12 @@ pub async fn run(
     let input: serde_json::Value = serde_json::from_str(text)
         .map_err(|err| AppError::validation("input", format!("not JSON: {err}")))?;
     crate::workflows::definition::check_input(&workflow.steps, &input)?;
-    let id = super::start(
-        &state,
+    super::start(
+        state.engine(),
         &principal.team_id,
         &workflow,
         input,
         Trigger::User(principal.user_id.clone()),
-    )
-    .await?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "execution.started",
-        ("execution", &id),
-        None,
     )
     .await?;
     Ok(back_to_monitor())
@@ -351,39 +343,19 @@ pub async fn bulk(
         "retry" => false,
         _ => return Err(AppError::validation("action", "must be kill or retry")),
     };
-    let mut done = Vec::new();
+    // Each cancel or retry is audited in its own transaction.
     for id in &form.id {
-        let acted = if kill {
-            super::cancel(&state, &principal.team_id, id, &principal.user_id).await?
-                == Cancelled::Done
+        if kill {
+            super::cancel(state.engine(), (&principal).into(), id).await?;
         } else {
-            matches!(
-                super::retry(
-                    &state,
-                    &principal.team_id,
-                    id,
-                    &principal.user_id,
-                    RetryFrom::FailedStep
-                )
-                .await?,
-                Retried::Started(_)
+            super::retry(
+                state.engine(),
+                (&principal).into(),
+                id,
+                RetryFrom::FailedStep,
             )
-        };
-        if acted {
-            done.push(id.clone());
+            .await?;
         }
     }
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        if kill {
-            "execution.bulk_cancelled"
-        } else {
-            "execution.bulk_retried"
-        },
-        ("executions", &principal.team_id),
-        Some(serde_json::json!({"executions": done})),
-    )
-    .await?;
     Ok(back_to_monitor())
 }

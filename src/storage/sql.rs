@@ -17,56 +17,67 @@ use sqlx::any::AnyArguments;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Any, FromRow};
 
-/// A value bound to one placeholder.
+/// A value bound to one placeholder. NULLs keep their type: PostgreSQL refuses
+/// a text NULL in an integer column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Text(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    /// SQL NULL (bound as a text NULL, which both dialects accept anywhere).
-    Null,
+    Text(Option<String>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Bool(Option<bool>),
 }
 
 impl From<&str> for Value {
     fn from(text: &str) -> Value {
-        Value::Text(text.to_string())
+        Value::Text(Some(text.to_string()))
     }
 }
 
 impl From<String> for Value {
     fn from(text: String) -> Value {
-        Value::Text(text)
+        Value::Text(Some(text))
     }
 }
 
 impl From<&String> for Value {
     fn from(text: &String) -> Value {
-        Value::Text(text.clone())
+        Value::Text(Some(text.clone()))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(text: Option<String>) -> Value {
+        Value::Text(text)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(text: Option<&str>) -> Value {
+        Value::Text(text.map(str::to_string))
     }
 }
 
 impl From<i64> for Value {
     fn from(value: i64) -> Value {
+        Value::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(value: Option<i64>) -> Value {
         Value::Int(value)
     }
 }
 
 impl From<f64> for Value {
     fn from(value: f64) -> Value {
-        Value::Float(value)
+        Value::Float(Some(value))
     }
 }
 
 impl From<bool> for Value {
     fn from(value: bool) -> Value {
-        Value::Bool(value)
-    }
-}
-
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(value: Option<T>) -> Value {
-        value.map_or(Value::Null, Into::into)
+        Value::Bool(Some(value))
     }
 }
 
@@ -154,11 +165,10 @@ impl Sql {
         self.values
             .iter()
             .fold(sqlx::query(&self.text), |query, value| match value {
-                Value::Text(text) => query.bind(text.as_str()),
+                Value::Text(text) => query.bind(text.as_deref()),
                 Value::Int(int) => query.bind(*int),
                 Value::Float(float) => query.bind(*float),
                 Value::Bool(flag) => query.bind(*flag),
-                Value::Null => query.bind(None::<String>),
             })
     }
 
@@ -170,11 +180,10 @@ impl Sql {
         self.values
             .iter()
             .fold(sqlx::query_as(&self.text), |query, value| match value {
-                Value::Text(text) => query.bind(text.as_str()),
+                Value::Text(text) => query.bind(text.as_deref()),
                 Value::Int(int) => query.bind(*int),
                 Value::Float(float) => query.bind(*float),
                 Value::Bool(flag) => query.bind(*flag),
-                Value::Null => query.bind(None::<String>),
             })
     }
 }
@@ -213,7 +222,7 @@ mod tests {
              AND (created_at < $4 OR created_at IS NULL) LIMIT $5"
         );
         assert_eq!(sql.values.len(), 5);
-        assert_eq!(sql.values[4], Value::Int(10));
+        assert_eq!(sql.values[4], Value::Int(Some(10)));
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub fn table(state: &AppState) -> Vec<Worker> {
             first: Duration::ZERO,
             period: periods.runner_poll,
             wake: Some(state.runner.wake_signal()),
-            tick: |state| Box::pin(crate::executions::runner::tick(state)),
+            tick: |state| Box::pin(crate::executions::runner::tick(state.runner_context())),
         },
     ];
     if state.config.demo {

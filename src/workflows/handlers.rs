@@ -197,19 +197,11 @@ pub async fn run_workflow(
         .ok_or(AppError::NotFound)?;
     definition::check_input(&workflow.steps, &request.input)?;
     let execution_id = executions::start(
-        &state,
+        state.engine(),
         &principal.team_id,
         &workflow,
         request.input,
         Trigger::User(principal.user_id.clone()),
-    )
-    .await?;
-    crate::audit::by_principal(
-        &state.db,
-        &principal,
-        "execution.started",
-        ("execution", &execution_id),
-        Some(serde_json::json!({"workflow_id": workflow.id, "version": workflow.version})),
     )
     .await?;
     let detail = executions::get(&state.db, &principal.team_id, &execution_id)

@@ -1,0 +1,270 @@
+//! The executions' types: statuses, triggers, retry modes, the records the API
+//! answers with and the filters it takes. Decoded from their columns by the
+//! store (an unknown value is an error naming it).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Cancelled)
+    }
+
+    /// A `status` filter as sent (`running,pending`); empty or absent is none.
+    pub fn parse_list(text: Option<&str>) -> Result<Vec<Status>, crate::error::AppError> {
+        let Some(text) = text.filter(|text| !text.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        text.split(',')
+            .map(|part| {
+                part.trim().parse::<Status>().map_err(|()| {
+                    crate::error::AppError::validation(
+                        "status",
+                        format!(
+                            "{part:?} is not one of: pending, running, succeeded, failed, cancelled"
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Status, ()> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or(())
+    }
+}
+
+/// Who or what started an execution (what `start` is told).
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    User(String),
+    Schedule(String),
+    Retry {
+        user_id: String,
+        of: String,
+        from: RetryFrom,
+    },
+    Demo,
+}
+
+impl Trigger {
+    pub fn kind(&self) -> TriggerKind {
+        match self {
+            Trigger::User(_) => TriggerKind::User,
+            Trigger::Schedule(_) => TriggerKind::Schedule,
+            Trigger::Retry { .. } => TriggerKind::Retry,
+            Trigger::Demo => TriggerKind::Demo,
+        }
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Trigger::User(id) | Trigger::Retry { user_id: id, .. } => Some(id),
+            Trigger::Schedule(_) | Trigger::Demo => None,
+        }
+    }
+}
+
+/// What started an execution, as recorded (`executions.triggered_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    User,
+    Schedule,
+    Retry,
+    Demo,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::User => "user",
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Retry => "retry",
+            TriggerKind::Demo => "demo",
+        }
+    }
+}
+
+impl FromStr for TriggerKind {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<TriggerKind, ()> {
+        [
+            TriggerKind::User,
+            TriggerKind::Schedule,
+            TriggerKind::Retry,
+            TriggerKind::Demo,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or(())
+    }
+}
+
+/// Where a retry starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryFrom {
+    /// Reuse the outputs of the steps that succeeded; run the rest.
+    #[default]
+    FailedStep,
+    /// Run every step again.
+    Start,
+}
+
+impl RetryFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryFrom::FailedStep => "failed_step",
+            RetryFrom::Start => "start",
+        }
+    }
+}
+
+impl FromStr for RetryFrom {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<RetryFrom, ()> {
+        match text {
+            "failed_step" => Ok(RetryFrom::FailedStep),
+            "start" => Ok(RetryFrom::Start),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExecutionSummary {
+    pub id: String,
+    pub workflow_id: String,
+    pub workflow_name: String,
+    pub workflow_version: i64,
+    pub status: Status,
+    pub triggered_by: TriggerKind,
+    pub user_id: Option<String>,
+    pub retry_of: Option<String>,
+    pub retry_from: Option<RetryFrom>,
+    pub steps_total: i64,
+    pub steps_done: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_micros: i64,
+    pub error: Option<String>,
+    pub cancelled_by: Option<String>,
+    /// How often a dead runner's lease expired and the execution was taken over.
+    pub recoveries: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StepResult {
+    pub id: String,
+    /// The step's id in the workflow.
+    pub step: String,
+    pub agent_id: Option<String>,
+    /// A step has the same lifecycle as its execution.
+    pub status: Status,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// The prompt as sent.
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub error_class: Option<String>,
+    /// The provider's answer to a failed call, shortened.
+    pub provider_response: Option<String>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_micros: i64,
+    pub latency_ms: Option<i64>,
+    pub attempts: i64,
+    /// Set when a retry reused this output from an earlier execution's step.
+    pub reused_from: Option<String>,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExecutionDetail {
+    #[serde(flatten)]
+    pub summary: ExecutionSummary,
+    pub input: serde_json::Value,
+    pub steps: Vec<StepResult>,
+}
+
+/// Filters of the executions list; all optional.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub statuses: Vec<Status>,
+    pub workflow_id: Option<String>,
+    pub user_id: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only executions created before this one (created_at, id): the next page.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// What a cancel request came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    Done,
+    AlreadyFinished(Status),
+    NotFound,
+}
+
+/// What a retry request came to.
+#[derive(Debug)]
+pub enum Retried {
+    Started(String),
+    NotRetryable(Status),
+    NotFound,
+}

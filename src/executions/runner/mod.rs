@@ -1,0 +1,234 @@
+//! The runner: claims pending executions under a lease and runs their steps.
+//!
+//! - **Claiming** is one `UPDATE … RETURNING` on the oldest pending execution
+//!   (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never claim the same
+//!   one); the runner takes as many as it has free slots (`concurrency`).
+//! - **Leases**: a claimed execution carries this runner's id and an expiry. The
+//!   heartbeat extends it; every write the runner makes first extends it in the
+//!   same transaction and finds nothing to update once the lease is gone or the
+//!   execution was cancelled (a fence), so a runner that lost its lease stops.
+//! - **Recovery**: an execution whose lease expired (its runner died) goes back
+//!   to pending and resumes from its last finished step; after `MAX_RECOVERIES`
+//!   it fails with the reason. On shutdown the runner hands its executions back
+//!   the same way at once.
+//! - **Steps** whose dependencies are done run in parallel, each under its
+//!   timeout, with retries on rate limits and server errors. A failed step fails
+//!   the execution and stops its other steps. Cancelling drops in-flight calls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::executions::Status;
+use crate::providers::{Providers, RetryPolicy};
+use crate::storage::Db;
+use crate::vault::Vault;
+
+mod steps;
+mod store;
+
+use store::Claimed;
+pub use store::recover;
+
+/// What the runner uses: storage, the live bus, the vault and the providers for
+/// calls, its own handle and the shutdown signal. Cloned into each execution's
+/// task (all of it is reference counted).
+#[derive(Clone)]
+pub struct Context {
+    pub db: Db,
+    pub bus: Arc<Bus>,
+    pub vault: Arc<Vault>,
+    pub providers: Providers,
+    pub runner: Arc<Runner>,
+    pub shutdown: CancellationToken,
+}
+
+/// Times an execution may lose its runner before it is failed.
+pub const MAX_RECOVERIES: i64 = 3;
+
+/// How long shutdown waits for executions to hand themselves back.
+const HAND_BACK_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerConfig {
+    /// Executions run at once by this process.
+    pub concurrency: usize,
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> RunnerConfig {
+        RunnerConfig {
+            concurrency: 16,
+            lease: Duration::from_secs(15),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The runner's shared handle (in `Context`).
+pub struct Runner {
+    owner: String,
+    config: RunnerConfig,
+    wake: Arc<Notify>,
+    slots: Arc<Semaphore>,
+    active: Mutex<HashMap<String, CancellationToken>>,
+    /// The running executions' tasks, reaped by each tick, awaited at shutdown.
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Runner {
+    pub fn new(config: RunnerConfig) -> Runner {
+        Runner {
+            owner: format!("runner-{}", uuid::Uuid::new_v4()),
+            config,
+            wake: Arc::new(Notify::new()),
+            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            active: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    /// This process's runner id, as written in `executions.lease_owner`.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Tells the loop that work may be waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The signal `wake` sends, for the worker loop that ticks the runner.
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// At shutdown (after the workers stopped): waits a while for the running
+    /// executions, which see the shutdown and hand themselves back as pending.
+    pub async fn hand_back(&self) {
+        let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+        let all_done = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(HAND_BACK_WAIT, all_done)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some executions did not hand themselves back in time");
+        }
+    }
+
+    /// Stops an execution this process runs (after it was cancelled).
+    pub fn cancel_local(&self, execution_id: &str) {
+        if let Some(token) = self.lock_active().get(execution_id) {
+            token.cancel();
+        }
+    }
+
+    /// Executions this process runs now.
+    pub fn running(&self) -> usize {
+        self.lock_active().len()
+    }
+
+    fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+        lock(&self.active)
+    }
+}
+
+/// A mutex's guard, also after a panic elsewhere poisoned it (the maps stay usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The `runner` worker's tick (every second, or when woken): recovers executions
+/// whose lease expired, claims pending ones while slots are free, and reaps the
+/// tasks of finished ones. Returns how many it claimed.
+pub async fn tick(ctx: Context) -> anyhow::Result<u64> {
+    if ctx.shutdown.is_cancelled() {
+        return Ok(0);
+    }
+    let runner = ctx.runner.clone();
+    if let Err(err) = recover(&ctx).await {
+        tracing::warn!(error = %err, "recovering expired executions failed");
+    }
+    let mut claimed_count = 0;
+    while let Ok(permit) = runner.slots.clone().try_acquire_owned() {
+        let Some(claimed) = store::claim(&ctx.db, &runner).await? else {
+            break;
+        };
+        lock(&runner.tasks).spawn(execute(ctx.clone(), claimed, permit));
+        claimed_count += 1;
+    }
+    let mut tasks = lock(&runner.tasks);
+    while tasks.try_join_next().is_some() {}
+    Ok(claimed_count)
+}
+
+/// How a run of the steps ended.
+enum Ending {
+    Succeeded,
+    Failed(String),
+    /// Cancelled, or the lease was lost: someone else decides what happens next.
+    Stopped,
+    /// The process is shutting down: give it back to resume elsewhere or later.
+    HandBack,
+}
+
+async fn execute(ctx: Context, claimed: Claimed, _slot: OwnedSemaphorePermit) {
+    let token = CancellationToken::new();
+    ctx.runner
+        .lock_active()
+        .insert(claimed.id.clone(), token.clone());
+    crate::executions::publish(&ctx.db, &ctx.bus, &claimed.team_id, &claimed.id).await;
+    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), claimed.id.clone(), token.clone()));
+    let claimed = Arc::new(claimed);
+    let ending = tokio::select! {
+        ending = steps::run_steps(&ctx, claimed.clone()) => ending,
+        () = token.cancelled() => Ending::Stopped,
+        () = ctx.shutdown.cancelled() => Ending::HandBack,
+    };
+    heartbeat.abort();
+    ctx.runner.lock_active().remove(&claimed.id);
+    let result = match &ending {
+        Ending::Succeeded => store::finish(&ctx, &claimed.id, Status::Succeeded, None).await,
+        Ending::Failed(reason) => {
+            store::finish(&ctx, &claimed.id, Status::Failed, Some(reason)).await
+        }
+        Ending::HandBack => store::hand_back(&ctx, &claimed.id).await,
+        Ending::Stopped => Ok(()),
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, execution = %claimed.id, "recording the end of an execution failed");
+    }
+    crate::executions::publish(&ctx.db, &ctx.bus, &claimed.team_id, &claimed.id).await;
+}
+
+/// Extends the lease until the execution ends; cancels it once the lease is
+/// gone (expired and taken over, or the execution was cancelled elsewhere).
+async fn heartbeat(ctx: Context, execution_id: String, token: CancellationToken) {
+    let every = ctx.runner.config.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        match store::extend_lease(&ctx.db, &ctx.runner, &execution_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                token.cancel();
+                return;
+            }
+            Err(err) => tracing::warn!(error = %err, execution = %execution_id, "heartbeat failed"),
+        }
+    }
+}
+
+fn lease_ms(runner: &Runner) -> i64 {
+    i64::try_from(runner.config.lease.as_millis()).unwrap_or(i64::MAX / 2)
+}

@@ -1,0 +1,357 @@
+//! The runner's SQL: claiming under a lease, heartbeats, the fence every write
+//! passes, recording steps and ends, and recovering what dead runners left.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Context, MAX_RECOVERIES, Runner, lease_ms};
+use crate::executions::Status;
+use crate::providers::CallError;
+use crate::storage::{Db, Tx, new_id, now_ms};
+use crate::workflows::Step;
+
+pub(super) struct Claimed {
+    pub id: String,
+    pub team_id: String,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub input: Value,
+}
+
+pub(super) async fn claim(db: &Db, runner: &Runner) -> Result<Option<Claimed>, sqlx::Error> {
+    let now = now_ms();
+    let row = sqlx::query(&format!(
+        "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+         started_at = COALESCE(started_at, $3), updated_at = $3 \
+         WHERE status = 'pending' AND id = (SELECT id FROM executions WHERE status = 'pending' \
+         ORDER BY created_at, id LIMIT 1{}) \
+         RETURNING id, team_id, workflow_id, workflow_version, input",
+        db.skip_locked()
+    ))
+    .bind(&runner.owner)
+    .bind(now + lease_ms(runner))
+    .bind(now)
+    .fetch_optional(db.write())
+    .await?;
+    row.map(|row| {
+        let input: Option<String> = row.try_get("input")?;
+        Ok(Claimed {
+            id: row.try_get("id")?,
+            team_id: row.try_get("team_id")?,
+            workflow_id: row.try_get("workflow_id")?,
+            workflow_version: row.try_get("workflow_version")?,
+            input: input
+                .as_deref()
+                .map(|text| crate::storage::decode_json("executions.input", text))
+                .transpose()?
+                .unwrap_or(Value::Null),
+        })
+    })
+    .transpose()
+}
+
+/// Executions whose runner died (lease expired): back to pending to resume, or
+/// failed once they have been recovered too often.
+pub async fn recover(ctx: &Context) -> Result<usize, sqlx::Error> {
+    let now = now_ms();
+    // The loop calls this every second: a read finds out whether there is
+    // anything to do before a write transaction takes the (SQLite) writer.
+    let expired: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM executions WHERE status = 'running' AND lease_expires_at < $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(ctx.db.read())
+    .await?;
+    if expired.is_none() {
+        return Ok(0);
+    }
+    let mut tx = ctx.db.begin().await?;
+    let given_up = sqlx::query(
+        "UPDATE executions SET status = 'failed', completed_at = $1, updated_at = $1, lease_owner = NULL, \
+         lease_expires_at = NULL, error = $2 \
+         WHERE status = 'running' AND lease_expires_at < $1 AND recoveries >= $3 RETURNING id, team_id",
+    )
+    .bind(now)
+    .bind(format!(
+        "its runner stopped {MAX_RECOVERIES} times while running it (process killed or lost); not trying again"
+    ))
+    .bind(MAX_RECOVERIES)
+    .fetch_all(&mut *tx)
+    .await?;
+    let resumed = sqlx::query(
+        "UPDATE executions SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+         recoveries = recoveries + 1, updated_at = $1 \
+         WHERE status = 'running' AND lease_expires_at < $1 RETURNING id, team_id",
+    )
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &given_up {
+        let id: String = row.try_get("id")?;
+        crate::executions::store::close_open_steps(
+            &mut tx,
+            &id,
+            Status::Cancelled,
+            "the execution was given up",
+            now,
+        )
+        .await?;
+        crate::analytics::rollups::add_execution(&mut tx, &id).await?;
+    }
+    for row in &resumed {
+        let id: String = row.try_get("id")?;
+        crate::executions::store::close_open_steps(
+            &mut tx,
+            &id,
+            Status::Pending,
+            "interrupted; will run again",
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let touched: Vec<(String, String)> = given_up
+        .iter()
+        .chain(&resumed)
+        .filter_map(|row| Some((row.try_get("id").ok()?, row.try_get("team_id").ok()?)))
+        .collect();
+    for (id, team_id) in &touched {
+        tracing::info!(execution = %id, "recovered an execution whose runner stopped");
+        crate::executions::publish(&ctx.db, &ctx.bus, team_id, id).await;
+    }
+    if !resumed.is_empty() {
+        ctx.runner.wake();
+    }
+    Ok(touched.len())
+}
+
+pub(super) async fn extend_lease(
+    db: &Db,
+    runner: &Runner,
+    execution_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE executions SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+    )
+    .bind(now + lease_ms(runner))
+    .bind(execution_id)
+    .bind(&runner.owner)
+    .execute(db.write())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Opens a transaction that holds only while this runner still owns the
+/// execution: `None` means the lease is gone or the execution was cancelled.
+pub(super) async fn fenced(ctx: &Context, execution_id: &str) -> Result<Option<Tx>, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = ctx.db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE executions SET lease_expires_at = $1, updated_at = $2 \
+         WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+    )
+    .bind(now + lease_ms(&ctx.runner))
+    .bind(now)
+    .bind(execution_id)
+    .bind(&ctx.runner.owner)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
+pub(super) async fn finish(
+    ctx: &Context,
+    execution_id: &str,
+    status: Status,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let Some(mut tx) = fenced(ctx, execution_id).await? else {
+        return Ok(());
+    };
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE executions SET status = $1, error = $2, completed_at = $3, updated_at = $3, lease_owner = NULL, \
+         lease_expires_at = NULL WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(error)
+    .bind(now)
+    .bind(execution_id)
+    .execute(&mut *tx)
+    .await?;
+    if status == Status::Failed {
+        crate::executions::store::close_open_steps(
+            &mut tx,
+            execution_id,
+            Status::Cancelled,
+            "stopped because another step failed",
+            now,
+        )
+        .await?;
+    }
+    crate::analytics::rollups::add_execution(&mut tx, execution_id).await?;
+    tx.commit().await
+}
+
+pub(super) async fn hand_back(ctx: &Context, execution_id: &str) -> Result<(), sqlx::Error> {
+    let Some(mut tx) = fenced(ctx, execution_id).await? else {
+        return Ok(());
+    };
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE executions SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+         WHERE id = $2",
+    )
+    .bind(now)
+    .bind(execution_id)
+    .execute(&mut *tx)
+    .await?;
+    crate::executions::store::close_open_steps(
+        &mut tx,
+        execution_id,
+        Status::Pending,
+        "interrupted by a shutdown; will run again",
+        now,
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub(super) async fn finished_outputs(
+    db: &Db,
+    execution_id: &str,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT task_name, output FROM task_results WHERE execution_id = $1 AND status = 'succeeded'",
+    )
+    .bind(execution_id)
+    .fetch_all(db.read())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("task_name")?,
+                row.try_get::<Option<String>, _>("output")?
+                    .unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+/// What a finished call is recorded as.
+pub(super) struct StepRecord<'a> {
+    pub status: Status,
+    pub model: &'a str,
+    pub output: Option<&'a str>,
+    pub error: Option<&'a CallError>,
+    pub usage: crate::providers::Usage,
+    pub cost_micros: i64,
+    pub latency_ms: i64,
+    pub attempts: u32,
+}
+
+/// Marks the step running (a re-run after recovery reuses its row).
+pub(super) async fn begin_step(
+    ctx: &Context,
+    claimed: &Claimed,
+    step: &Step,
+    agent: &crate::agents::Agent,
+    prompt: &str,
+) -> Result<bool, sqlx::Error> {
+    let Some(mut tx) = fenced(ctx, &claimed.id).await? else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "INSERT INTO task_results (id, execution_id, team_id, task_name, agent_id, status, input, provider, model, \
+         started_at, attempts) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, 0) \
+         ON CONFLICT (execution_id, task_name) DO UPDATE SET status = 'running', input = excluded.input, \
+         agent_id = excluded.agent_id, provider = excluded.provider, model = excluded.model, \
+         started_at = excluded.started_at, output = NULL, error = NULL, error_class = NULL, \
+         provider_response = NULL, completed_at = NULL",
+    )
+    .bind(new_id())
+    .bind(&claimed.id)
+    .bind(&claimed.team_id)
+    .bind(&step.id)
+    .bind(&agent.id)
+    .bind(prompt)
+    .bind(agent.provider.as_str())
+    .bind(&agent.model)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records a finished call and adds it to the execution's totals.
+pub(super) async fn end_step(
+    ctx: &Context,
+    claimed: &Claimed,
+    step: &Step,
+    record: &StepRecord<'_>,
+) -> Result<bool, sqlx::Error> {
+    let Some(mut tx) = fenced(ctx, &claimed.id).await? else {
+        return Ok(false);
+    };
+    let task_id: Option<String> = sqlx::query_scalar(
+        "UPDATE task_results SET status = $1, model = $2, output = $3, error = $4, error_class = $5, \
+         provider_response = $6, input_tokens = $7, output_tokens = $8, cached_tokens = $9, cost_micros = $10, \
+         latency_ms = $11, attempts = $12, completed_at = $13 WHERE execution_id = $14 AND task_name = $15 \
+         RETURNING id",
+    )
+    .bind(record.status.as_str())
+    .bind(record.model)
+    .bind(record.output)
+    .bind(record.error.map(ToString::to_string))
+    .bind(record.error.map(CallError::class))
+    .bind(record.error.and_then(CallError::provider_body))
+    .bind(record.usage.input)
+    .bind(record.usage.output)
+    .bind(record.usage.cached)
+    .bind(record.cost_micros)
+    .bind(record.latency_ms)
+    .bind(i64::from(record.attempts))
+    .bind(now_ms())
+    .bind(&claimed.id)
+    .bind(&step.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE executions SET steps_done = steps_done + $1, input_tokens = input_tokens + $2, \
+         output_tokens = output_tokens + $3, cached_tokens = cached_tokens + $4, cost_micros = cost_micros + $5 \
+         WHERE id = $6",
+    )
+    .bind(i64::from(record.status == Status::Succeeded))
+    .bind(record.usage.input)
+    .bind(record.usage.output)
+    .bind(record.usage.cached)
+    .bind(record.cost_micros)
+    .bind(&claimed.id)
+    .execute(&mut *tx)
+    .await?;
+    crate::analytics::rollups::add_step(&mut tx, &claimed.id, &step.id).await?;
+    if let Some(error) = record.error {
+        let failure = crate::errors::Failure {
+            team_id: &claimed.team_id,
+            agent_id: &step.agent,
+            error_class: error.class(),
+            error: &error.to_string(),
+            // The error log shows this row's input and provider answer.
+            task_id: task_id.as_deref(),
+            execution_id: &claimed.id,
+            workflow_id: &claimed.workflow_id,
+            at: now_ms(),
+        };
+        crate::errors::record(&mut tx, &failure).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}

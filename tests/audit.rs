@@ -213,6 +213,26 @@ async fn provider_key_changes_are_audited() {
             "{action}"
         );
     }
+    let (status, issued) = api
+        .post("/api/ingestion-keys", json!({"name": "audited"}))
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let ingestion_key = id_of(&issued);
+    let (status, _) = api
+        .send(
+            Method::DELETE,
+            &format!("/api/ingestion-keys/{ingestion_key}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    for action in ["ingestion_key.created", "ingestion_key.revoked"] {
+        assert_eq!(
+            entries(&app, &team, action).await,
+            [(ingestion_key.clone(), Some(user.clone()))],
+            "{action}"
+        );
+    }
     let priced = entries(&app, &team, "price.set").await;
     assert_eq!(priced.len(), 1);
     assert_eq!(priced[0].1.as_deref(), Some(user.as_str()));
@@ -282,6 +302,13 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
     assert_eq!(status, 500, "overriding a price");
     let (_, prices) = api.get("/api/prices").await;
     assert_eq!(prices["overrides"], json!([]), "no price override saved");
+
+    let (status, _) = api
+        .post("/api/ingestion-keys", json!({"name": "never"}))
+        .await;
+    assert_eq!(status, 500, "issuing an ingestion key");
+    let (_, keys) = api.get("/api/ingestion-keys").await;
+    assert_eq!(keys["keys"], json!([]), "no ingestion key issued");
 
     let (status, _) = api
         .post("/api/errors/resolve", json!({"fingerprints": ["fp-open"]}))

@@ -321,10 +321,9 @@ impl Fixture {
             "POST /settings/ingestion-keys/{id}/revoke" | "DELETE /api/ingestion-keys/{id}" => {
                 let created = hummbl::telemetry::keys::create(
                     &self.app.db,
-                    &self.team,
+                    hummbl::audit::Actor::user(&self.team, &acting_user),
                     "to revoke",
                     vec![],
-                    &acting_user,
                 )
                 .await
                 .expect("key");

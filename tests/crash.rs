@@ -53,9 +53,14 @@ async fn acknowledged_events_survive_sigkill() {
         let team = hummbl::teams::create_team(&db, "Crash", &user.id, false)
             .await
             .expect("team");
-        let key = hummbl::telemetry::keys::create(&db, &team, "crash", vec![], &user.id)
-            .await
-            .expect("key");
+        let key = hummbl::telemetry::keys::create(
+            &db,
+            hummbl::audit::Actor::user(&team, &user.id),
+            "crash",
+            vec![],
+        )
+        .await
+        .expect("key");
         db.close().await;
         key.secret
     };

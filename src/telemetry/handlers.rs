@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 
+use super::MetricSample;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -11,7 +12,6 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::ingest::{ActionRow, IngestError, MetricRow, Rows};
 use super::{COMPONENT, Sender, validate};
@@ -234,13 +234,6 @@ pub struct MetricsQuery {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MetricSample {
-    pub metric_name: String,
-    pub value: f64,
-    pub timestamp: i64,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
 pub struct MetricResults {
     pub results: Vec<MetricSample>,
 }
@@ -274,25 +267,8 @@ pub async fn query_metrics(
             }
         },
     };
-    let rows = sqlx::query(
-        "SELECT metric_name, value, timestamp FROM component_metrics \
-         WHERE component_id = $1 AND team_id = $2 AND timestamp >= $3 ORDER BY timestamp DESC LIMIT 1000",
-    )
-    .bind(&component_id)
-    .bind(&principal.team_id)
-    .bind(since)
-    .fetch_all(state.db.read())
-    .await?;
-    let results = rows
-        .iter()
-        .map(|row| {
-            Ok(MetricSample {
-                metric_name: row.try_get("metric_name")?,
-                value: row.try_get("value")?,
-                timestamp: row.try_get("timestamp")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let results =
+        super::metric_samples(&state.db, &principal.team_id, &component_id, since).await?;
     Ok(Json(MetricResults { results }))
 }
 

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sqlx::Row;
 
+use super::store;
+use crate::audit::Actor;
 use crate::auth::secret;
 use crate::error::AppError;
 use crate::storage::{Db, new_id, now_ms};
@@ -119,27 +120,11 @@ pub async fn resolve(
     let digest = secret::digest(presented);
     if let Some(cached) = cache.get(&digest) {
         if cached.is_some() && cache.should_touch(&digest) {
-            sqlx::query("UPDATE ingestion_keys SET last_used_at = $1 WHERE key_hash = $2")
-                .bind(now_ms())
-                .bind(&digest)
-                .execute(db.write())
-                .await?;
+            store::touch_key(db, &digest).await?;
         }
         return Ok(cached);
     }
-    let row = sqlx::query("SELECT id, team_id, allowed_origins FROM ingestion_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-        .bind(&digest)
-        .fetch_optional(db.read())
-        .await?;
-    let key = match row {
-        Some(row) => Some(IngestKey {
-            id: row.try_get("id")?,
-            team_id: row.try_get("team_id")?,
-            allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins")?)
-                .unwrap_or_default(),
-        }),
-        None => None,
-    };
+    let key = store::live_key(db, &digest).await?;
     cache.put(digest, key.clone());
     Ok(key)
 }
@@ -171,12 +156,13 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
+/// Issues a key for the actor's team (audited with it); the secret is in the
+/// answer only.
 pub async fn create(
     db: &Db,
-    team_id: &str,
+    actor: Actor<'_>,
     name: &str,
     allowed_origins: Vec<String>,
-    created_by: &str,
 ) -> Result<CreatedKey, sqlx::Error> {
     let secret = secret::generate(KEY_PREFIX);
     let info = KeyInfo {
@@ -187,63 +173,23 @@ pub async fn create(
         created_at: now_ms(),
         last_used_at: None,
     };
-    sqlx::query(
-        "INSERT INTO ingestion_keys (id, team_id, name, key_hash, prefix, allowed_origins, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&info.id)
-    .bind(team_id)
-    .bind(&info.name)
-    .bind(secret::digest(&secret))
-    .bind(&info.prefix)
-    .bind(serde_json::json!(info.allowed_origins).to_string())
-    .bind(created_by)
-    .bind(info.created_at)
-    .execute(db.write())
-    .await?;
+    store::insert_key(db, actor, &info, &secret::digest(&secret)).await?;
     Ok(CreatedKey { info, secret })
 }
 
-pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, name, prefix, allowed_origins, created_at, last_used_at FROM ingestion_keys \
-         WHERE team_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
-    )
-    .bind(team_id)
-    .fetch_all(db.read())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(KeyInfo {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                prefix: row.try_get("prefix")?,
-                allowed_origins: serde_json::from_str(
-                    &row.try_get::<String, _>("allowed_origins")?,
-                )
-                .unwrap_or_default(),
-                created_at: row.try_get("created_at")?,
-                last_used_at: row.try_get("last_used_at")?,
-            })
-        })
-        .collect()
-}
+pub use store::list_keys as list;
 
-/// Revokes a key of the team; false when there is no such live key.
+/// Revokes a key of the actor's team (audited with it); false when there is
+/// no such live key.
 pub async fn revoke(
     db: &Db,
     cache: &KeyCache,
-    team_id: &str,
+    actor: Actor<'_>,
     key_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE ingestion_keys SET revoked_at = $1 WHERE id = $2 AND team_id = $3 AND revoked_at IS NULL")
-        .bind(now_ms())
-        .bind(key_id)
-        .bind(team_id)
-        .execute(db.write())
-        .await?;
+    let revoked = store::revoke_key(db, actor, key_id).await?;
     cache.forget_all();
-    Ok(result.rows_affected() == 1)
+    Ok(revoked)
 }
 
 #[cfg(test)]

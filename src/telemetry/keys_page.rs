@@ -77,43 +77,13 @@ async fn issue(
         .enumerate()
         .map(|(i, origin)| keys::parse_origin(origin, &format!("allowed_origins[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let created = keys::create(
-        &state.db,
-        &principal.team_id,
-        &name,
-        origins,
-        &principal.user_id,
-    )
-    .await?;
-    crate::audit::record(
-        &state.db,
-        crate::audit::Entry {
-            team_id: Some(&principal.team_id),
-            actor: Some(&principal.user_id),
-            action: "ingestion_key.created",
-            target: Some(("ingestion_key", &created.info.id)),
-            detail: Some(serde_json::json!({"name": name})),
-        },
-    )
-    .await?;
-    Ok(created)
+    Ok(keys::create(&state.db, principal.into(), &name, origins).await?)
 }
 
 async fn revoke(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
-    if !keys::revoke(&state.db, &state.key_cache, &principal.team_id, id).await? {
+    if !keys::revoke(&state.db, &state.key_cache, principal.into(), id).await? {
         return Err(AppError::NotFound);
     }
-    crate::audit::record(
-        &state.db,
-        crate::audit::Entry {
-            team_id: Some(&principal.team_id),
-            actor: Some(&principal.user_id),
-            action: "ingestion_key.revoked",
-            target: Some(("ingestion_key", id)),
-            detail: None,
-        },
-    )
-    .await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod keys;
 pub mod keys_page;
 pub mod requests;
+mod store;
 pub mod validate;
 
 use axum::extract::FromRequestParts;
@@ -21,7 +22,6 @@ use axum::http::request::Parts;
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::AppError;
 use crate::routes::Route;
-use crate::storage::{Db, now_ms};
 
 pub use keys::IngestKey;
 
@@ -69,20 +69,4 @@ impl<S: Send + Sync> FromRequestParts<S> for Sender {
     }
 }
 
-/// Deletes events and metrics older than the retention, a bounded batch per
-/// table; returns how many rows went. Called repeatedly by the retention worker.
-pub async fn prune(db: &Db, retention_days: u32, batch: i64) -> Result<u64, sqlx::Error> {
-    let cutoff = now_ms() - i64::from(retention_days) * 86_400_000;
-    let mut removed = 0;
-    for table in ["user_actions", "component_metrics"] {
-        let result = sqlx::query(&format!(
-            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE timestamp < $1 LIMIT $2)"
-        ))
-        .bind(cutoff)
-        .bind(batch)
-        .execute(db.write())
-        .await?;
-        removed += result.rows_affected();
-    }
-    Ok(removed)
-}
+pub use store::{MetricSample, metric_samples, prune};

@@ -233,6 +233,20 @@ async fn provider_key_changes_are_audited() {
             "{action}"
         );
     }
+    let (status, issued) = api.post("/api/tokens", json!({"name": "audited"})).await;
+    assert_eq!(status, 201, "{issued}");
+    let token = id_of(&issued);
+    let (status, _) = api
+        .send(Method::DELETE, &format!("/api/tokens/{token}"), None)
+        .await;
+    assert_eq!(status, 204);
+    for action in ["token.created", "token.revoked"] {
+        assert_eq!(
+            entries(&app, &team, action).await,
+            [(token.clone(), Some(user.clone()))],
+            "{action}"
+        );
+    }
     let priced = entries(&app, &team, "price.set").await;
     assert_eq!(priced.len(), 1);
     assert_eq!(priced[0].1.as_deref(), Some(user.as_str()));
@@ -302,6 +316,11 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
     assert_eq!(status, 500, "overriding a price");
     let (_, prices) = api.get("/api/prices").await;
     assert_eq!(prices["overrides"], json!([]), "no price override saved");
+
+    let (status, _) = api.post("/api/tokens", json!({"name": "never"})).await;
+    assert_eq!(status, 500, "issuing a personal token");
+    let (_, tokens) = api.get("/api/tokens").await;
+    assert_eq!(tokens["tokens"], json!([]), "no token issued");
 
     let (status, _) = api
         .post("/api/ingestion-keys", json!({"name": "never"}))

@@ -374,8 +374,7 @@ impl Fixture {
             "POST /account/tokens/{id}/revoke" | "DELETE /api/tokens/{id}" => {
                 let created = hummbl::auth::tokens::create(
                     &self.app.db,
-                    &acting_user,
-                    &self.team,
+                    hummbl::audit::Actor::user(&self.team, &acting_user),
                     "to revoke",
                     None,
                 )

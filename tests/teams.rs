@@ -221,9 +221,14 @@ async fn removing_a_member_ends_their_sessions_and_tokens_in_that_team() {
     let (team, users) = app.team_with_every_role("r").await;
     let member = id_of(&users, Role::Member);
     let member_cookie = app.session_cookie(&member, &team).await;
-    let token = hummbl::auth::tokens::create(&app.db, &member, &team, "cli", None)
-        .await
-        .expect("token");
+    let token = hummbl::auth::tokens::create(
+        &app.db,
+        hummbl::audit::Actor::user(&team, &member),
+        "cli",
+        None,
+    )
+    .await
+    .expect("token");
     let admin_cookie = app.session_cookie(&id_of(&users, Role::Admin), &team).await;
     let client = client();
     assert_eq!(

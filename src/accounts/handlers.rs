@@ -102,26 +102,7 @@ async fn issue(
             ));
         }
     };
-    let created = tokens::create(
-        &state.db,
-        &principal.user_id,
-        &principal.team_id,
-        &name,
-        expires_at,
-    )
-    .await?;
-    crate::audit::record(
-        &state.db,
-        crate::audit::Entry {
-            team_id: Some(&principal.team_id),
-            actor: Some(&principal.user_id),
-            action: "token.created",
-            target: Some(("api_token", &created.info.id)),
-            detail: Some(serde_json::json!({"name": name})),
-        },
-    )
-    .await?;
-    Ok(created)
+    Ok(tokens::create(&state.db, principal.into(), &name, expires_at).await?)
 }
 
 /// Your personal API tokens (the secrets are never shown again).
@@ -154,20 +135,9 @@ pub async fn create_token(
 }
 
 async fn revoke(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
-    if !tokens::revoke(&state.db, &principal.user_id, id).await? {
+    if !tokens::revoke(&state.db, principal.into(), id).await? {
         return Err(AppError::NotFound);
     }
-    crate::audit::record(
-        &state.db,
-        crate::audit::Entry {
-            team_id: Some(&principal.team_id),
-            actor: Some(&principal.user_id),
-            action: "token.revoked",
-            target: Some(("api_token", id)),
-            detail: None,
-        },
-    )
-    .await?;
     Ok(())
 }
 

@@ -2,13 +2,15 @@
 //! account page (password, personal API tokens).
 
 pub mod handlers;
+mod store;
 
 use secrecy::SecretString;
-use sqlx::Row;
 
 use crate::auth::password;
 use crate::error::AppError;
-use crate::storage::{Db, new_id, now_ms};
+use crate::storage::{Db, new_id};
+
+pub use store::{find_by_email, user};
 
 /// An email address, trimmed and lower-cased, checked for a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,49 +76,13 @@ pub async fn create_user(db: &Db, new: NewUser<'_>) -> Result<User, AppError> {
         email: new.email.as_str().to_string(),
         name: new.name.to_string(),
     };
-    let now = now_ms();
-    let inserted = sqlx::query(
-        "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(&user.id)
-    .bind(&user.email)
-    .bind(&user.name)
-    .bind(hash)
-    .bind(now)
-    .execute(db.write())
-    .await;
-    match inserted {
-        Ok(_) => Ok(user),
+    match store::insert_user(db, &user, &hash).await {
+        Ok(()) => Ok(user),
         Err(err) if crate::storage::is_unique_violation(&err) => Err(AppError::Conflict(
             "a user with this email already exists".into(),
         )),
         Err(err) => Err(err.into()),
     }
-}
-
-pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, email, name, password_hash FROM users WHERE email = $1")
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(db.read())
-        .await?;
-    row.map(|row| {
-        Ok((
-            User {
-                id: row.try_get("id")?,
-                email: row.try_get("email")?,
-                name: row.try_get("name")?,
-            },
-            row.try_get("password_hash")?,
-        ))
-    })
-    .transpose()
-}
-
-async fn password_hash_of(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(db.read())
-        .await
 }
 
 /// Changes a password after checking the current one; every other session of the
@@ -130,7 +96,7 @@ pub async fn change_password(
 ) -> Result<(), AppError> {
     use secrecy::ExposeSecret;
     password::validate_new_password(new.expose_secret())?;
-    let stored = password_hash_of(db, user_id).await?;
+    let stored = store::password_hash_of(db, user_id).await?;
     if !password::verify_password(current, stored).await {
         return Err(AppError::validation(
             "current_password",
@@ -138,24 +104,7 @@ pub async fn change_password(
         ));
     }
     let hash = password::hash_password(new).await?;
-    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now_ms())
-        .bind(user_id)
-        .execute(db.write())
-        .await?;
-    crate::auth::session::revoke_all_for_user(db, user_id, keep_session).await?;
-    crate::audit::record(
-        db,
-        crate::audit::Entry {
-            team_id: None,
-            actor: Some(user_id),
-            action: "account.password_changed",
-            target: Some(("user", user_id)),
-            detail: None,
-        },
-    )
-    .await?;
+    store::set_password(db, user_id, &hash, keep_session).await?;
     Ok(())
 }
 

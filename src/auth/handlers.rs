@@ -264,13 +264,10 @@ async fn load_me(state: &AppState, user_id: &str, current: Option<&Principal>) -
         ),
         None => {
             let first = teams.first().ok_or(AppError::Unauthorized)?;
-            let found = sqlx::query_as::<_, (String, String)>(
-                "SELECT email, name FROM users WHERE id = $1",
-            )
-            .bind(user_id)
-            .fetch_one(state.db.read())
-            .await?;
-            (found.0, found.1, first.team_id.clone(), first.role)
+            let found = crate::accounts::user(&state.db, user_id)
+                .await?
+                .ok_or(AppError::Unauthorized)?;
+            (found.email, found.name, first.team_id.clone(), first.role)
         }
     };
     let team_name = teams

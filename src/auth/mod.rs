@@ -11,6 +11,9 @@ pub mod ratelimit;
 pub mod roles;
 pub mod secret;
 pub mod session;
+mod store;
+
+pub use store::delete_user_sessions;
 pub mod tokens;
 
 use axum::extract::{FromRequestParts, Request, State};

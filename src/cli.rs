@@ -40,10 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             crate::analytics::rollups::rebuild(&db, None).await?;
             // The error log's groups are roll-ups of failures too.
-            let teams: Vec<String> = sqlx::query_scalar("SELECT id FROM teams")
-                .fetch_all(db.read())
-                .await?;
-            for team in teams {
+            for team in crate::teams::all_ids(&db).await? {
                 crate::errors::rebuild(&db, &team).await?;
             }
             db.close().await;

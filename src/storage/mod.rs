@@ -279,6 +279,12 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// A boolean column selected as a BIGINT 0/1 (PostgreSQL stores BOOLEAN, SQLite
+/// INTEGER), so rows decode through `FromRow` on both.
+pub fn flag_as_integer(column: &str) -> String {
+    format!("CAST(CASE WHEN {column} THEN 1 ELSE 0 END AS BIGINT)")
+}
+
 /// Reads a boolean column: PostgreSQL sends BOOLEAN, SQLite an INTEGER 0/1.
 pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<bool>, sqlx::Error> {
     use sqlx::Row;

@@ -53,6 +53,7 @@ pub struct CreatedKeyResponse {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = IngestionKeyList)]
 pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }

@@ -1,14 +1,29 @@
-//! Shared pieces of the JSON API: the body extractor whose rejections become
-//! [`AppError`] answers (so malformed JSON is a 400 naming the problem, a body of
-//! the wrong shape a 422, too large a 413).
+//! Shared pieces of the JSON API: the body and query-string extractors whose
+//! rejections become [`AppError`] answers (so malformed JSON is a 400 naming the
+//! problem, a body of the wrong shape a 422, too large a 413, an unreadable query
+//! string a 400), always in the API's JSON error format.
 
-use axum::extract::FromRequest;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts};
 
 use crate::error::AppError;
 
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
+
+/// The query string of an API route. axum's own `Query` answers a bad value
+/// (`?days=abc`) with a plain-text 400, which API clients cannot read as an
+/// error object.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> AppError {
+        AppError::BadRequest(rejection.body_text())
+    }
+}
 
 /// For `Option<Option<T>>` fields with `#[serde(default)]`: absent stays `None`
 /// (leave as is), `null` becomes `Some(None)` (clear), a value `Some(Some(v))`.

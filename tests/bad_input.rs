@@ -84,3 +84,34 @@ async fn no_route_answers_bad_input_with_a_server_error() {
     );
     app.stop().await;
 }
+
+/// A query string the API cannot read is a 400 in the API's JSON error format,
+/// like a malformed body, on every API route that takes query parameters.
+#[tokio::test]
+async fn unreadable_query_strings_answer_the_json_error_format() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("query").await;
+    let cookie = app.session_cookie(&users[0].1, &team).await;
+    let client = client();
+    for path in [
+        "/api/analytics/summary?days=abc",
+        "/api/analytics/tokens.csv?days=9223372036854775808",
+        "/api/executions?limit=many",
+        "/api/errors?resolved=maybe",
+        "/api/telemetry/metrics/console?since=1&since=2",
+    ] {
+        let response = client
+            .get(app.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("{path}: not JSON: {err}"));
+        assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
+    }
+    app.stop().await;
+}

@@ -2,7 +2,7 @@
 //! token usage CSV export.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::rollups::Bucket;
 use super::tokens_page::TokensQuery;
 use super::{Grouping, Period, TokenFilter, TokenRow, Totals, dollars};
+use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -82,7 +83,7 @@ pub struct Summary {
 pub async fn summary(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<DaysQuery>,
+    ApiQuery(query): ApiQuery<DaysQuery>,
 ) -> AppResult<Json<Summary>> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);
@@ -185,7 +186,7 @@ const CSV_HEADER: [&str; 10] = [
 pub async fn tokens_csv(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<TokensQuery>,
+    ApiQuery(query): ApiQuery<TokensQuery>,
 ) -> AppResult<Response> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);

@@ -2,13 +2,13 @@
 //! filters, and resolving or reopening groups (members and up, audited).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{ErrorGroup, GroupFilter};
-use crate::api::ApiJson;
+use crate::api::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -116,7 +116,7 @@ pub struct GroupList {
 pub async fn list_groups(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<GroupQuery>,
+    ApiQuery(query): ApiQuery<GroupQuery>,
 ) -> AppResult<Json<GroupList>> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

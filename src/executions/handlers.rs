@@ -4,13 +4,14 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, Sse};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::{ExecutionDetail, ExecutionSummary, Filter, RetryFrom, Status};
+use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -126,7 +127,7 @@ fn filter(query: ListQuery) -> Result<Filter, AppError> {
 pub async fn list_executions(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> AppResult<Json<ExecutionList>> {
     let filter = filter(query)?;
     let executions = super::list(&state.db, &principal.team_id, &filter).await?;

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use sqlx::Row;
 
 use super::ingest::{ActionRow, IngestError, MetricRow, Rows};
 use super::{COMPONENT, Sender, validate};
+use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -255,7 +256,7 @@ pub async fn query_metrics(
     State(state): State<AppState>,
     principal: Principal,
     Path(component_id): Path<String>,
-    Query(query): Query<MetricsQuery>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> AppResult<Json<MetricResults>> {
     let component_id = validate::identifier(
         Some(&serde_json::Value::String(component_id)),

@@ -115,3 +115,24 @@ async fn unreadable_query_strings_answer_the_json_error_format() {
     }
     app.stop().await;
 }
+
+/// Every API body is a JSON object: serde would also read a struct from an array
+/// of its fields in order, which the API does not offer.
+#[tokio::test]
+async fn api_bodies_are_json_objects() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("array").await;
+    let cookie = app.session_cookie(&users[0].1, &team).await;
+    let response = client()
+        .post(app.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body(r#"["ci", 30]"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "body", "{body}");
+    app.stop().await;
+}

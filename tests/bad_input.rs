@@ -136,3 +136,30 @@ async fn api_bodies_are_json_objects() {
     assert_eq!(body["error"]["field"], "body", "{body}");
     app.stop().await;
 }
+
+/// A whole float is an integer, as JSON Schema (and so the OpenAPI document)
+/// counts it: `30.0` days is 30 days.
+#[tokio::test]
+async fn integers_may_be_written_as_whole_floats() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("whole").await;
+    let cookie = app.session_cookie(&users[0].1, &team).await;
+    let client = client();
+    let created = client
+        .post(app.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"name": "ci", "expires_in_days": 30.0}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), 201);
+    let refused = client
+        .post(app.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"name": "ci", "expires_in_days": 30.5}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 422);
+    app.stop().await;
+}

@@ -47,6 +47,7 @@ pub struct NewToken {
     /// What the token is for, 1–100 characters.
     pub name: String,
     /// Days until it expires (1–365); without it, it lasts until revoked.
+    #[serde(default, deserialize_with = "crate::api::integer::optional")]
     pub expires_in_days: Option<i64>,
 }
 

@@ -21,7 +21,11 @@ pub struct Parameters {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     /// Most output tokens per call, 1 to 200000.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::integer::optional"
+    )]
     pub max_tokens: Option<u32>,
 }
 

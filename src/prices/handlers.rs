@@ -38,10 +38,14 @@ pub struct PriceRequest {
     pub provider: String,
     pub model: String,
     /// Micro-dollars per million input tokens ($2.50 → 2500000).
+    #[serde(deserialize_with = "crate::api::integer::required")]
     pub input_micros_per_mtok: i64,
+    #[serde(deserialize_with = "crate::api::integer::required")]
     pub output_micros_per_mtok: i64,
+    #[serde(deserialize_with = "crate::api::integer::required")]
     pub cached_micros_per_mtok: i64,
     /// From when the price applies (ms since the epoch); default now.
+    #[serde(default, deserialize_with = "crate::api::integer::optional")]
     pub effective_from: Option<i64>,
     pub note: Option<String>,
 }

@@ -30,7 +30,11 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// Seconds one attempt of this step may take (default 300, at most 3600).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::integer::optional"
+    )]
     pub timeout_secs: Option<u64>,
 }
 

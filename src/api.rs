@@ -185,3 +185,154 @@ pub struct IdPath {
     /// The object's id (a UUID as the API returned it).
     id: String,
 }
+
+/// Shapes of request fields that the handlers check beyond their JSON type, for
+/// the OpenAPI document: a field says `#[schema(value_type = crate::api::Name)]`
+/// and the document then carries, as a pattern, exactly what the handler's check
+/// accepts. A client generated from the document (and `scripts/fuzz-api`, which
+/// sends what the document allows and expects it accepted) relies on that.
+pub mod shapes {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
+
+    /// What Rust's `str::trim` removes (Unicode `White_Space`), as a regex class
+    /// body. `\s` would not do: in Python (the fuzzer) it also matches U+001C–1F.
+    const TRIMMED: &str = r"\t-\r\x85 \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+    /// `char::is_control` (Unicode `Cc`).
+    const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
+    /// Whitespace that is not also a control character.
+    const SPACE: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+    /// Text that is `min..=max` characters once trimmed (`min` is 0 or 1), with
+    /// or without control characters inside.
+    fn trimmed(min: usize, max: usize, controls: bool) -> String {
+        let (edge, middle) = if controls {
+            (format!("[^{TRIMMED}]"), r"[\s\S]".to_string())
+        } else {
+            (format!("[^{CONTROL}{SPACE}]"), format!("[^{CONTROL}]"))
+        };
+        let inner = format!("{edge}(?:{middle}{{0,{}}}{edge})?", max - 2);
+        let inner = if min == 0 {
+            format!("(?:{inner})?")
+        } else {
+            inner
+        };
+        format!("^[{TRIMMED}]*{inner}[{TRIMMED}]*$")
+    }
+
+    fn text(pattern: String, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description(Some(description))
+    }
+
+    /// A host name (a letter first in each label, so that none reads as a number)
+    /// or a dotted IPv4 address, then an optional port.
+    fn host_and_port() -> String {
+        let label = "(?![Xx][Nn]--)[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+        let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+        let port = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+        format!("(?:{label}(?:\\.{label})*|(?:{octet}\\.){{3}}{octet})(?::{port})?")
+    }
+
+    macro_rules! shape {
+        ($(#[$doc:meta])* $name:ident => $schema:expr) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    Schema::from($schema.build()).into()
+                }
+            }
+
+            impl utoipa::ToSchema for $name {}
+        };
+    }
+
+    shape!(
+        /// `accounts::parse_name`: names and labels.
+        Name => text(trimmed(1, 100, false),
+            "1 to 100 characters once surrounding whitespace is trimmed; no control characters")
+    );
+    shape!(
+        /// An agent's model.
+        ModelName => text(trimmed(1, 200, false),
+            "The provider's model name: 1 to 200 characters once trimmed; no control characters")
+    );
+    shape!(
+        /// A price override's model.
+        PriceModel => text(trimmed(1, 200, true), "1 to 200 characters once trimmed")
+    );
+    shape!(
+        /// A workflow's description.
+        Description => text(trimmed(0, 2000, true),
+            "At most 2000 characters once trimmed; blank means none")
+    );
+    shape!(
+        /// A price override's note.
+        PriceNote => text(trimmed(0, 500, true),
+            "Shown as the price's source; at most 500 characters once trimmed; blank means none")
+    );
+    shape!(
+        /// A step's prompt template.
+        Prompt => text(format!("[^{TRIMMED}]"), "1 to 100000 characters, not only whitespace; \
+            `{{input.NAME}}`, `{{input}}` and `{{steps.ID.output}}` (ID among the step's \
+            dependencies) are filled in").max_length(Some(100_000))
+    );
+    shape!(
+        /// A provider's API key.
+        ProviderSecret => text(
+            format!("^[{TRIMMED}]*[^{CONTROL}{SPACE}]{{8,512}}[{TRIMMED}]*$"),
+            "The key itself: 8 to 512 characters once trimmed, without spaces or control \
+             characters. Never shown again: responses carry its last four characters")
+    );
+    shape!(
+        /// `provider_keys::handlers::parse_base_url`, in the portable form.
+        BaseUrl => text(
+            format!("^https?://{}(?:/[A-Za-z0-9._~-]*)*$", host_and_port()),
+            "Another server speaking the provider's API, e.g. `http://localhost:11434/v1` for \
+             Ollama: an http(s) URL without credentials, query or fragment")
+        .format(Some(SchemaFormat::Custom("uri".into())))
+    );
+    shape!(
+        /// `telemetry::keys::parse_origin`.
+        Origin => text(
+            format!("^https?://{}/?$", host_and_port()),
+            "A browser origin such as `https://app.example.com` (no path)")
+    );
+    shape!(
+        /// `telemetry::validate::identifier`: component ids, actions, metric names.
+        TelemetryId => text("^[a-z0-9][a-z0-9._-]{0,63}$".into(),
+            "1 to 64 characters of a-z, 0-9, `-`, `_` or `.`, starting with a letter or digit")
+    );
+    shape!(
+        /// The providers a provider key (and so an agent) may use.
+        KeyProvider => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["openai", "anthropic"]))
+            .description(Some("`openai` (also for OpenAI-compatible servers) or `anthropic`; \
+                the demo team may also use `simulated`"))
+    );
+    shape!(
+        /// A workflow step's id.
+        StepId => text("^[A-Za-z0-9_-]{1,64}$".into(),
+            "1 to 64 letters, digits, `-` or `_`; unique in the workflow")
+    );
+    shape!(
+        /// `executions::Status::parse_list`: the `status` filter.
+        StatusList => {
+            let status = "(?:pending|running|succeeded|failed|cancelled)";
+            let item = format!("[{TRIMMED}]*{status}[{TRIMMED}]*");
+            text(format!("^(?:{item}(?:,{item})*)?$"),
+                "Comma-separated statuses (pending, running, succeeded, failed, cancelled), \
+                 e.g. `running,pending`; empty means any")
+        }
+    );
+    shape!(
+        /// The `before` cursor of the executions list.
+        ExecutionCursor => text(r"^[+-]?[0-9]{1,18}_[\s\S]".into(),
+            "The `next` of the previous page")
+    );
+}

@@ -62,6 +62,7 @@ pub fn parse_days(days: Option<i64>, default: i64) -> Result<i64, AppError> {
 #[into_params(parameter_in = Query)]
 pub struct DaysQuery {
     /// The period: the last N days (1 to 365, default 30).
+    #[param(minimum = 1, maximum = 365)]
     pub days: Option<i64>,
 }
 
@@ -182,7 +183,7 @@ const CSV_HEADER: [&str; 10] = [
 /// Token usage by workflow, agent and model as CSV (RFC 4180), with the page's
 /// filters.
 #[utoipa::path(get, path = "/api/analytics/tokens.csv", tag = "analytics", params(TokensQuery),
-    responses((status = 200, description = "text/csv"), (status = 422)))]
+    responses((status = 200, description = "CSV with a header row", content_type = "text/csv", body = String), (status = 422)))]
 pub async fn tokens_csv(
     State(state): State<AppState>,
     principal: Principal,

@@ -102,6 +102,7 @@ pub struct GroupQuery {
     pub workflow: Option<String>,
     pub agent: Option<String>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -138,6 +139,7 @@ pub async fn list_groups(
 #[serde(deny_unknown_fields)]
 pub struct Fingerprints {
     /// The groups to change (1 to 500).
+    #[schema(min_items = 1, max_items = 500)]
     pub fingerprints: Vec<String>,
 }
 

@@ -84,3 +84,82 @@ async fn no_route_answers_bad_input_with_a_server_error() {
     );
     app.stop().await;
 }
+
+/// A query string the API cannot read is a 400 in the API's JSON error format,
+/// like a malformed body, on every API route that takes query parameters.
+#[tokio::test]
+async fn unreadable_query_strings_answer_the_json_error_format() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("query").await;
+    let cookie = app.session_cookie(&users[0].1, &team).await;
+    let client = client();
+    for path in [
+        "/api/analytics/summary?days=abc",
+        "/api/analytics/tokens.csv?days=9223372036854775808",
+        "/api/executions?limit=many",
+        "/api/errors?resolved=maybe",
+        "/api/telemetry/metrics/console?since=1&since=2",
+    ] {
+        let response = client
+            .get(app.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("{path}: not JSON: {err}"));
+        assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
+    }
+    app.stop().await;
+}
+
+/// Every API body is a JSON object: serde would also read a struct from an array
+/// of its fields in order, which the API does not offer.
+#[tokio::test]
+async fn api_bodies_are_json_objects() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("array").await;
+    let cookie = app.session_cookie(&users[0].1, &team).await;
+    let response = client()
+        .post(app.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body(r#"["ci", 30]"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "body", "{body}");
+    app.stop().await;
+}
+
+/// A whole float is an integer, as JSON Schema (and so the OpenAPI document)
+/// counts it: `30.0` days is 30 days.
+#[tokio::test]
+async fn integers_may_be_written_as_whole_floats() {
+    let app = TestApp::spawn().await;
+    let (team, users) = app.team_with_every_role("whole").await;
+    let cookie = app.session_cookie(&users[0].1, &team).await;
+    let client = client();
+    let created = client
+        .post(app.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"name": "ci", "expires_in_days": 30.0}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), 201);
+    let refused = client
+        .post(app.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"name": "ci", "expires_in_days": 30.5}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 422);
+    app.stop().await;
+}

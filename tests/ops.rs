@@ -164,6 +164,80 @@ async fn openapi_declares_every_path_parameter() {
     app.stop().await;
 }
 
+/// Who may call each operation and the error answers its guard gives come from
+/// the route table: a client (or scripts/fuzz-api) knows which credentials to
+/// send, and every error answer is described with the error body.
+#[tokio::test]
+async fn openapi_declares_security_and_error_answers() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("security schemes");
+    let mut wrong = Vec::new();
+    for route in hummbl::routes::all() {
+        let method = route.method.as_str().to_lowercase();
+        let operation = &doc["paths"][route.path][&method];
+        if operation.is_null() {
+            continue;
+        }
+        let name = format!("{} {}", route.method, route.path);
+        let security = operation["security"].as_array().expect("security");
+        let public = route.access == hummbl::routes::Access::Public;
+        if public != security.is_empty() {
+            wrong.push(format!("{name}: security {security:?}"));
+        }
+        for requirement in security {
+            for scheme in requirement.as_object().expect("requirement").keys() {
+                if !schemes.contains_key(scheme) {
+                    wrong.push(format!("{name}: undeclared scheme {scheme}"));
+                }
+            }
+        }
+        let responses = operation["responses"].as_object().expect("responses");
+        if !public && !responses.contains_key("401") {
+            wrong.push(format!("{name}: no 401"));
+        }
+        if operation["requestBody"].is_object() && !responses.contains_key("413") {
+            wrong.push(format!("{name}: takes a body but has no 413"));
+        }
+        for (status, response) in responses {
+            if status.starts_with('4')
+                && response["content"]["application/json"]["schema"]["$ref"]
+                    != "#/components/schemas/ErrorBody"
+            {
+                wrong.push(format!("{name}: {status} without the error body"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // An error answer matches the schema the document gives it.
+    let body: serde_json::Value = client()
+        .get(app.url("/api/tokens"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let codes = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+    assert!(
+        codes
+            .as_array()
+            .expect("codes")
+            .contains(&body["error"]["code"]),
+        "{body} against {codes}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_paths_get_a_styled_page_or_json() {
     let app = TestApp::spawn().await;

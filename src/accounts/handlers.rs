@@ -38,15 +38,21 @@ pub fn routes() -> Vec<Route> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
+    /// Checked against the stored password (422 when it does not match).
     pub current_password: String,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub new_password: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
-    /// What the token is for, 1–100 characters.
+    /// What the token is for.
+    #[schema(value_type = crate::api::shapes::Name)]
     pub name: String,
     /// Days until it expires (1–365); without it, it lasts until revoked.
+    #[serde(default, deserialize_with = "crate::api::integer::optional")]
+    #[schema(minimum = 1, maximum = 365)]
     pub expires_in_days: Option<i64>,
 }
 

@@ -34,14 +34,19 @@ pub fn routes() -> Vec<Route> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRequest {
+    #[schema(value_type = crate::api::shapes::Name)]
     pub name: String,
-    /// `openai`, `anthropic` (or `simulated`, demo team only); must match the key's.
+    /// Must be the provider of the key.
+    #[schema(value_type = crate::api::shapes::KeyProvider)]
     pub provider: String,
-    /// The provider's model name, e.g. `gpt-4o-mini` or `claude-3-5-haiku-20241022`.
+    /// E.g. `gpt-4o-mini` or `claude-3-5-haiku-20241022`.
+    #[schema(value_type = crate::api::shapes::ModelName)]
     pub model: String,
-    /// One of the team's provider keys.
+    /// One of the team's provider keys (422 when the team has no such key).
     pub key_id: String,
+    /// At most 20000 characters.
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub instructions: String,
     #[serde(default)]
     pub parameters: Parameters,

@@ -18,9 +18,15 @@ pub use store::{archive, create, get, get_many_any, ids, list, replace};
 pub struct Parameters {
     /// 0 to 2.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f64>,
     /// Most output tokens per call, 1 to 200000.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::integer::optional"
+    )]
+    #[schema(minimum = 1, maximum = 200000)]
     pub max_tokens: Option<u32>,
 }
 

@@ -2,7 +2,7 @@
 //! token usage CSV export.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::rollups::Bucket;
 use super::tokens_page::TokensQuery;
 use super::{Grouping, Period, TokenFilter, TokenRow, Totals, dollars};
+use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -61,6 +62,7 @@ pub fn parse_days(days: Option<i64>, default: i64) -> Result<i64, AppError> {
 #[into_params(parameter_in = Query)]
 pub struct DaysQuery {
     /// The period: the last N days (1 to 365, default 30).
+    #[param(minimum = 1, maximum = 365)]
     pub days: Option<i64>,
 }
 
@@ -82,7 +84,7 @@ pub struct Summary {
 pub async fn summary(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<DaysQuery>,
+    ApiQuery(query): ApiQuery<DaysQuery>,
 ) -> AppResult<Json<Summary>> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);
@@ -181,11 +183,11 @@ const CSV_HEADER: [&str; 10] = [
 /// Token usage by workflow, agent and model as CSV (RFC 4180), with the page's
 /// filters.
 #[utoipa::path(get, path = "/api/analytics/tokens.csv", tag = "analytics", params(TokensQuery),
-    responses((status = 200, description = "text/csv"), (status = 422)))]
+    responses((status = 200, description = "CSV with a header row", content_type = "text/csv", body = String), (status = 422)))]
 pub async fn tokens_csv(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<TokensQuery>,
+    ApiQuery(query): ApiQuery<TokensQuery>,
 ) -> AppResult<Response> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);

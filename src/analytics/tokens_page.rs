@@ -28,9 +28,13 @@ use crate::web::{Shell, page};
 #[into_params(parameter_in = Query)]
 pub struct TokensQuery {
     /// The last N days (1 to 365, default 30).
+    #[param(minimum = 1, maximum = 365)]
     pub days: Option<i64>,
+    /// A workflow id.
     pub workflow: Option<String>,
+    /// An agent id.
     pub agent: Option<String>,
+    /// A model name.
     pub model: Option<String>,
 }
 

@@ -2,12 +2,12 @@
 //! filters, and resolving or reopening groups (members and up, audited).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
 use super::{ErrorGroup, FailedTask, GroupFilter};
-use crate::api::ApiJson;
+use crate::api::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -67,6 +67,7 @@ pub struct GroupQuery {
     pub workflow: Option<String>,
     pub agent: Option<String>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -81,7 +82,7 @@ pub struct GroupList {
 pub async fn list_groups(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<GroupQuery>,
+    ApiQuery(query): ApiQuery<GroupQuery>,
 ) -> AppResult<Json<GroupList>> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -103,6 +104,7 @@ pub async fn list_groups(
 #[serde(deny_unknown_fields)]
 pub struct Fingerprints {
     /// The groups to change (1 to 500).
+    #[schema(min_items = 1, max_items = 500)]
     pub fingerprints: Vec<String>,
 }
 

@@ -4,13 +4,14 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, Sse};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::{ExecutionDetail, ExecutionSummary, Filter, RetryFrom, Status};
+use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -47,17 +48,22 @@ pub fn routes() -> Vec<Route> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Comma-separated statuses, e.g. `running,pending`.
+    #[param(value_type = Option<crate::api::shapes::StatusList>, inline)]
     pub status: Option<String>,
+    /// A workflow id.
     pub workflow: Option<String>,
+    /// The id of the user who started it.
     pub user: Option<String>,
     /// Created at or after (ms since the epoch).
+    #[param(minimum = 0)]
     pub since: Option<i64>,
     /// Created before (ms since the epoch).
+    #[param(minimum = 0)]
     pub until: Option<i64>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// The `next` of the previous page.
+    #[param(value_type = Option<crate::api::shapes::ExecutionCursor>, inline)]
     pub before: Option<String>,
 }
 
@@ -126,7 +132,7 @@ fn filter(query: ListQuery) -> Result<Filter, AppError> {
 pub async fn list_executions(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> AppResult<Json<ExecutionList>> {
     let filter = filter(query)?;
     let executions = super::list(&state.db, &principal.team_id, &filter).await?;
@@ -170,8 +176,10 @@ pub async fn cancel_execution(
 }
 
 /// Start a new execution retrying a failed or cancelled one (members and up).
-#[utoipa::path(post, path = "/api/executions/{id}/retry", tag = "executions", params(crate::api::IdPath), request_body = RetryRequest,
-    responses((status = 201, body = Started), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/api/executions/{id}/retry", tag = "executions", params(crate::api::IdPath),
+    request_body(content = RetryRequest, description = "Optional: no body retries from the failed step"),
+    responses((status = 201, body = Started), (status = 404), (status = 409),
+        (status = 422, description = "the body is not a retry request")))]
 pub async fn retry_execution(
     State(state): State<AppState>,
     principal: Principal,
@@ -194,7 +202,7 @@ pub async fn retry_execution(
 /// the execution's summary, `execution.step` for step status). Resume with
 /// `Last-Event-ID`; `resync` means reload.
 #[utoipa::path(get, path = "/api/executions/stream", tag = "executions",
-    responses((status = 200, description = "text/event-stream")))]
+    responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String)))]
 pub async fn stream_executions(
     State(state): State<AppState>,
     principal: Principal,

@@ -1,7 +1,20 @@
 //! The OpenAPI document, generated from the handlers' annotations. A test checks
-//! that every API route of the route table appears here.
+//! that every API route of the route table appears here. What every operation
+//! shares (who may call it, the error answers its guard and extractors give) is
+//! added by [`Contract`] from the route table itself, so it cannot drift from what
+//! the server enforces.
 
 use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+
+use utoipa::PartialSchema;
+
+use crate::auth::Role;
+use crate::routes::{Access, Route};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,6 +75,8 @@ use utoipa::OpenApi;
         crate::errors::handlers::reopen,
         openapi_document,
     ),
+    components(schemas(ErrorBody)),
+    modifiers(&Contract),
     tags(
         (name = "auth", description = "Sign in and out"),
         (name = "account", description = "Your password and personal API tokens"),
@@ -81,10 +96,208 @@ use utoipa::OpenApi;
 struct ApiDoc;
 
 /// This document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/api/openapi.json", tag = "ops",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
 #[allow(dead_code)]
 fn openapi_document() {}
 
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// Every error answer of the API (`error::AppError` as JSON).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// What kind of error (the list is `AppError::code`).
+    #[schema(value_type = ErrorCode)]
+    code: String,
+    /// For people; 5xx answers never carry details.
+    message: String,
+    /// The field that broke a rule (422 only), e.g. `steps[2].prompt`.
+    #[schema(value_type = String, required = false)]
+    field: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    InvalidCredentials,
+    Forbidden,
+    CrossSite,
+    NotFound,
+    Conflict,
+    Validation,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+/// Operations that read their body themselves instead of through `ApiJson`, and
+/// so answer body problems their own way (documented on each handler).
+const OWN_BODY_READERS: [&str; 3] = [
+    "POST /api/telemetry/track",
+    "POST /api/telemetry/metrics",
+    "POST /api/executions/{id}/retry",
+];
+
+const TOO_LARGE: &str = "The body is too large: over 1 MiB is refused before it is read (in \
+    plain text), a telemetry batch over its limit after";
+
+/// Operations whose body may be left out (it is then the default request).
+const OPTIONAL_BODIES: [&str; 1] = ["POST /api/executions/{id}/retry"];
+
+/// Adds what the route table says about each operation: its security, and the
+/// error answers of the guard (401, 403, a switched-off component's 404) and of
+/// the extractors (400, 413, 415, 422), each with the error body.
+struct Contract;
+
+impl utoipa::Modify for Contract {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A personal API token (`hmb_pat_…`, POST /api/tokens)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "ingestion_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An ingestion key (`hmb_ik_…`): telemetry ingestion only",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::session::COOKIE_NAME,
+                "The session cookie POST /api/auth/login sets",
+            ))),
+        );
+        let routes = crate::routes::all();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("GET", &mut item.get),
+                ("POST", &mut item.post),
+                ("PUT", &mut item.put),
+                ("PATCH", &mut item.patch),
+                ("DELETE", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let Some(route) = routes
+                    .iter()
+                    .find(|route| route.path == path && route.method.as_str() == method)
+                else {
+                    continue;
+                };
+                let name = format!("{method} {path}");
+                if OPTIONAL_BODIES.contains(&name.as_str())
+                    && let Some(RefOr::T(body)) = operation.request_body.as_mut()
+                {
+                    body.required = Some(Required::False);
+                }
+                describe(operation, route, !OWN_BODY_READERS.contains(&name.as_str()));
+            }
+        }
+    }
+}
+
+fn describe(operation: &mut Operation, route: &Route, reads_api_json: bool) {
+    let needs = |schemes: &[&str]| -> Vec<SecurityRequirement> {
+        schemes
+            .iter()
+            .map(|scheme| SecurityRequirement::new(*scheme, Vec::<String>::new()))
+            .collect()
+    };
+    operation.security = Some(match route.access {
+        Access::Public => Vec::new(),
+        Access::Ingest => needs(&["bearer", "session", "ingestion_key"]),
+        Access::SignedIn | Access::Allowed(_) => needs(&["bearer", "session"]),
+    });
+    let mut errors: Vec<(u16, &str)> = Vec::new();
+    if route.access != Access::Public {
+        errors.push((401, "No valid session or token"));
+    }
+    let limited = matches!(route.access, Access::Allowed(p) if p.minimum_role() > Role::Viewer);
+    let changes = route.method != axum::http::Method::GET;
+    if limited || changes {
+        errors.push((
+            403,
+            "Your role in this team does not allow this, or a cross-site request \
+             with the session cookie",
+        ));
+    }
+    if route.component.is_some() || route.path.contains('{') {
+        errors.push((
+            404,
+            "No such object in your team, or the component is switched off for it",
+        ));
+    }
+    let has_query = operation.parameters.iter().flatten().any(|parameter| {
+        matches!(parameter, RefOr::T(parameter) if parameter.parameter_in == ParameterIn::Query)
+    });
+    if has_query {
+        errors.push((400, "The query string cannot be read"));
+    }
+    if operation.request_body.is_some() {
+        errors.push((413, TOO_LARGE));
+    }
+    if operation.request_body.is_some() && reads_api_json {
+        errors.push((400, "Malformed JSON"));
+        errors.push((415, "The body is not sent as application/json"));
+        errors.push((422, "A field breaks a rule; `field` names it"));
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, description) in errors {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
+    }
+    // Every error answer carries the error body.
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !status.starts_with('4') && !status.starts_with('5') {
+            continue;
+        }
+        if status == "413" {
+            // The size limit in front of every route answers in plain text.
+            response.content.insert(
+                "text/plain".into(),
+                RefOr::T(ContentBuilder::new().schema(Some(String::schema())).build()),
+            );
+        }
+        if !response.content.contains_key("application/json") {
+            response.content.insert(
+                "application/json".into(),
+                RefOr::T(
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                ),
+            );
+        }
+        if response.description.is_empty() {
+            response.description = "See `error.message`".into();
+        }
+    }
 }

@@ -187,14 +187,25 @@ pub fn default_price(model: &str) -> Option<Price> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceRequest {
+    #[schema(value_type = crate::providers::ProviderKind)]
     pub provider: String,
+    #[schema(value_type = crate::api::shapes::PriceModel)]
     pub model: String,
-    /// Micro-dollars per million input tokens ($2.50 → 2500000).
+    /// Micro-dollars per million input tokens ($2.50 → 2500000), 0 to 1000000000.
+    #[serde(deserialize_with = "crate::api::integer::required")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub input_micros_per_mtok: i64,
+    #[serde(deserialize_with = "crate::api::integer::required")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub output_micros_per_mtok: i64,
+    #[serde(deserialize_with = "crate::api::integer::required")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub cached_micros_per_mtok: i64,
     /// From when the price applies (ms since the epoch); default now.
+    #[serde(default, deserialize_with = "crate::api::integer::optional")]
+    #[schema(minimum = 0)]
     pub effective_from: Option<i64>,
+    #[schema(value_type = Option<crate::api::shapes::PriceNote>)]
     pub note: Option<String>,
 }
 

@@ -34,26 +34,28 @@ pub fn routes() -> Vec<Route> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
-    /// `openai` (also for OpenAI-compatible servers) or `anthropic`.
+    #[schema(value_type = crate::api::shapes::KeyProvider)]
     pub provider: String,
-    /// A name for people, 1–100 characters.
+    /// A name for people.
+    #[schema(value_type = crate::api::shapes::Name)]
     pub label: String,
-    /// The key itself. Never shown again: responses carry its last four characters.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::api::shapes::ProviderSecret)]
     pub key: SecretString,
-    /// Another server speaking the provider's API, e.g. `http://localhost:11434/v1` for Ollama.
+    /// Without it, the provider's own API.
+    #[schema(value_type = Option<crate::api::shapes::BaseUrl>)]
     pub base_url: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyChangeRequest {
+    #[schema(value_type = Option<crate::api::shapes::Name>)]
     pub label: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::api::shapes::ProviderSecret>)]
     pub key: Option<SecretString>,
     /// A new base URL; `null` goes back to the provider's own.
     #[serde(default, deserialize_with = "crate::api::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::api::shapes::BaseUrl>)]
     pub base_url: Option<Option<String>>,
 }
 

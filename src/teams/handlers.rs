@@ -45,6 +45,8 @@ pub struct MemberList {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RoleChange {
+    /// Read as text so that an unknown role is a 422 naming the field.
+    #[schema(value_type = Role)]
     pub role: String,
 }
 

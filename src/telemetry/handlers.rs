@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use super::MetricSample;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ingest::{ActionRow, IngestError, MetricRow, Rows};
 use super::{COMPONENT, Sender, validate};
+use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -51,6 +52,122 @@ pub struct Accepted {
     pub success: bool,
     /// How many events (or metrics) were stored.
     pub accepted: usize,
+}
+
+/// One event as `POST /api/telemetry/track` reads it (`validate::events`); for
+/// the OpenAPI document only, the handler reads the body field by field.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TelemetryEvent {
+    #[schema(value_type = crate::api::shapes::TelemetryId)]
+    component: String,
+    #[schema(value_type = crate::api::shapes::TelemetryId)]
+    action: String,
+    /// Any JSON object, at most 8 KiB serialized (`telemetry_max_properties_bytes`).
+    #[schema(value_type = Option<Object>)]
+    properties: Option<serde_json::Value>,
+    /// ms since the Unix epoch, within the last 7 days and at most 5 minutes
+    /// ahead of the server's clock; default now.
+    timestamp: Option<i64>,
+    #[schema(rename = "sessionId", min_length = 1, max_length = 128)]
+    session_id: Option<String>,
+    /// Your app's user id.
+    #[schema(rename = "userId", min_length = 1, max_length = 128)]
+    user_id: Option<String>,
+}
+
+/// Events in one request: 1 to `telemetry_max_batch` (1000; more is a 413).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TelemetryEvents {
+    #[schema(min_items = 1, max_items = 1000)]
+    events: Vec<TelemetryEvent>,
+}
+
+/// One metric sample as `POST /api/telemetry/metrics` reads it (`validate::metrics`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TelemetryMetric {
+    #[schema(value_type = crate::api::shapes::TelemetryId)]
+    component: String,
+    #[schema(value_type = crate::api::shapes::TelemetryId)]
+    metric_name: String,
+    value: f64,
+    /// Any JSON object, at most 8 KiB serialized.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+    /// ms since the Unix epoch, within the last 7 days and at most 5 minutes
+    /// ahead of the server's clock; default now.
+    timestamp: Option<i64>,
+}
+
+/// Samples in one request: 1 to `telemetry_max_batch` (1000; more is a 413).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TelemetryMetrics {
+    #[schema(min_items = 1, max_items = 1000)]
+    metrics: Vec<TelemetryMetric>,
+}
+
+/// A body that is one item or `{"<list>": [...]}`: `anyOf`, not `oneOf`, since an
+/// item may carry other properties (they are ignored) and so match both.
+fn one_or_batch<One: utoipa::ToSchema, Many: utoipa::ToSchema>()
+-> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(One::name()))
+            .item(Ref::from_schema_name(Many::name()))
+            .build(),
+    )
+    .into()
+}
+
+/// The body of `POST /api/telemetry/track`.
+pub struct TrackBody;
+
+impl utoipa::PartialSchema for TrackBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        one_or_batch::<TelemetryEvent, TelemetryEvents>()
+    }
+}
+
+impl utoipa::ToSchema for TrackBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((TelemetryEvent::name().into(), TelemetryEvent::schema()));
+        schemas.push((TelemetryEvents::name().into(), TelemetryEvents::schema()));
+        <TelemetryEvents as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// The body of `POST /api/telemetry/metrics`.
+pub struct MetricsBody;
+
+impl utoipa::PartialSchema for MetricsBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        one_or_batch::<TelemetryMetric, TelemetryMetrics>()
+    }
+}
+
+impl utoipa::ToSchema for MetricsBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((TelemetryMetric::name().into(), TelemetryMetric::schema()));
+        schemas.push((TelemetryMetrics::name().into(), TelemetryMetrics::schema()));
+        <TelemetryMetrics as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// Reads a JSON body sent as `application/json`, or as `text/plain` (what
@@ -117,12 +234,11 @@ fn accepted(origin: Option<HeaderValue>, count: usize) -> Response {
 /// Record events: one `{component, action, properties?, timestamp?, sessionId?,
 /// userId?}` or `{"events": [...]}`. Answers after the events are committed.
 #[utoipa::path(post, path = "/api/telemetry/track", tag = "telemetry",
-    request_body(content = serde_json::Value, description = "one event or {\"events\": [...]}"),
+    request_body(content = TrackBody, description = "One event or `{\"events\": [...]}`; also read when sent as `text/plain` (`navigator.sendBeacon`)"),
     responses((status = 200, body = Accepted), (status = 400, description = "malformed JSON"),
         (status = 401), (status = 403, description = "origin not allowed for this key"),
         (status = 413, description = "too many events or too large"), (status = 422, description = "a field breaks a rule"),
-        (status = 503, description = "queue full; see Retry-After")),
-    security(("session" = []), ("bearer" = []), ("ingestion_key" = [])))]
+        (status = 503, description = "queue full; see Retry-After")))]
 pub async fn track(
     State(state): State<AppState>,
     sender: Sender,
@@ -163,7 +279,7 @@ pub async fn track(
 /// Record component metrics: one `{component, metric_name, value, metadata?,
 /// timestamp?}` or `{"metrics": [...]}`.
 #[utoipa::path(post, path = "/api/telemetry/metrics", tag = "telemetry",
-    request_body(content = serde_json::Value, description = "one metric or {\"metrics\": [...]}"),
+    request_body(content = MetricsBody, description = "One sample or `{\"metrics\": [...]}`; also read when sent as `text/plain`"),
     responses((status = 200, body = Accepted), (status = 400), (status = 401), (status = 403), (status = 413), (status = 422), (status = 503)))]
 pub async fn record_metrics(
     State(state): State<AppState>,
@@ -241,14 +357,15 @@ pub struct MetricResults {
 /// A component's metrics for your team since `since` (ms since the epoch; default
 /// the last 24 hours), newest first, at most 1000.
 #[utoipa::path(get, path = "/api/telemetry/metrics/{component_id}", tag = "telemetry",
-    params(("component_id" = String, Path, description = "component id"),
-           ("since" = Option<i64>, Query, description = "ms since the Unix epoch; default now minus 24 h")),
+    params(("component_id" = crate::api::shapes::TelemetryId, Path, description = "component id"),
+           ("since" = Option<String>, Query, pattern = r"^(?:\+?[0-9]{1,18})?$",
+            description = "ms since the Unix epoch, not in the future; empty or absent: now minus 24 h")),
     responses((status = 200, body = MetricResults), (status = 422, description = "bad since or component id")))]
 pub async fn query_metrics(
     State(state): State<AppState>,
     principal: Principal,
     Path(component_id): Path<String>,
-    Query(query): Query<MetricsQuery>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> AppResult<Json<MetricResults>> {
     let component_id = validate::identifier(
         Some(&serde_json::Value::String(component_id)),
@@ -276,7 +393,7 @@ pub async fn query_metrics(
 /// `telemetry.metric`). Resume with `Last-Event-ID`; a `resync` event means events
 /// were missed and the client should reload its state.
 #[utoipa::path(get, path = "/api/telemetry/stream", tag = "telemetry",
-    responses((status = 200, description = "text/event-stream")))]
+    responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String)))]
 pub async fn stream_events(
     State(state): State<AppState>,
     principal: Principal,

@@ -41,6 +41,9 @@ impl IngestKey {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+// Named apart from the provider keys' `KeyInfo`: the OpenAPI document has one
+// namespace of schema names, and a clash silently keeps only one of them.
+#[schema(as = IngestionKeyInfo)]
 pub struct KeyInfo {
     pub id: String,
     pub name: String,

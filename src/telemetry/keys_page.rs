@@ -36,11 +36,13 @@ pub fn routes() -> Vec<Route> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
-    /// What the key is for, 1–100 characters.
+    /// What the key is for.
+    #[schema(value_type = crate::api::shapes::Name)]
     pub name: String,
-    /// Browser origins allowed to use the key, e.g. `https://app.example.com`.
-    /// Empty: server-side use only.
+    /// Browser origins allowed to use the key, e.g. `https://app.example.com`
+    /// (at most 20). Empty: server-side use only.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::api::shapes::Origin>, max_items = 20)]
     pub allowed_origins: Vec<String>,
 }
 
@@ -53,6 +55,7 @@ pub struct CreatedKeyResponse {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = IngestionKeyList)]
 pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }

@@ -22,15 +22,22 @@ pub const DEFAULT_STEP_TIMEOUT_SECS: u64 = 300;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// Letters, digits, `-` and `_`; unique in the workflow.
+    #[schema(value_type = crate::api::shapes::StepId)]
     pub id: String,
     /// The agent's id.
     pub agent: String,
+    #[schema(value_type = crate::api::shapes::Prompt)]
     pub prompt: String,
+    /// Ids of the steps this one waits for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// Seconds one attempt of this step may take (default 300, at most 3600).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::integer::optional"
+    )]
+    #[schema(minimum = 1, maximum = 3600)]
     pub timeout_secs: Option<u64>,
 }
 

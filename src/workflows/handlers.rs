@@ -36,8 +36,13 @@ pub fn routes() -> Vec<Route> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowRequest {
+    #[schema(value_type = crate::api::shapes::Name)]
     pub name: String,
+    #[schema(value_type = Option<crate::api::shapes::Description>)]
     pub description: Option<String>,
+    /// 1 to 50 steps. Each agent must be one of the team's, each dependency
+    /// another step's id, with no cycle (422 naming the step otherwise).
+    #[schema(min_items = 1, max_items = 50)]
     pub steps: Vec<Step>,
 }
 
@@ -54,8 +59,10 @@ pub struct VersionList {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// The values the prompts' `{{input.NAME}}` references read.
+    /// The values the prompts' `{{input.NAME}}` references read; every NAME
+    /// the prompts use must be present (422 naming it otherwise).
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub input: serde_json::Value,
 }
 

@@ -154,7 +154,7 @@ async fn settings_page(State(state): State<AppState>, principal: Principal) -> A
                         td { @for t in &component.transformations { span.badge { (t) } " " } }
                         td { (component.version) }
                         td {
-                            @if may_toggle && component.kind != "system" {
+                            @if may_toggle && component.kind != super::Kind::System {
                                 form method="post" action={"/settings/components/" (component.id)} {
                                     input type="hidden" name="enabled" value=(if component.enabled { "false" } else { "true" });
                                     button.toggle type="submit" role="switch" aria-checked=(component.enabled)

@@ -1,0 +1,225 @@
+//! The component registry's SQL: the built-ins upserted at start-up (a version
+//! change recorded), the effective on/off per team, and a team's switch with its
+//! audit entry in the same transaction.
+
+use std::collections::HashMap;
+
+use super::{BUILT_IN, Component, Definition, Kind, Toggle};
+use crate::storage::{Db, decode_json, decode_name, new_id, now_ms};
+
+/// Upserts the built-in components; a changed version is recorded.
+pub async fn register_built_ins(db: &Db) -> anyhow::Result<()> {
+    for definition in BUILT_IN {
+        register(db, definition).await?;
+    }
+    Ok(())
+}
+
+async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let transformations = serde_json::json!(definition.transformations).to_string();
+    let mut tx = db.begin().await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT version FROM basen_components WHERE id = $1")
+            .bind(definition.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match existing.as_deref() {
+        None => {
+            sqlx::query(
+                "INSERT INTO basen_components (id, name, domain, route, transformations, version, enabled, created_at, updated_at, kind) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+            )
+            .bind(definition.id)
+            .bind(definition.name)
+            .bind(definition.domain)
+            .bind(definition.route)
+            .bind(&transformations)
+            .bind(definition.version)
+            .bind(true)
+            .bind(now)
+            .bind(definition.kind.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some(version) if version == definition.version => {
+            sqlx::query(
+                "UPDATE basen_components SET name = $1, domain = $2, route = $3, transformations = $4 WHERE id = $5",
+            )
+            .bind(definition.name)
+            .bind(definition.domain)
+            .bind(definition.route)
+            .bind(&transformations)
+            .bind(definition.id)
+            .execute(&mut *tx)
+            .await?;
+            return tx.commit().await;
+        }
+        Some(_) => {
+            sqlx::query(
+                "UPDATE basen_components SET name = $1, domain = $2, route = $3, transformations = $4, version = $5, updated_at = $6 WHERE id = $7",
+            )
+            .bind(definition.name)
+            .bind(definition.domain)
+            .bind(definition.route)
+            .bind(&transformations)
+            .bind(definition.version)
+            .bind(now)
+            .bind(definition.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO component_versions (id, component_id, version, previous_version, recorded_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new_id())
+    .bind(definition.id)
+    .bind(definition.version)
+    .bind(existing)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Whether a component is on for a team (anonymous callers: the instance switch).
+/// An unknown component id counts as off.
+pub async fn is_enabled(
+    db: &Db,
+    team_id: Option<&str>,
+    component_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(&format!(
+        "SELECT {}, {} FROM basen_components c \
+         LEFT JOIN team_components tc ON tc.component_id = c.id AND tc.team_id = $2 WHERE c.id = $1",
+        nullable_flag("c.enabled"),
+        nullable_flag("tc.enabled"),
+    ))
+    .bind(component_id)
+    .bind(team_id.unwrap_or(""))
+    .fetch_optional(db.read())
+    .await?;
+    let Some((instance, team)) = row else {
+        return Ok(false);
+    };
+    Ok(instance.is_none_or(|on| on != 0) && team.is_none_or(|on| on != 0))
+}
+
+#[derive(sqlx::FromRow)]
+struct ComponentRow {
+    id: String,
+    name: String,
+    domain: String,
+    route: String,
+    transformations: Option<String>,
+    version: String,
+    kind: String,
+    updated_at: i64,
+    /// NULL (never set) counts as on, at both levels.
+    instance_enabled: Option<i64>,
+    team_enabled: Option<i64>,
+}
+
+/// Every registered component, with its effective state for the team.
+pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Component>, sqlx::Error> {
+    let rows: Vec<ComponentRow> = sqlx::query_as(&format!(
+        "SELECT c.id, c.name, c.domain, c.route, c.transformations, c.version, c.kind, c.updated_at, \
+                {} AS instance_enabled, {} AS team_enabled \
+         FROM basen_components c \
+         LEFT JOIN team_components tc ON tc.component_id = c.id AND tc.team_id = $1 \
+         ORDER BY c.kind DESC, c.id",
+        nullable_flag("c.enabled"),
+        nullable_flag("tc.enabled"),
+    ))
+    .bind(team_id)
+    .fetch_all(db.read())
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Component {
+                kind: decode_name("component kind", &row.kind)?,
+                transformations: row
+                    .transformations
+                    .as_deref()
+                    .map(|text| decode_json("basen_components.transformations", text))
+                    .transpose()?
+                    .unwrap_or_default(),
+                enabled: row.instance_enabled.is_none_or(|on| on != 0)
+                    && row.team_enabled.is_none_or(|on| on != 0),
+                id: row.id,
+                name: row.name,
+                domain: row.domain,
+                route: row.route,
+                version: row.version,
+                updated_at: row.updated_at,
+            })
+        })
+        .collect()
+}
+
+/// A nullable boolean column (a LEFT JOIN's) as a BIGINT 0/1 or NULL.
+fn nullable_flag(column: &str) -> String {
+    format!("CAST(CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN 1 ELSE 0 END AS BIGINT)")
+}
+
+/// Effective on/off of every component for a team (for the navigation).
+pub async fn enabled_map(db: &Db, team_id: &str) -> Result<HashMap<String, bool>, sqlx::Error> {
+    Ok(list(db, team_id)
+        .await?
+        .into_iter()
+        .map(|component| (component.id, component.enabled))
+        .collect())
+}
+
+/// Switches a component on or off for a team.
+pub async fn set_enabled(
+    db: &Db,
+    team_id: &str,
+    component_id: &str,
+    enabled: bool,
+    actor: &str,
+) -> Result<Toggle, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM basen_components WHERE id = $1")
+            .bind(component_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let kind = kind
+        .map(|text| decode_name::<Kind>("component kind", &text))
+        .transpose()?;
+    match kind {
+        None => return Ok(Toggle::NoSuchComponent),
+        Some(Kind::System) => return Ok(Toggle::AlwaysOn),
+        Some(Kind::Page | Kind::External) => {}
+    }
+    sqlx::query(
+        "INSERT INTO team_components (team_id, component_id, enabled, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (team_id, component_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+    )
+    .bind(team_id)
+    .bind(component_id)
+    .bind(enabled)
+    .bind(now_ms())
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::record_with(
+        &mut *tx,
+        crate::audit::Entry {
+            team_id: Some(team_id),
+            actor: Some(actor),
+            action: if enabled {
+                "component.enabled"
+            } else {
+                "component.disabled"
+            },
+            target: Some(("component", component_id)),
+            detail: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Toggle::Done)
+}

@@ -116,8 +116,8 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
-    for route in crate::routes::all() {
-        let (path, handler) = route.into_guarded(&state);
+    for route in routes() {
+        let (path, handler) = crate::guard::mount(route, &state);
         router = router.route(path, handler);
     }
     router
@@ -144,6 +144,26 @@ pub fn router(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .with_state(state)
+}
+
+/// Every route of the application: each feature contributes its own list.
+pub fn routes() -> Vec<crate::routes::Route> {
+    let mut routes = Vec::new();
+    routes.extend(crate::ops::routes());
+    routes.extend(crate::web::routes());
+    routes.extend(crate::auth::handlers::routes());
+    routes.extend(crate::accounts::handlers::routes());
+    routes.extend(crate::teams::handlers::routes());
+    routes.extend(crate::components::handlers::routes());
+    routes.extend(crate::telemetry::routes());
+    routes.extend(crate::provider_keys::routes());
+    routes.extend(crate::agents::routes());
+    routes.extend(crate::workflows::routes());
+    routes.extend(crate::executions::routes());
+    routes.extend(crate::prices::handlers::routes());
+    routes.extend(crate::analytics::routes());
+    routes.extend(crate::errors::routes());
+    routes
 }
 
 /// Opens storage, migrates, registers components, and (with `--demo`) seeds.

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod errors;
 pub mod executions;
+pub mod guard;
 pub mod ops;
 pub mod prices;
 pub mod provider_keys;

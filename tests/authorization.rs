@@ -622,7 +622,7 @@ async fn every_route_answers_as_declared_for_every_role() {
     }
     let fixture = Fixture { app, team, users };
     let client = client();
-    let routes = hummbl::routes::all();
+    let routes = hummbl::app::routes();
     let mut missing = Vec::new();
     let mut unlisted = Vec::new();
     let mut failures = Vec::new();

@@ -22,7 +22,7 @@ async fn no_route_answers_bad_input_with_a_server_error() {
     let client = client();
     let long_segment = "x".repeat(5000);
     let mut failures = Vec::new();
-    for route in hummbl::routes::all() {
+    for route in hummbl::app::routes() {
         let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("method");
         let mut paths = vec![route.path.to_string()];
         if route.path.contains('{') {

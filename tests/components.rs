@@ -207,7 +207,7 @@ async fn a_disabled_components_routes_answer_404() {
         hummbl::routes::Route::api(axum::http::Method::GET, "/api/probe", || async { "probe" })
             .allowed(hummbl::auth::Permission::Read)
             .component("pilot-evaluation");
-    let (path, handler) = route.into_guarded(&app.state);
+    let (path, handler) = hummbl::guard::mount(route, &app.state);
     let router = axum::Router::new()
         .route(path, handler)
         .route("/plain", get(|| async { "plain" }))

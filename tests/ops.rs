@@ -98,7 +98,7 @@ async fn openapi_describes_every_api_route() {
         .expect("json");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     let mut missing = Vec::new();
-    for route in hummbl::routes::all() {
+    for route in hummbl::app::routes() {
         if !route.path.starts_with("/api/") || route.method == axum::http::Method::OPTIONS {
             // Pages, assets and probes are not part of the JSON API, and CORS
             // preflights are protocol plumbing rather than operations.
@@ -182,7 +182,7 @@ async fn openapi_declares_security_and_error_answers() {
         .as_object()
         .expect("security schemes");
     let mut wrong = Vec::new();
-    for route in hummbl::routes::all() {
+    for route in hummbl::app::routes() {
         let method = route.method.as_str().to_lowercase();
         let operation = &doc["paths"][route.path][&method];
         if operation.is_null() {

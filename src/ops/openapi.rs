@@ -191,7 +191,7 @@ impl utoipa::Modify for Contract {
                 "The session cookie POST /api/auth/login sets",
             ))),
         );
-        let routes = crate::routes::all();
+        let routes = crate::app::routes();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 ("GET", &mut item.get),

@@ -153,4 +153,3 @@ async fn render(
         .map(|info| info.message.clone());
     crate::web::error_page(state, principal, status, message).await
 }
-

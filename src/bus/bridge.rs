@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Bus;
+use super::{Bus, Kind};
 use crate::app::AppState;
 use crate::storage::{Backend, Db};
 
@@ -33,22 +33,8 @@ const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Shared {
     pub team_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub data: String,
-}
-
-/// Kinds other replicas need: what the execution monitor shows.
-pub fn is_shared(kind: &str) -> bool {
-    known_kind(kind).is_some()
-}
-
-/// The shared kinds, as the static names the bus keys on.
-fn known_kind(kind: &str) -> Option<&'static str> {
-    match kind {
-        "execution.changed" => Some("execution.changed"),
-        "execution.step" => Some("execution.step"),
-        _ => None,
-    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,7 +98,7 @@ async fn send(
         let envelope = Envelope {
             origin: origin.clone(),
             team_id: shared.team_id,
-            kind: shared.kind,
+            kind: shared.kind.as_str().to_string(),
             data: shared.data,
         };
         let Ok(payload) = serde_json::to_string(&envelope) else {
@@ -190,7 +176,14 @@ fn deliver(bus: &Bus, origin: &str, payload: &str) {
     if envelope.origin == origin {
         return;
     }
-    if let Some(kind) = known_kind(&envelope.kind) {
-        bus.publish_from_peer(envelope.team_id, kind, envelope.data);
+    // Only kinds meant for other replicas are taken; anything else is ignored.
+    match envelope.kind.parse::<Kind>() {
+        Ok(kind) if kind.is_shared() => {
+            bus.publish_from_peer(envelope.team_id, kind, envelope.data)
+        }
+        _ => tracing::debug!(
+            kind = envelope.kind,
+            "event kind not shared between replicas"
+        ),
     }
 }

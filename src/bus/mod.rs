@@ -1,5 +1,6 @@
-//! The live bus: an in-process broadcast of domain events (telemetry ingested,
-//! later executions and notifications), with a bounded ring buffer of the most
+//! The live bus: an in-process broadcast of domain events (executions changed,
+//! telemetry ingested; notifications next), each of a [`Kind`] and sent on its
+//! [`Feed`], with a bounded ring buffer of the most
 //! recent events so a reconnecting SSE client can resume from `Last-Event-ID`.
 //! Events carry a sequence number, increasing per process; a publisher may hand
 //! over a run of events as one entry, rendered only when a stream sends it.
@@ -27,11 +28,77 @@ use tokio_util::sync::CancellationToken;
 const CHANNEL_CAPACITY: usize = 4096;
 /// How often an idle SSE stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
-/// The kind of the entry that asks every stream to reload.
-const RESYNC: &str = "resync";
 /// How many recent events are kept for resuming streams (a run that does not
 /// fit whole pushes older entries out).
 const RING_CAPACITY: usize = 2048;
+
+/// What an event is about; its SSE `event:` name is [`Kind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An execution's summary after a change (`execution.changed`).
+    ExecutionChanged,
+    /// A step started or ended (`execution.step`).
+    ExecutionStep,
+    /// A telemetry event was stored (`telemetry.event`).
+    TelemetryEvent,
+    /// A component metric was stored (`telemetry.metric`).
+    TelemetryMetric,
+    /// Every stream should reload its state: events may have been missed.
+    Resync,
+}
+
+/// The streams a client can follow: each carries its own kinds (and resyncs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    Executions,
+    Telemetry,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::ExecutionChanged,
+        Kind::ExecutionStep,
+        Kind::TelemetryEvent,
+        Kind::TelemetryMetric,
+        Kind::Resync,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ExecutionChanged => "execution.changed",
+            Kind::ExecutionStep => "execution.step",
+            Kind::TelemetryEvent => "telemetry.event",
+            Kind::TelemetryMetric => "telemetry.metric",
+            Kind::Resync => "resync",
+        }
+    }
+
+    /// The feed the kind is sent on (a resync goes to every feed).
+    pub fn feed(self) -> Option<Feed> {
+        match self {
+            Kind::ExecutionChanged | Kind::ExecutionStep => Some(Feed::Executions),
+            Kind::TelemetryEvent | Kind::TelemetryMetric => Some(Feed::Telemetry),
+            Kind::Resync => None,
+        }
+    }
+
+    /// Whether other replicas need it (see [`bridge`]): what the execution
+    /// monitor shows. Telemetry stays with the process that stored it.
+    pub fn is_shared(self) -> bool {
+        self.feed() == Some(Feed::Executions)
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Kind, ()> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or(())
+    }
+}
 
 /// Events a publisher hands over together: they are rendered to JSON only when
 /// a stream sends them, so a busy feature with nobody watching (telemetry at a
@@ -52,8 +119,7 @@ pub trait EventRun: Send + Sync + 'static {
 pub struct BusEvent {
     pub first_seq: u64,
     pub team_id: String,
-    /// e.g. `telemetry.event`, `telemetry.metric`
-    pub kind: &'static str,
+    pub kind: Kind,
     data: Data,
 }
 
@@ -141,20 +207,20 @@ impl Bus {
 
     /// Publishes one event (and, for kinds shared between replicas, sends it to
     /// the other processes on the same database).
-    pub fn publish(&self, team_id: String, kind: &'static str, data: &impl Serialize) {
+    pub fn publish(&self, team_id: String, kind: Kind, data: &impl Serialize) {
         let text = match serde_json::to_string(data) {
             Ok(text) => text,
             Err(err) => {
-                tracing::warn!(error = %err, kind, "bus event not serializable");
+                tracing::warn!(error = %err, kind = kind.as_str(), "bus event not serializable");
                 return;
             }
         };
         if let Some(to_peers) = self.to_peers.get()
-            && bridge::is_shared(kind)
+            && kind.is_shared()
         {
             let _ = to_peers.send(bridge::Shared {
                 team_id: team_id.clone(),
-                kind: kind.to_string(),
+                kind,
                 data: text.clone(),
             });
         }
@@ -164,19 +230,16 @@ impl Bus {
     /// Tells every stream to reload its state: events may have been missed
     /// (another replica's, while the bridge was reconnecting).
     fn publish_resync(&self) {
-        self.publish_entries([(String::new(), RESYNC, Data::One("{}".into()))]);
+        self.publish_entries([(String::new(), Kind::Resync, Data::One("{}".into()))]);
     }
 
     /// Publishes an event another replica published, here only.
-    fn publish_from_peer(&self, team_id: String, kind: &'static str, text: String) {
+    fn publish_from_peer(&self, team_id: String, kind: Kind, text: String) {
         self.publish_entries([(team_id, kind, Data::One(text))]);
     }
 
     /// Publishes runs of events (team, kind, run), in order.
-    pub fn publish_runs(
-        &self,
-        runs: impl IntoIterator<Item = (String, &'static str, Arc<dyn EventRun>)>,
-    ) {
+    pub fn publish_runs(&self, runs: impl IntoIterator<Item = (String, Kind, Arc<dyn EventRun>)>) {
         let entries = runs
             .into_iter()
             .filter(|(_, _, run)| !run.is_empty())
@@ -184,7 +247,7 @@ impl Bus {
         self.publish_entries(entries);
     }
 
-    fn publish_entries(&self, entries: impl IntoIterator<Item = (String, &'static str, Data)>) {
+    fn publish_entries(&self, entries: impl IntoIterator<Item = (String, Kind, Data)>) {
         let mut ring = match self.ring.lock() {
             Ok(ring) => ring,
             Err(poisoned) => poisoned.into_inner(),
@@ -245,34 +308,34 @@ impl Bus {
         (receiver, replay)
     }
 
-    /// The SSE answer for a team's stream of `kind_prefix` events, resuming
-    /// after the request's `Last-Event-ID`, with a keep-alive every 15 s.
+    /// The SSE answer for a team's `feed`, resuming after the request's
+    /// `Last-Event-ID`, with a keep-alive every 15 s.
     pub fn sse_response(
         &self,
         team_id: String,
-        kind_prefix: &'static str,
+        feed: Feed,
         headers: &axum::http::HeaderMap,
         shutdown: CancellationToken,
     ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-        let stream = self.sse_stream(team_id, kind_prefix, last_event_id(headers), shutdown);
+        let stream = self.sse_stream(team_id, feed, last_event_id(headers), shutdown);
         Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
     }
 
-    /// A team's events whose kind starts with `kind_prefix`, as Server-Sent
-    /// Events: first those after `last_seen` (or `resync` if the ring no longer
-    /// has them), then live ones, until `shutdown`.
+    /// A team's events of `feed`, as Server-Sent Events: first those after
+    /// `last_seen` (or `resync` if the ring no longer has them), then live ones,
+    /// until `shutdown`.
     pub fn sse_stream(
         &self,
         team_id: String,
-        kind_prefix: &'static str,
+        feed: Feed,
         last_seen: Option<u64>,
         shutdown: CancellationToken,
     ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
         let (receiver, replay) = self.subscribe(last_seen);
         let wanted =
-            move |entry: &BusEvent| entry.team_id == team_id && entry.kind.starts_with(kind_prefix);
+            move |entry: &BusEvent| entry.team_id == team_id && entry.kind.feed() == Some(feed);
         let for_stream = move |entry: &BusEvent, seen: u64| {
-            if entry.kind == RESYNC {
+            if entry.kind == Kind::Resync {
                 vec![resync_event()]
             } else if wanted(entry) {
                 sse_events(entry, seen)
@@ -316,14 +379,14 @@ fn sse_events(entry: &BusEvent, seen: u64) -> Vec<Event> {
         .map(|(seq, json)| {
             Event::default()
                 .id(seq.to_string())
-                .event(entry.kind)
+                .event(entry.kind.as_str())
                 .data(json)
         })
         .collect()
 }
 
 fn resync_event() -> Event {
-    Event::default().event("resync").data("{}")
+    Event::default().event(Kind::Resync.as_str()).data("{}")
 }
 
 #[cfg(test)]
@@ -332,7 +395,7 @@ mod tests {
 
     fn publish(bus: &Bus, n: usize) {
         for i in 0..n {
-            bus.publish("team".to_string(), "test", &i);
+            bus.publish("team".to_string(), Kind::TelemetryEvent, &i);
         }
     }
 
@@ -385,12 +448,12 @@ mod tests {
         bus.publish_runs([
             (
                 "team".to_string(),
-                "test",
+                Kind::TelemetryEvent,
                 Arc::new(Numbers(5)) as Arc<dyn EventRun>,
             ),
             (
                 "team".to_string(),
-                "test",
+                Kind::TelemetryEvent,
                 Arc::new(Numbers(0)) as Arc<dyn EventRun>,
             ),
         ]);
@@ -413,8 +476,9 @@ mod tests {
         use futures_util::StreamExt;
         let bus = Bus::new();
         let shutdown = CancellationToken::new();
-        let mut stream = Box::pin(bus.sse_stream("a-team".into(), "execution.", None, shutdown));
-        bus.publish("another-team".into(), "execution.changed", &1);
+        let mut stream =
+            Box::pin(bus.sse_stream("a-team".into(), Feed::Executions, None, shutdown));
+        bus.publish("another-team".into(), Kind::ExecutionChanged, &1);
         bus.publish_resync();
         let next = tokio::time::timeout(std::time::Duration::from_secs(1), stream.next())
             .await
@@ -427,7 +491,7 @@ mod tests {
         let Replay::Events(entries) = replay else {
             panic!("expected a replay")
         };
-        assert!(entries.iter().any(|entry| entry.kind == RESYNC));
+        assert!(entries.iter().any(|entry| entry.kind == Kind::Resync));
     }
 
     #[test]
@@ -440,7 +504,7 @@ mod tests {
         // A run larger than the ring is kept whole while it is the newest.
         bus.publish_runs([(
             "team".to_string(),
-            "test",
+            Kind::TelemetryEvent,
             Arc::new(Numbers(RING_CAPACITY * 2)) as Arc<dyn EventRun>,
         )]);
         let newest = (RING_CAPACITY + 10) as u64;

@@ -210,7 +210,7 @@ pub async fn stream_executions(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     state.bus.sse_response(
         principal.team_id,
-        "execution.",
+        crate::bus::Feed::Executions,
         &headers,
         state.shutdown.clone(),
     )

@@ -38,7 +38,11 @@ pub struct Engine<'a> {
 /// Publishes an execution's current state on the live bus.
 pub async fn publish(db: &Db, bus: &Bus, team_id: &str, id: &str) {
     match store::summary(db, team_id, id).await {
-        Ok(Some(summary)) => bus.publish(team_id.to_string(), "execution.changed", &summary),
+        Ok(Some(summary)) => bus.publish(
+            team_id.to_string(),
+            crate::bus::Kind::ExecutionChanged,
+            &summary,
+        ),
         Ok(None) => {}
         Err(err) => {
             tracing::warn!(error = %err, execution = id, "could not read execution for the bus")

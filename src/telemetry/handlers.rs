@@ -401,7 +401,7 @@ pub async fn stream_events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     state.bus.sse_response(
         principal.team_id,
-        "telemetry.",
+        crate::bus::Feed::Telemetry,
         &headers,
         state.shutdown.clone(),
     )

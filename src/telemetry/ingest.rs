@@ -471,7 +471,7 @@ fn publish(bus: &Bus, batch: &[Arc<Rows>]) {
                     rows: rows.clone(),
                     range,
                 });
-                (team.to_owned(), "telemetry.event", run)
+                (team.to_owned(), crate::bus::Kind::TelemetryEvent, run)
             });
         let metrics = team_runs(&rows.metrics, |row| row.team_id.as_deref())
             .into_iter()
@@ -480,7 +480,7 @@ fn publish(bus: &Bus, batch: &[Arc<Rows>]) {
                     rows: rows.clone(),
                     range,
                 });
-                (team.to_owned(), "telemetry.metric", run)
+                (team.to_owned(), crate::bus::Kind::TelemetryMetric, run)
             });
         actions.chain(metrics).collect::<Vec<_>>()
     });

@@ -244,7 +244,7 @@ async fn ended(
 fn publish_step(ctx: &Context, claimed: &Claimed, step: &Step, status: Status) {
     ctx.bus.publish(
         claimed.team_id.clone(),
-        "execution.step",
+        crate::bus::Kind::ExecutionStep,
         &serde_json::json!({"execution_id": claimed.id, "step": step.id, "agent": step.agent, "status": status.as_str()}),
     );
 }

@@ -1,8 +1,10 @@
-//! The audit log: who did what, in which team, to what. An entry is written in
-//! the transaction of the change it records ([`record_in`]), so a change never
-//! commits without its entry, nor an entry without its change.
+//! The audit log and its store: who did what, in which team, to what. An entry
+//! is written in the transaction of the change it records ([`record_in`], called
+//! by each feature's store), so a change never commits without its entry, nor an
+//! entry without its change. `tests/audit.rs` makes the entry's insert fail and
+//! checks the change is not made.
 
-use crate::storage::{Db, Tx, new_id, now_ms};
+use crate::storage::{Tx, new_id, now_ms};
 
 /// Who makes a change, and in which team: what a store's write function needs
 /// to record it.
@@ -59,10 +61,6 @@ pub struct Entry<'a> {
     pub detail: Option<serde_json::Value>,
 }
 
-pub async fn record(db: &Db, entry: Entry<'_>) -> Result<(), sqlx::Error> {
-    record_with(db.write(), entry).await
-}
-
 /// Records inside a caller's transaction or on a given executor.
 pub async fn record_with<'e, E>(executor: E, entry: Entry<'_>) -> Result<(), sqlx::Error>
 where
@@ -83,25 +81,4 @@ where
     .execute(executor)
     .await?;
     Ok(())
-}
-
-/// Records what a signed-in user did to an object of their current team.
-pub async fn by_principal(
-    db: &Db,
-    principal: &crate::auth::Principal,
-    action: &str,
-    target: (&str, &str),
-    detail: Option<serde_json::Value>,
-) -> Result<(), sqlx::Error> {
-    record(
-        db,
-        Entry {
-            team_id: Some(&principal.team_id),
-            actor: Some(&principal.user_id),
-            action,
-            target: Some(target),
-            detail,
-        },
-    )
-    .await
 }

@@ -112,12 +112,7 @@ async fn send(
             );
             continue;
         }
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(db.write())
-            .await
-        {
+        if let Err(err) = db.notify(CHANNEL, &payload).await {
             tracing::warn!(error = %err, "could not share an event with other replicas");
         }
     }

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 
 use super::runtime::{DemoAgent, DemoRuntime, DemoWorkflow, sample_input};
 use crate::providers::Usage;
+use crate::storage::sql::Value;
 use crate::storage::{Db, new_id};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -125,17 +126,12 @@ fn moment(rng: &mut StdRng, spec: &HistorySpec) -> i64 {
     }
 }
 
-enum Arg {
-    Text(Option<String>),
-    Int(Option<i64>),
+fn text(value: impl Into<String>) -> Value {
+    Value::Text(Some(value.into()))
 }
 
-fn text(value: impl Into<String>) -> Arg {
-    Arg::Text(Some(value.into()))
-}
-
-fn int(value: i64) -> Arg {
-    Arg::Int(Some(value))
+fn int(value: i64) -> Value {
+    Value::Int(Some(value))
 }
 
 /// One multi-row INSERT of `rows` (each `columns` long).
@@ -144,24 +140,9 @@ async fn insert(
     tx: &mut crate::storage::Tx,
     head: &str,
     columns: usize,
-    rows: Vec<Arg>,
+    rows: Vec<Value>,
 ) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "{head} VALUES {}",
-        db.values_list(rows.len() / columns, columns)
-    );
-    let mut query = sqlx::query(&sql);
-    for arg in rows {
-        query = match arg {
-            Arg::Text(value) => query.bind(value),
-            Arg::Int(value) => query.bind(value),
-        };
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    crate::storage::sql::insert_rows(db, tx, head, columns, rows).await
 }
 
 const EXECUTION_HEAD: &str = "INSERT INTO executions (id, team_id, workflow_id, workflow_version, status, input, error, \
@@ -247,7 +228,7 @@ struct StepRow<'a> {
 }
 
 impl StepRow<'_> {
-    fn push(self, team_id: &str, rows: &mut Vec<Arg>) {
+    fn push(self, team_id: &str, rows: &mut Vec<Value>) {
         let output =
             (self.status == "succeeded").then(|| format!("[simulated] {} done", self.step_id));
         let (class, message, body) = match self.failure {
@@ -270,8 +251,8 @@ impl StepRow<'_> {
             text(self.agent.id.clone()),
             text(self.status),
             text(format!("{} prompt", self.step_id)),
-            Arg::Text(output),
-            Arg::Text(message),
+            Value::Text(output),
+            Value::Text(message),
             int(self.started),
             int(self.completed),
             text("simulated"),
@@ -282,8 +263,8 @@ impl StepRow<'_> {
             int(self.cost),
             int(self.completed - self.started),
             int(attempts),
-            Arg::Text(class),
-            Arg::Text(body),
+            Value::Text(class),
+            Value::Text(body),
         ]);
     }
 }
@@ -301,7 +282,7 @@ impl Generator<'_> {
     }
 
     /// Appends one execution (and its steps) to the rows.
-    fn execution(&mut self, n: u64, executions: &mut Vec<Arg>, steps: &mut Vec<Arg>) {
+    fn execution(&mut self, n: u64, executions: &mut Vec<Value>, steps: &mut Vec<Value>) {
         let workflow = self.workflow().clone();
         let rng = &mut self.rng;
         let created = moment(rng, self.spec);
@@ -382,9 +363,9 @@ impl Generator<'_> {
             int(1),
             text(status),
             text(sample_input(&workflow.name, n).to_string()),
-            Arg::Text(error),
+            Value::Text(error),
             text(if scheduled { "schedule" } else { "user" }),
-            Arg::Text(user),
+            Value::Text(user),
             int(created),
             int(started),
             int(end),
@@ -394,7 +375,7 @@ impl Generator<'_> {
             int(totals.output),
             int(totals.cached),
             int(cost),
-            Arg::Text(cancelled_by),
+            Value::Text(cancelled_by),
             int(end),
         ]);
     }
@@ -446,7 +427,7 @@ async fn page_views(
                         user.get(..8).unwrap_or(user),
                         at / DAY_MS
                     )),
-                    Arg::Text(None),
+                    Value::Text(None),
                     text("console"),
                     int(at),
                 ]);

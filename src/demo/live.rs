@@ -2,7 +2,6 @@
 //! simulated provider) keeps the execution monitor alive.
 
 use rand::Rng;
-use sqlx::Row;
 
 use crate::app::AppState;
 use crate::executions::Trigger;
@@ -15,23 +14,16 @@ pub async fn tick(state: AppState) -> anyhow::Result<u64> {
 }
 
 async fn start_one(state: &AppState, n: u64) -> anyhow::Result<bool> {
-    let rows = sqlx::query(
-        "SELECT w.id, w.team_id FROM workflows w JOIN teams t ON t.id = w.team_id \
-         WHERE t.is_demo = $1 AND w.archived_at IS NULL",
-    )
-    .bind(true)
-    .fetch_all(state.db.read())
-    .await?;
+    let rows = super::store::demo_workflows(&state.db).await?;
     if rows.is_empty() {
         return Ok(false);
     }
-    let row = &rows[rand::rng().random_range(0..rows.len())];
-    let (id, team_id): (String, String) = (row.try_get("id")?, row.try_get("team_id")?);
-    let Some(workflow) = crate::workflows::get(&state.db, &team_id, &id).await? else {
+    let (id, team_id) = &rows[rand::rng().random_range(0..rows.len())];
+    let Some(workflow) = crate::workflows::get(&state.db, team_id, id).await? else {
         return Ok(false);
     };
     let input = super::runtime::sample_input(&workflow.name, n);
-    crate::executions::start(state.engine(), &team_id, &workflow, input, Trigger::Demo)
+    crate::executions::start(state.engine(), team_id, &workflow, input, Trigger::Demo)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     Ok(true)

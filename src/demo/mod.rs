@@ -5,6 +5,7 @@
 pub mod history;
 pub mod live;
 pub mod runtime;
+mod store;
 
 use secrecy::SecretString;
 
@@ -82,10 +83,7 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
     {
         return Ok(DemoOutcome::AlreadyThere);
     }
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(db.read())
-        .await?;
-    if users > 0 {
+    if store::user_count(db).await? > 0 {
         return Ok(DemoOutcome::NotEmpty);
     }
     let context = seed_people(db).await?;
@@ -169,12 +167,7 @@ pub async fn generate_large(
         }
     };
     let runtime = runtime::load(db, &team_id).await?;
-    let actors: Vec<String> = sqlx::query_scalar(
-        "SELECT user_id FROM team_members WHERE team_id = $1 AND role <> 'viewer' ORDER BY user_id",
-    )
-    .bind(&team_id)
-    .fetch_all(db.read())
-    .await?;
+    let actors = store::actors(db, &team_id).await?;
     history::generate(db, &team_id, &actors, &runtime, spec, progress).await
 }
 

@@ -225,6 +225,20 @@ impl Db {
         Ok(())
     }
 
+    /// Sends `payload` to the processes listening on `channel` (PostgreSQL's
+    /// NOTIFY; the bus bridge between replicas). SQLite has one process and
+    /// nothing to tell.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Answers whether the database responds (readiness).
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()

@@ -188,6 +188,29 @@ impl Sql {
     }
 }
 
+/// One multi-row `head VALUES (…), (…)` of `values` (each row `columns` long),
+/// inside the caller's transaction: for bulk loads such as `hummbl demo`.
+pub async fn insert_rows(
+    db: &crate::storage::Db,
+    tx: &mut crate::storage::Tx,
+    head: &str,
+    columns: usize,
+    values: Vec<Value>,
+) -> Result<(), sqlx::Error> {
+    if values.is_empty() || columns == 0 {
+        return Ok(());
+    }
+    let statement = Sql {
+        text: format!(
+            "{head} VALUES {}",
+            db.values_list(values.len() / columns, columns)
+        ),
+        values,
+    };
+    statement.query().execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// `CAST(SUM(expr) AS BIGINT) AS alias`: PostgreSQL sums BIGINT into NUMERIC,
 /// which the Any driver cannot decode; the cast brings it back to an integer
 /// (SQLite's SUM is already an integer and accepts the cast).

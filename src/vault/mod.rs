@@ -12,6 +12,7 @@
 //! - `rotate` re-seals every row under a new master key in one transaction.
 
 pub mod master;
+mod store;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
@@ -19,9 +20,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::Row;
 
-use crate::storage::{Db, now_ms};
+use crate::storage::Db;
 pub use master::MasterKey;
 
 const SEALING_INFO: &[u8] = b"hummbl provider-key sealing v1";
@@ -121,7 +121,7 @@ impl Vault {
     /// The vault for this database: the first start records the master key's
     /// check value; later starts refuse a different master key.
     pub async fn open(db: &Db, master: &MasterKey) -> Result<Vault, VaultError> {
-        match load_state(db).await? {
+        match store::state(db).await? {
             Some((version, check)) => {
                 let vault = Vault::derive(master, version);
                 if vault.check_value != check {
@@ -131,15 +131,7 @@ impl Vault {
             }
             None => {
                 let vault = Vault::derive(master, 1);
-                sqlx::query(
-                    "INSERT INTO vault_state (id, key_version, check_value, updated_at) VALUES (1, $1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(vault.version)
-                .bind(&vault.check_value)
-                .bind(now_ms())
-                .execute(db.write())
-                .await?;
+                store::record_first(db, vault.version, &vault.check_value).await?;
                 // Another replica may have recorded its key first: check against it.
                 Box::pin(Vault::open(db, master)).await
             }
@@ -148,7 +140,7 @@ impl Vault {
 
     /// Whether `master` is the key this database's vault was sealed under.
     pub async fn matches(db: &Db, master: &MasterKey) -> Result<bool, VaultError> {
-        Ok(match load_state(db).await? {
+        Ok(match store::state(db).await? {
             Some((version, check)) => Vault::derive(master, version).check_value == check,
             None => true,
         })
@@ -238,14 +230,6 @@ pub async fn open_configured(config: &crate::config::Config, db: &Db) -> anyhow:
     }
 }
 
-async fn load_state(db: &Db) -> Result<Option<(i64, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT key_version, check_value FROM vault_state WHERE id = 1")
-        .fetch_optional(db.write())
-        .await?;
-    row.map(|row| Ok((row.try_get("key_version")?, row.try_get("check_value")?)))
-        .transpose()
-}
-
 /// Re-seals every provider key under `new` in one transaction and records its
 /// check value; returns how many keys were re-sealed. Nothing changes if any key
 /// fails to open under `old`.
@@ -253,47 +237,25 @@ pub async fn rotate(db: &Db, old: &MasterKey, new: &MasterKey) -> anyhow::Result
     let current = Vault::open(db, old).await?;
     let next = Vault::derive(new, current.version + 1);
     let mut tx = db.begin().await?;
-    let rows = sqlx::query(
-        "SELECT id, team_id, provider, key_encrypted, nonce, key_version FROM api_keys_secure",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = store::sealed_keys(&mut tx).await?;
     for row in &rows {
-        let id: String = row.try_get("id")?;
-        let team_id: String = row.try_get("team_id")?;
-        let provider: String = row.try_get("provider")?;
         let owner = KeyOwner {
-            team_id: &team_id,
-            key_id: &id,
-            provider: &provider,
+            team_id: &row.team_id,
+            key_id: &row.id,
+            provider: &row.provider,
         };
         let sealed = Sealed {
-            ciphertext: row.try_get("key_encrypted")?,
-            nonce: row.try_get("nonce")?,
-            key_version: row.try_get("key_version")?,
+            ciphertext: row.key_encrypted.clone(),
+            nonce: row.nonce.clone(),
+            key_version: row.key_version,
         };
         let plaintext = current
             .open_sealed(owner, &sealed)
-            .map_err(|err| anyhow::anyhow!("provider key {id}: {err}"))?;
+            .map_err(|err| anyhow::anyhow!("provider key {}: {err}", row.id))?;
         let resealed = next.seal(owner, plaintext.expose_secret())?;
-        sqlx::query(
-            "UPDATE api_keys_secure SET key_encrypted = $1, nonce = $2, key_version = $3 WHERE id = $4",
-        )
-        .bind(&resealed.ciphertext)
-        .bind(&resealed.nonce)
-        .bind(resealed.key_version)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+        store::reseal(&mut tx, &row.id, &resealed).await?;
     }
-    sqlx::query(
-        "UPDATE vault_state SET key_version = $1, check_value = $2, updated_at = $3 WHERE id = 1",
-    )
-    .bind(next.version)
-    .bind(&next.check_value)
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?;
+    store::set_state(&mut tx, next.version, &next.check_value).await?;
     tx.commit().await?;
     Ok(rows.len())
 }

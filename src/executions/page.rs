@@ -65,6 +65,20 @@ fn started_by(
     }
 }
 
+/// What the monitor shows.
+pub struct MonitorView {
+    pub query: MonitorQuery,
+    pub executions: Vec<ExecutionSummary>,
+    /// The filter's and the run form's choices.
+    pub workflows: Vec<(String, String)>,
+    /// (user id, name) of the team's members.
+    pub members: Vec<(String, String)>,
+    /// Whether the viewer may run, kill and retry.
+    pub may_act: bool,
+    /// The moment elapsed times are measured to.
+    pub now: i64,
+}
+
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
@@ -73,117 +87,141 @@ pub async fn show(
     if let Some(id) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         return Ok(Redirect::to(&format!("/monitor/{}", urlencode(id))).into_response());
     }
-    let statuses = Status::parse_list(query.status.as_deref())?;
+    let shell = Shell::new("Execution monitor", "/monitor").component(COMPONENT);
+    let (view, shell) = tokio::try_join!(
+        load_monitor(&state, &principal, query),
+        page(&state, &principal, shell),
+    )?;
+    Ok(shell.render(render_monitor(&view)).into_response())
+}
+
+/// Loads the monitor's view: the executions, workflows and members at once.
+async fn load_monitor(
+    state: &AppState,
+    principal: &Principal,
+    query: MonitorQuery,
+) -> AppResult<MonitorView> {
     let filter = Filter {
-        statuses,
+        statuses: Status::parse_list(query.status.as_deref())?,
         workflow_id: query.workflow.clone().filter(|v| !v.is_empty()),
         user_id: query.user.clone().filter(|v| !v.is_empty()),
         limit: RECENT,
         ..Filter::default()
     };
-    let executions = super::list(&state.db, &principal.team_id, &filter).await?;
-    let workflows = crate::workflows::list(&state.db, &principal.team_id).await?;
-    let members = crate::teams::members(&state.db, &principal.team_id).await?;
-    let names: std::collections::HashMap<String, String> = members
-        .iter()
-        .map(|m| (m.user_id.clone(), m.name.clone()))
-        .collect();
-    let may_act = principal.can(Permission::Operate);
-    let now = now_ms();
-    let shell = page(
-        &state,
-        &principal,
-        Shell::new("Execution monitor", "/monitor").component(COMPONENT),
-    )
-    .await?;
-    Ok(shell
-        .render(html! {
-            header.page-header {
-                h1 { "Execution monitor" }
-                p.lede { "Live: changes arrive as they happen." }
-                form.filters method="get" action="/monitor" {
-                    label for="m-status" { "Status" }
-                    select #m-status name="status" {
-                        option value="" { "All" }
-                        @for value in ["running,pending", "running", "pending", "succeeded", "failed", "cancelled"] {
-                            option value=(value) selected[query.status.as_deref() == Some(value)] { (value) }
-                        }
-                    }
-                    label for="m-workflow" { "Workflow" }
-                    select #m-workflow name="workflow" {
-                        option value="" { "All" }
-                        @for workflow in &workflows {
-                            option value=(workflow.id) selected[query.workflow.as_deref() == Some(workflow.id.as_str())] { (workflow.name) }
-                        }
-                    }
-                    label for="m-user" { "Started by" }
-                    select #m-user name="user" {
-                        option value="" { "Anyone" }
-                        @for member in &members {
-                            option value=(member.user_id) selected[query.user.as_deref() == Some(member.user_id.as_str())] { (member.name) }
-                        }
-                    }
-                    button.button.button-small type="submit" { "Apply" }
-                    label for="m-q" { "Execution id" }
-                    input #m-q name="q" placeholder="01a2…" size="16";
-                }
-            }
-            @if may_act && !workflows.is_empty() {
-                details.panel {
-                    summary { "Run a workflow" }
-                    form method="post" action="/monitor/run" {
-                        div.field { label for="run-workflow" { "Workflow" }
-                            select #run-workflow name="workflow" required {
-                                @for workflow in &workflows { option value=(workflow.id) { (workflow.name) } }
-                            } }
-                        div.field { label for="run-input" { "Input (JSON object)" }
-                            textarea #run-input name="input" rows="3" { "{}" } }
-                        button.button.button-primary type="submit" { "Run" }
+    let team = principal.team_id.as_str();
+    let (executions, workflows, members) = tokio::try_join!(
+        super::list(&state.db, team, &filter),
+        crate::workflows::list(&state.db, team),
+        crate::teams::members(&state.db, team),
+    )?;
+    Ok(MonitorView {
+        query,
+        executions,
+        workflows: workflows.into_iter().map(|w| (w.id, w.name)).collect(),
+        members: members.into_iter().map(|m| (m.user_id, m.name)).collect(),
+        may_act: principal.can(Permission::Operate),
+        now: now_ms(),
+    })
+}
+
+/// The monitor's body for a view (no queries).
+pub fn render_monitor(view: &MonitorView) -> Markup {
+    let MonitorView {
+        query,
+        executions,
+        workflows,
+        members,
+        may_act,
+        now,
+    } = view;
+    let (may_act, now) = (*may_act, *now);
+    let names: std::collections::HashMap<String, String> = members.iter().cloned().collect();
+    html! {
+        header.page-header {
+            h1 { "Execution monitor" }
+            p.lede { "Live: changes arrive as they happen." }
+            form.filters method="get" action="/monitor" {
+                label for="m-status" { "Status" }
+                select #m-status name="status" {
+                    option value="" { "All" }
+                    @for value in ["running,pending", "running", "pending", "succeeded", "failed", "cancelled"] {
+                        option value=(value) selected[query.status.as_deref() == Some(value)] { (value) }
                     }
                 }
+                label for="m-workflow" { "Workflow" }
+                select #m-workflow name="workflow" {
+                    option value="" { "All" }
+                    @for (id, name) in workflows {
+                        option value=(id) selected[query.workflow.as_deref() == Some(id.as_str())] { (name) }
+                    }
+                }
+                label for="m-user" { "Started by" }
+                select #m-user name="user" {
+                    option value="" { "Anyone" }
+                    @for (id, name) in members {
+                        option value=(id) selected[query.user.as_deref() == Some(id.as_str())] { (name) }
+                    }
+                }
+                button.button.button-small type="submit" { "Apply" }
+                label for="m-q" { "Execution id" }
+                input #m-q name="q" placeholder="01a2…" size="16";
             }
-            form #bulk method="post" action="/monitor/bulk" {}
-            table.data.executions #executions data-may-act=[may_act.then_some("true")]
-                data-names=(serde_json::to_string(&names).unwrap_or_default()) {
-                caption.visually-hidden { "Executions" }
-                thead { tr {
-                    @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
-                    th scope="col" { "Execution" } th scope="col" { "Workflow" } th scope="col" { "Status" }
-                    th scope="col" { "Progress" } th scope="col" { "Elapsed" } th scope="col" { "Started by" }
-                    th scope="col" { "Started" }
-                    @if may_act { th scope="col" { span.visually-hidden { "Actions" } } }
-                } }
-                tbody {
-                    @for execution in &executions {
-                        tr data-execution-id=(execution.id) {
-                            @if may_act {
-                                td { input type="checkbox" form="bulk" name="id" value=(execution.id) aria-label={"Select " (execution.id)}; }
-                            }
-                            td { a href={"/monitor/" (execution.id)} { code { (execution.id.get(..13).unwrap_or(&execution.id)) "…" } } }
-                            td { (execution.workflow_name) }
-                            td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
-                            td.progress { (execution.steps_done) " / " (execution.steps_total) }
-                            td.elapsed data-started=(execution.started_at.unwrap_or(execution.created_at))
-                                data-completed=[execution.completed_at] {
-                                (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at)))
-                            }
-                            td { (started_by(execution, &names)) }
-                            td { (when(Some(execution.created_at))) }
-                            @if may_act { td.actions { (actions(execution)) } }
+        }
+        @if may_act && !workflows.is_empty() {
+            details.panel {
+                summary { "Run a workflow" }
+                form method="post" action="/monitor/run" {
+                    div.field { label for="run-workflow" { "Workflow" }
+                        select #run-workflow name="workflow" required {
+                            @for (id, name) in workflows { option value=(id) { (name) } }
+                        } }
+                    div.field { label for="run-input" { "Input (JSON object)" }
+                        textarea #run-input name="input" rows="3" { "{}" } }
+                    button.button.button-primary type="submit" { "Run" }
+                }
+            }
+        }
+        form #bulk method="post" action="/monitor/bulk" {}
+        table.data.executions #executions data-may-act=[may_act.then_some("true")]
+            data-names=(serde_json::to_string(&names).unwrap_or_default()) {
+            caption.visually-hidden { "Executions" }
+            thead { tr {
+                @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
+                th scope="col" { "Execution" } th scope="col" { "Workflow" } th scope="col" { "Status" }
+                th scope="col" { "Progress" } th scope="col" { "Elapsed" } th scope="col" { "Started by" }
+                th scope="col" { "Started" }
+                @if may_act { th scope="col" { span.visually-hidden { "Actions" } } }
+            } }
+            tbody {
+                @for execution in executions {
+                    tr data-execution-id=(execution.id) {
+                        @if may_act {
+                            td { input type="checkbox" form="bulk" name="id" value=(execution.id) aria-label={"Select " (execution.id)}; }
                         }
+                        td { a href={"/monitor/" (execution.id)} { code { (execution.id.get(..13).unwrap_or(&execution.id)) "…" } } }
+                        td { (execution.workflow_name) }
+                        td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
+                        td.progress { (execution.steps_done) " / " (execution.steps_total) }
+                        td.elapsed data-started=(execution.started_at.unwrap_or(execution.created_at))
+                            data-completed=[execution.completed_at] {
+                            (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at)))
+                        }
+                        td { (started_by(execution, &names)) }
+                        td { (when(Some(execution.created_at))) }
+                        @if may_act { td.actions { (actions(execution)) } }
                     }
                 }
             }
-            @if executions.is_empty() { p.empty #no-executions { "No executions match these filters." } }
-            @if may_act && !executions.is_empty() {
-                div.bulk-actions {
-                    button.button.button-small.button-danger type="submit" form="bulk" name="action" value="kill" { "Kill selected" }
-                    button.button.button-small type="submit" form="bulk" name="action" value="retry" { "Retry selected" }
-                }
+        }
+        @if executions.is_empty() { p.empty #no-executions { "No executions match these filters." } }
+        @if may_act && !executions.is_empty() {
+            div.bulk-actions {
+                button.button.button-small.button-danger type="submit" form="bulk" name="action" value="kill" { "Kill selected" }
+                button.button.button-small type="submit" form="bulk" name="action" value="retry" { "Retry selected" }
             }
-            script type="module" src="/assets/monitor.js" {}
-        })
-        .into_response())
+        }
+        script type="module" src="/assets/monitor.js" {}
+    }
 }
 
 fn actions(execution: &ExecutionSummary) -> Markup {
@@ -206,18 +244,23 @@ pub async fn details(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Markup> {
-    let execution = super::get(&state.db, &principal.team_id, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let summary = &execution.summary;
+    let shell = Shell::new("Execution", "/monitor").component(COMPONENT);
+    let (execution, shell) = tokio::try_join!(
+        async {
+            super::get(&state.db, &principal.team_id, &id)
+                .await?
+                .ok_or(AppError::NotFound)
+        },
+        page(&state, &principal, shell),
+    )?;
     let may_act = principal.can(Permission::Operate);
-    let shell = page(
-        &state,
-        &principal,
-        Shell::new("Execution", "/monitor").component(COMPONENT),
-    )
-    .await?;
-    Ok(shell.render(html! {
+    Ok(shell.render(render_details(&execution, may_act)))
+}
+
+/// An execution's page body: its summary, actions and step timeline.
+pub fn render_details(execution: &super::ExecutionDetail, may_act: bool) -> Markup {
+    let summary = &execution.summary;
+    html! {
         header.page-header {
             h1 { (summary.workflow_name) " " span class={"status status-" (summary.status)} { (summary.status) } }
             p.lede { "Execution " code { (summary.id) } " · version " (summary.workflow_version) " · "
@@ -250,7 +293,7 @@ pub async fn details(
                 }
             }
         }
-    }))
+    }
 }
 
 fn back_to_monitor() -> Response {
@@ -358,4 +401,121 @@ pub async fn bulk(
         }
     }
     Ok(back_to_monitor())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executions::{ExecutionDetail, StepResult, TriggerKind};
+
+    fn summary(id: &str, status: Status) -> ExecutionSummary {
+        ExecutionSummary {
+            id: id.into(),
+            workflow_id: "wf-1".into(),
+            workflow_name: "Triage <urgent>".into(),
+            workflow_version: 2,
+            status,
+            triggered_by: TriggerKind::User,
+            user_id: Some("u-1".into()),
+            retry_of: None,
+            retry_from: None,
+            steps_total: 3,
+            steps_done: 1,
+            input_tokens: 100,
+            output_tokens: 20,
+            cached_tokens: 0,
+            cost_micros: 1_500,
+            error: None,
+            cancelled_by: None,
+            recoveries: 0,
+            created_at: 1_000,
+            started_at: Some(1_000),
+            completed_at: None,
+        }
+    }
+
+    fn view(may_act: bool) -> MonitorView {
+        MonitorView {
+            query: MonitorQuery::default(),
+            executions: vec![
+                summary("01running-execution", Status::Running),
+                summary("01failed-execution", Status::Failed),
+            ],
+            workflows: vec![("wf-1".into(), "Triage".into())],
+            members: vec![("u-1".into(), "Ada".into())],
+            may_act,
+            now: 61_000,
+        }
+    }
+
+    #[test]
+    fn the_monitor_shows_each_execution_with_the_actions_its_status_allows() {
+        let html = render_monitor(&view(true)).into_string();
+        assert!(html.contains("Triage &lt;urgent&gt;"), "names are escaped");
+        assert!(html.contains(r#"action="/monitor/01running-execution/cancel""#));
+        assert!(html.contains(r#"action="/monitor/01failed-execution/retry""#));
+        assert!(!html.contains(r#"action="/monitor/01failed-execution/cancel""#));
+        assert!(html.contains("1 / 3"), "progress");
+        assert!(html.contains("Ada"), "who started it");
+        assert!(html.contains("Run a workflow"));
+    }
+
+    #[test]
+    fn viewers_see_executions_without_forms_and_an_empty_view_says_so() {
+        let html = render_monitor(&view(false)).into_string();
+        assert!(html.contains("01running-execution"));
+        assert!(!html.contains("/cancel\""));
+        assert!(!html.contains("Run a workflow"));
+        let empty = MonitorView {
+            executions: Vec::new(),
+            ..view(true)
+        };
+        assert!(
+            render_monitor(&empty)
+                .into_string()
+                .contains("No executions match these filters.")
+        );
+    }
+
+    #[test]
+    fn the_details_show_each_step_and_its_error() {
+        let mut failed = summary("01failed-execution", Status::Failed);
+        failed.error = Some("step b: rate limited".into());
+        let step = StepResult {
+            id: "t-1".into(),
+            step: "b".into(),
+            agent_id: Some("a-1".into()),
+            status: Status::Failed,
+            provider: Some("openai".into()),
+            model: Some("gpt-4o-mini".into()),
+            input: Some("summarize <this>".into()),
+            output: None,
+            error: Some("429 slow down".into()),
+            error_class: Some("rate_limited".into()),
+            provider_response: Some("{\"error\":\"slow down\"}".into()),
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_tokens: 0,
+            cost_micros: 0,
+            latency_ms: Some(12),
+            attempts: 4,
+            reused_from: None,
+            started_at: Some(1_000),
+            completed_at: Some(2_000),
+        };
+        let detail = ExecutionDetail {
+            summary: failed,
+            input: serde_json::json!({}),
+            steps: vec![step],
+        };
+        let html = render_details(&detail, true).into_string();
+        assert!(html.contains("rate_limited: 429 slow down"));
+        assert!(html.contains("summarize &lt;this&gt;"));
+        assert!(html.contains("Retry from the start"));
+        assert!(
+            !render_details(&detail, false)
+                .into_string()
+                .contains("Retry from the start")
+        );
+    }
 }

@@ -325,6 +325,7 @@ async fn a_replica_streams_executions_changed_by_another() {
     let first = TestApp::spawn_with(fast_retries).await;
     if first.db.backend() != hummbl::storage::Backend::Postgres {
         // One SQLite file is served by one process: there are no replicas.
+        eprintln!("skipping: replicas need PostgreSQL (this run is on SQLite)");
         first.stop().await;
         return;
     }

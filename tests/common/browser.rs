@@ -39,9 +39,8 @@ impl Browser {
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port for chromedriver")
             .port();
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))

@@ -3,6 +3,8 @@
 //! `assets/monitor.js` from `/api/executions/stream`; kill and retry (members
 //! and up), a run form, and each execution's step timeline at `/monitor/{id}`.
 
+use std::collections::HashMap;
+
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -40,10 +42,7 @@ fn duration(ms: i64) -> String {
     }
 }
 
-fn started_by(
-    execution: &ExecutionSummary,
-    names: &std::collections::HashMap<String, String>,
-) -> String {
+fn started_by(execution: &ExecutionSummary, names: &HashMap<String, String>) -> String {
     match execution.triggered_by {
         TriggerKind::Schedule => "schedule".into(),
         TriggerKind::Demo => "demo trickle".into(),
@@ -126,16 +125,43 @@ async fn load_monitor(
 
 /// The monitor's body for a view (no queries).
 pub fn render_monitor(view: &MonitorView) -> Markup {
-    let MonitorView {
-        query,
-        executions,
-        workflows,
-        members,
-        may_act,
-        now,
-    } = view;
-    let (may_act, now) = (*may_act, *now);
-    let names: std::collections::HashMap<String, String> = members.iter().cloned().collect();
+    let names: HashMap<String, String> = view.members.iter().cloned().collect();
+    let executions = &view.executions;
+    let may_act = view.may_act;
+    html! {
+        (filters(view))
+        @if may_act && !view.workflows.is_empty() { (run_form(&view.workflows)) }
+        form #bulk method="post" action="/monitor/bulk" {}
+        table.data.executions #executions data-may-act=[may_act.then_some("true")]
+            data-names=(serde_json::to_string(&names).unwrap_or_default()) {
+            caption.visually-hidden { "Executions" }
+            thead { tr {
+                @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
+                th scope="col" { "Execution" } th scope="col" { "Workflow" } th scope="col" { "Status" }
+                th scope="col" { "Progress" } th scope="col" { "Elapsed" } th scope="col" { "Started by" }
+                th scope="col" { "Started" }
+                @if may_act { th scope="col" { span.visually-hidden { "Actions" } } }
+            } }
+            tbody {
+                @for execution in executions {
+                    (execution_row(execution, &names, may_act, view.now))
+                }
+            }
+        }
+        @if executions.is_empty() { p.empty #no-executions { "No executions match these filters." } }
+        @if may_act && !executions.is_empty() {
+            div.bulk-actions {
+                button.button.button-small.button-danger type="submit" form="bulk" name="action" value="kill" { "Kill selected" }
+                button.button.button-small type="submit" form="bulk" name="action" value="retry" { "Retry selected" }
+            }
+        }
+        script type="module" src="/assets/monitor.js" {}
+    }
+}
+
+/// The page header with the filters (kept in the URL) and the id lookup.
+fn filters(view: &MonitorView) -> Markup {
+    let query = &view.query;
     html! {
         header.page-header {
             h1 { "Execution monitor" }
@@ -151,14 +177,14 @@ pub fn render_monitor(view: &MonitorView) -> Markup {
                 label for="m-workflow" { "Workflow" }
                 select #m-workflow name="workflow" {
                     option value="" { "All" }
-                    @for (id, name) in workflows {
+                    @for (id, name) in &view.workflows {
                         option value=(id) selected[query.workflow.as_deref() == Some(id.as_str())] { (name) }
                     }
                 }
                 label for="m-user" { "Started by" }
                 select #m-user name="user" {
                     option value="" { "Anyone" }
-                    @for (id, name) in members {
+                    @for (id, name) in &view.members {
                         option value=(id) selected[query.user.as_deref() == Some(id.as_str())] { (name) }
                     }
                 }
@@ -167,60 +193,51 @@ pub fn render_monitor(view: &MonitorView) -> Markup {
                 input #m-q name="q" placeholder="01a2…" size="16";
             }
         }
-        @if may_act && !workflows.is_empty() {
-            details.panel {
-                summary { "Run a workflow" }
-                form method="post" action="/monitor/run" {
-                    div.field { label for="run-workflow" { "Workflow" }
-                        select #run-workflow name="workflow" required {
-                            @for (id, name) in workflows { option value=(id) { (name) } }
-                        } }
-                    div.field { label for="run-input" { "Input (JSON object)" }
-                        textarea #run-input name="input" rows="3" { "{}" } }
-                    button.button.button-primary type="submit" { "Run" }
-                }
+    }
+}
+
+/// The form that runs a workflow with an input (members and up).
+fn run_form(workflows: &[(String, String)]) -> Markup {
+    html! {
+        details.panel {
+            summary { "Run a workflow" }
+            form method="post" action="/monitor/run" {
+                div.field { label for="run-workflow" { "Workflow" }
+                    select #run-workflow name="workflow" required {
+                        @for (id, name) in workflows { option value=(id) { (name) } }
+                    } }
+                div.field { label for="run-input" { "Input (JSON object)" }
+                    textarea #run-input name="input" rows="3" { "{}" } }
+                button.button.button-primary type="submit" { "Run" }
             }
         }
-        form #bulk method="post" action="/monitor/bulk" {}
-        table.data.executions #executions data-may-act=[may_act.then_some("true")]
-            data-names=(serde_json::to_string(&names).unwrap_or_default()) {
-            caption.visually-hidden { "Executions" }
-            thead { tr {
-                @if may_act { th scope="col" { span.visually-hidden { "Select" } } }
-                th scope="col" { "Execution" } th scope="col" { "Workflow" } th scope="col" { "Status" }
-                th scope="col" { "Progress" } th scope="col" { "Elapsed" } th scope="col" { "Started by" }
-                th scope="col" { "Started" }
-                @if may_act { th scope="col" { span.visually-hidden { "Actions" } } }
-            } }
-            tbody {
-                @for execution in executions {
-                    tr data-execution-id=(execution.id) {
-                        @if may_act {
-                            td { input type="checkbox" form="bulk" name="id" value=(execution.id) aria-label={"Select " (execution.id)}; }
-                        }
-                        td { a href={"/monitor/" (execution.id)} { code { (execution.id.get(..13).unwrap_or(&execution.id)) "…" } } }
-                        td { (execution.workflow_name) }
-                        td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
-                        td.progress { (execution.steps_done) " / " (execution.steps_total) }
-                        td.elapsed data-started=(execution.started_at.unwrap_or(execution.created_at))
-                            data-completed=[execution.completed_at] {
-                            (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at)))
-                        }
-                        td { (started_by(execution, &names)) }
-                        td { (when(Some(execution.created_at))) }
-                        @if may_act { td.actions { (actions(execution)) } }
-                    }
-                }
+    }
+}
+
+/// One execution's row; the live script (`monitor.js`) renders the same cells.
+fn execution_row(
+    execution: &ExecutionSummary,
+    names: &HashMap<String, String>,
+    may_act: bool,
+    now: i64,
+) -> Markup {
+    html! {
+        tr data-execution-id=(execution.id) {
+            @if may_act {
+                td { input type="checkbox" form="bulk" name="id" value=(execution.id) aria-label={"Select " (execution.id)}; }
             }
-        }
-        @if executions.is_empty() { p.empty #no-executions { "No executions match these filters." } }
-        @if may_act && !executions.is_empty() {
-            div.bulk-actions {
-                button.button.button-small.button-danger type="submit" form="bulk" name="action" value="kill" { "Kill selected" }
-                button.button.button-small type="submit" form="bulk" name="action" value="retry" { "Retry selected" }
+            td { a href={"/monitor/" (execution.id)} { code { (execution.id.get(..13).unwrap_or(&execution.id)) "…" } } }
+            td { (execution.workflow_name) }
+            td.status-cell { span class={"status status-" (execution.status)} { (execution.status) } }
+            td.progress { (execution.steps_done) " / " (execution.steps_total) }
+            td.elapsed data-started=(execution.started_at.unwrap_or(execution.created_at))
+                data-completed=[execution.completed_at] {
+                (duration(execution.completed_at.unwrap_or(now) - execution.started_at.unwrap_or(execution.created_at)))
             }
+            td { (started_by(execution, names)) }
+            td { (when(Some(execution.created_at))) }
+            @if may_act { td.actions { (actions(execution)) } }
         }
-        script type="module" src="/assets/monitor.js" {}
     }
 }
 

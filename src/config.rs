@@ -283,149 +283,195 @@ impl Config {
 
     /// Layers defaults, file, environment and flags (clap merged the last two).
     pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Config> {
-        let file = match &common.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
-            }
-            None => FileConfig::default(),
-        };
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let file = read_file(common)?;
+        let (master_key, smtp_url, metrics_token) = secrets(&file)?;
+        let (session_ttl, login_attempts_per_minute) = sessions(&file)?;
+        Ok(Config {
+            addr: addr(serve, &file)?,
+            data_dir: common
+                .data_dir
+                .clone()
+                .or(file.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            database_url: database_url(common, &file)?.map(SecretString::from),
+            public_url: public_url(serve, &file)?,
+            master_key,
+            smtp_url,
+            metrics_token,
+            demo: serve.demo,
+            log_format: log_format(serve, &file)?,
+            session_ttl,
+            login_attempts_per_minute,
+            telemetry: telemetry(&file)?,
+            runner: runner(&file)?,
+            provider_timeout: provider_timeout(&file)?,
+            workers: workers(&file)?,
+        })
+    }
+}
 
-        let addr_text = serve
-            .addr
-            .clone()
-            .or(file.addr)
-            .unwrap_or_else(|| "127.0.0.1:8787".to_string());
-        let addr: SocketAddr = addr_text
-            .parse()
-            .with_context(|| format!("addr {addr_text:?} is not an IP:port address"))?;
+fn read_file(common: &CommonArgs) -> anyhow::Result<FileConfig> {
+    let Some(path) = &common.config else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str::<FileConfig>(&text)
+        .with_context(|| format!("invalid config file {}", path.display()))
+}
 
-        let data_dir = common
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./data"));
+/// An environment variable, unless unset or empty.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
 
-        let database_url = common.database_url.clone().or(file.database_url);
-        if let Some(url) = &database_url {
-            let known = ["postgres://", "postgresql://", "sqlite://", "sqlite:"];
-            if !known.iter().any(|prefix| url.starts_with(prefix)) {
-                bail!("database URL must start with postgres://, postgresql:// or sqlite://");
-            }
+fn addr(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<SocketAddr> {
+    let text = serve
+        .addr
+        .clone()
+        .or(file.addr.clone())
+        .unwrap_or_else(|| "127.0.0.1:8787".to_string());
+    text.parse()
+        .with_context(|| format!("addr {text:?} is not an IP:port address"))
+}
+
+fn database_url(common: &CommonArgs, file: &FileConfig) -> anyhow::Result<Option<String>> {
+    let url = common.database_url.clone().or(file.database_url.clone());
+    if let Some(url) = &url {
+        let known = ["postgres://", "postgresql://", "sqlite://", "sqlite:"];
+        if !known.iter().any(|prefix| url.starts_with(prefix)) {
+            bail!("database URL must start with postgres://, postgresql:// or sqlite://");
         }
+    }
+    Ok(url)
+}
 
-        let public_url = match serve.public_url.clone().or(file.public_url) {
-            Some(text) => {
-                let url = url::Url::parse(&text)
-                    .with_context(|| format!("public URL {text:?} is not a valid URL"))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    bail!("public URL must start with http:// or https://");
-                }
-                Some(url)
-            }
-            None => None,
-        };
+fn public_url(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<Option<url::Url>> {
+    let Some(text) = serve.public_url.clone().or(file.public_url.clone()) else {
+        return Ok(None);
+    };
+    let url = url::Url::parse(&text)
+        .with_context(|| format!("public URL {text:?} is not a valid URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("public URL must start with http:// or https://");
+    }
+    Ok(Some(url))
+}
 
-        let master_key = env("HUMMBL_MASTER_KEY").or(file.master_key);
-        if let Some(key) = &master_key {
-            crate::vault::MasterKey::parse(key)
-                .context("HUMMBL_MASTER_KEY (master_key) is invalid")?;
-        }
-        let smtp_url = env("HUMMBL_SMTP_URL").or(file.smtp_url);
-        let metrics_token = env("HUMMBL_METRICS_TOKEN").or(file.metrics_token);
-        if metrics_token
-            .as_ref()
-            .is_some_and(|token| token.trim().len() < MIN_METRICS_TOKEN_LEN)
+type Secret = Option<SecretString>;
+
+/// The master key, SMTP URL and metrics token: environment first, then file.
+fn secrets(file: &FileConfig) -> anyhow::Result<(Secret, Secret, Secret)> {
+    let master_key = env("HUMMBL_MASTER_KEY").or(file.master_key.clone());
+    if let Some(key) = &master_key {
+        crate::vault::MasterKey::parse(key).context("HUMMBL_MASTER_KEY (master_key) is invalid")?;
+    }
+    let smtp_url = env("HUMMBL_SMTP_URL").or(file.smtp_url.clone());
+    let metrics_token = env("HUMMBL_METRICS_TOKEN").or(file.metrics_token.clone());
+    if metrics_token
+        .as_ref()
+        .is_some_and(|token| token.trim().len() < MIN_METRICS_TOKEN_LEN)
+    {
+        bail!(
+            "HUMMBL_METRICS_TOKEN (metrics_token) must be at least {MIN_METRICS_TOKEN_LEN} characters"
+        );
+    }
+    Ok((
+        master_key.map(SecretString::from),
+        smtp_url.map(SecretString::from),
+        metrics_token.map(|token| SecretString::from(token.trim().to_string())),
+    ))
+}
+
+fn log_format(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<LogFormat> {
+    Ok(
+        match serve
+            .log_format
+            .clone()
+            .or(file.log_format.clone())
+            .as_deref()
         {
-            bail!(
-                "HUMMBL_METRICS_TOKEN (metrics_token) must be at least {MIN_METRICS_TOKEN_LEN} characters"
-            );
-        }
-
-        let log_format = match serve.log_format.clone().or(file.log_format).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => bail!("log format {other:?} is not one of: pretty, json"),
-        };
+        },
+    )
+}
 
-        let ttl_hours = file.session_ttl_hours.unwrap_or(7 * 24);
-        if !(1..=24 * 365).contains(&ttl_hours) {
-            bail!("session_ttl_hours must be between 1 and 8760");
-        }
-        let attempts = file.login_attempts_per_minute.unwrap_or(10);
-        if attempts == 0 {
-            bail!("login_attempts_per_minute must be at least 1");
-        }
-
-        let defaults = TelemetryConfig::default();
-        let telemetry = TelemetryConfig {
-            max_batch: file.telemetry_max_batch.unwrap_or(defaults.max_batch),
-            max_properties_bytes: file
-                .telemetry_max_properties_bytes
-                .unwrap_or(defaults.max_properties_bytes),
-            queue_rows: file.telemetry_queue_rows.unwrap_or(defaults.queue_rows),
-            retention_days: file.retention_days.unwrap_or(defaults.retention_days),
-        };
-        if !(1..=10_000).contains(&telemetry.max_batch) {
-            bail!("telemetry_max_batch must be between 1 and 10000");
-        }
-        if !(64..=262_144).contains(&telemetry.max_properties_bytes) {
-            bail!("telemetry_max_properties_bytes must be between 64 and 262144");
-        }
-        if telemetry.queue_rows < telemetry.max_batch {
-            bail!("telemetry_queue_rows must be at least telemetry_max_batch");
-        }
-        if telemetry.retention_days == 0 {
-            bail!("retention_days must be at least 1");
-        }
-        let mut runner = crate::executions::runner::RunnerConfig::default();
-        if let Some(concurrency) = file.runner_concurrency {
-            if !(1..=1000).contains(&concurrency) {
-                bail!("runner_concurrency must be between 1 and 1000");
-            }
-            runner.concurrency = concurrency;
-        }
-        if let Some(secs) = file.execution_lease_secs {
-            if !(1..=600).contains(&secs) {
-                bail!("execution_lease_secs must be between 1 and 600");
-            }
-            runner.lease = Duration::from_secs(secs);
-        }
-        let mut workers = WorkerPeriods::default();
-        if let Some(secs) = file.retention_interval_secs {
-            if !(60..=7 * 86_400).contains(&secs) {
-                bail!("retention_interval_secs must be between 60 and 604800");
-            }
-            workers.retention = Duration::from_secs(secs);
-        }
-        let provider_timeout_secs = file
-            .provider_timeout_secs
-            .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_SECS);
-        if !(1..=3600).contains(&provider_timeout_secs) {
-            bail!("provider_timeout_secs must be between 1 and 3600");
-        }
-
-        Ok(Config {
-            addr,
-            data_dir,
-            database_url: database_url.map(SecretString::from),
-            public_url,
-            master_key: master_key.map(SecretString::from),
-            smtp_url: smtp_url.map(SecretString::from),
-            metrics_token: metrics_token.map(|token| SecretString::from(token.trim().to_string())),
-            demo: serve.demo,
-            log_format,
-            session_ttl: Duration::from_secs(ttl_hours * 3600),
-            login_attempts_per_minute: attempts,
-            telemetry,
-            runner,
-            provider_timeout: Duration::from_secs(provider_timeout_secs),
-            workers,
-        })
+/// The session lifetime and the login attempts allowed per account and minute.
+fn sessions(file: &FileConfig) -> anyhow::Result<(Duration, u32)> {
+    let ttl_hours = file.session_ttl_hours.unwrap_or(7 * 24);
+    if !(1..=24 * 365).contains(&ttl_hours) {
+        bail!("session_ttl_hours must be between 1 and 8760");
     }
+    let attempts = file.login_attempts_per_minute.unwrap_or(10);
+    if attempts == 0 {
+        bail!("login_attempts_per_minute must be at least 1");
+    }
+    Ok((Duration::from_secs(ttl_hours * 3600), attempts))
+}
+
+fn telemetry(file: &FileConfig) -> anyhow::Result<TelemetryConfig> {
+    let defaults = TelemetryConfig::default();
+    let telemetry = TelemetryConfig {
+        max_batch: file.telemetry_max_batch.unwrap_or(defaults.max_batch),
+        max_properties_bytes: file
+            .telemetry_max_properties_bytes
+            .unwrap_or(defaults.max_properties_bytes),
+        queue_rows: file.telemetry_queue_rows.unwrap_or(defaults.queue_rows),
+        retention_days: file.retention_days.unwrap_or(defaults.retention_days),
+    };
+    if !(1..=10_000).contains(&telemetry.max_batch) {
+        bail!("telemetry_max_batch must be between 1 and 10000");
+    }
+    if !(64..=262_144).contains(&telemetry.max_properties_bytes) {
+        bail!("telemetry_max_properties_bytes must be between 64 and 262144");
+    }
+    if telemetry.queue_rows < telemetry.max_batch {
+        bail!("telemetry_queue_rows must be at least telemetry_max_batch");
+    }
+    if telemetry.retention_days == 0 {
+        bail!("retention_days must be at least 1");
+    }
+    Ok(telemetry)
+}
+
+fn runner(file: &FileConfig) -> anyhow::Result<crate::executions::runner::RunnerConfig> {
+    let mut runner = crate::executions::runner::RunnerConfig::default();
+    if let Some(concurrency) = file.runner_concurrency {
+        if !(1..=1000).contains(&concurrency) {
+            bail!("runner_concurrency must be between 1 and 1000");
+        }
+        runner.concurrency = concurrency;
+    }
+    if let Some(secs) = file.execution_lease_secs {
+        if !(1..=600).contains(&secs) {
+            bail!("execution_lease_secs must be between 1 and 600");
+        }
+        runner.lease = Duration::from_secs(secs);
+    }
+    Ok(runner)
+}
+
+fn workers(file: &FileConfig) -> anyhow::Result<WorkerPeriods> {
+    let mut workers = WorkerPeriods::default();
+    if let Some(secs) = file.retention_interval_secs {
+        if !(60..=7 * 86_400).contains(&secs) {
+            bail!("retention_interval_secs must be between 60 and 604800");
+        }
+        workers.retention = Duration::from_secs(secs);
+    }
+    Ok(workers)
+}
+
+fn provider_timeout(file: &FileConfig) -> anyhow::Result<Duration> {
+    let secs = file
+        .provider_timeout_secs
+        .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_SECS);
+    if !(1..=3600).contains(&secs) {
+        bail!("provider_timeout_secs must be between 1 and 3600");
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 const DEFAULT_PROVIDER_TIMEOUT_SECS: u64 = 120;

@@ -114,6 +114,29 @@ pub fn validate(steps: Vec<Step>, agents: &HashSet<String>) -> Result<Definition
     if steps.len() > MAX_STEPS {
         return Err(AppError::validation("steps", "at most 50 steps"));
     }
+    let index = step_index(&steps)?;
+    for (i, step) in steps.iter().enumerate() {
+        check_step(i, step, agents, &index)?;
+    }
+    let definition = Definition { steps };
+    if let Some(cycle) = definition.cycle() {
+        let first = index.get(&cycle[0]).copied().unwrap_or(0);
+        return Err(AppError::validation(
+            format!("steps[{first}].depends_on"),
+            format!(
+                "the steps depend on each other in a cycle: {}",
+                cycle.join(" → ")
+            ),
+        ));
+    }
+    for (i, step) in definition.steps.iter().enumerate() {
+        check_references(i, step, &definition)?;
+    }
+    Ok(definition)
+}
+
+/// Each step's position by id; an invalid or repeated id is refused.
+fn step_index(steps: &[Step]) -> Result<HashMap<String, usize>, AppError> {
     let mut index = HashMap::new();
     for (i, step) in steps.iter().enumerate() {
         if !valid_step_id(&step.id) {
@@ -129,72 +152,72 @@ pub fn validate(steps: Vec<Step>, agents: &HashSet<String>) -> Result<Definition
             ));
         }
     }
-    for (i, step) in steps.iter().enumerate() {
-        if !agents.contains(&step.agent) {
-            return Err(AppError::validation(
-                format!("steps[{i}].agent"),
-                "no such agent in this team",
-            ));
-        }
-        if step.prompt.trim().is_empty() || step.prompt.chars().count() > MAX_PROMPT_CHARS {
-            return Err(AppError::validation(
-                format!("steps[{i}].prompt"),
-                "must be 1 to 100000 characters",
-            ));
-        }
-        if let Some(secs) = step.timeout_secs
-            && !(1..=MAX_STEP_TIMEOUT_SECS).contains(&secs)
-        {
-            return Err(AppError::validation(
-                format!("steps[{i}].timeout_secs"),
-                "must be between 1 and 3600",
-            ));
-        }
-        for (j, dependency) in step.depends_on.iter().enumerate() {
-            if !index.contains_key(dependency) {
-                return Err(AppError::validation(
-                    format!("steps[{i}].depends_on[{j}]"),
-                    format!("no step has the id {dependency:?}"),
-                ));
-            }
-            if dependency == &step.id {
-                return Err(AppError::validation(
-                    format!("steps[{i}].depends_on[{j}]"),
-                    "a step cannot depend on itself",
-                ));
-            }
-        }
-    }
-    let definition = Definition { steps };
-    if let Some(cycle) = definition.cycle() {
-        let first = index.get(&cycle[0]).copied().unwrap_or(0);
+    Ok(index)
+}
+
+/// One step's agent, prompt, timeout and dependencies.
+fn check_step(
+    i: usize,
+    step: &Step,
+    agents: &HashSet<String>,
+    index: &HashMap<String, usize>,
+) -> Result<(), AppError> {
+    if !agents.contains(&step.agent) {
         return Err(AppError::validation(
-            format!("steps[{first}].depends_on"),
-            format!(
-                "the steps depend on each other in a cycle: {}",
-                cycle.join(" → ")
-            ),
+            format!("steps[{i}].agent"),
+            "no such agent in this team",
         ));
     }
-    for (i, step) in definition.steps.iter().enumerate() {
-        let field = format!("steps[{i}].prompt");
-        let parts =
-            pieces(&step.prompt).map_err(|message| AppError::validation(&field, message))?;
-        let upstream = definition.upstream(&step.id);
-        for part in parts {
-            if let Piece::StepOutput(id) = part
-                && !upstream.contains(id)
-            {
-                return Err(AppError::validation(
-                    &field,
-                    format!(
-                        "{{{{steps.{id}.output}}}} refers to a step this one does not depend on; add it to depends_on"
-                    ),
-                ));
-            }
+    if step.prompt.trim().is_empty() || step.prompt.chars().count() > MAX_PROMPT_CHARS {
+        return Err(AppError::validation(
+            format!("steps[{i}].prompt"),
+            "must be 1 to 100000 characters",
+        ));
+    }
+    if let Some(secs) = step.timeout_secs
+        && !(1..=MAX_STEP_TIMEOUT_SECS).contains(&secs)
+    {
+        return Err(AppError::validation(
+            format!("steps[{i}].timeout_secs"),
+            "must be between 1 and 3600",
+        ));
+    }
+    for (j, dependency) in step.depends_on.iter().enumerate() {
+        if !index.contains_key(dependency) {
+            return Err(AppError::validation(
+                format!("steps[{i}].depends_on[{j}]"),
+                format!("no step has the id {dependency:?}"),
+            ));
+        }
+        if dependency == &step.id {
+            return Err(AppError::validation(
+                format!("steps[{i}].depends_on[{j}]"),
+                "a step cannot depend on itself",
+            ));
         }
     }
-    Ok(definition)
+    Ok(())
+}
+
+/// A prompt's templates parse, and its `{{steps.ID.output}}` name steps it
+/// depends on (directly or not), whose outputs exist by the time it runs.
+fn check_references(i: usize, step: &Step, definition: &Definition) -> Result<(), AppError> {
+    let field = format!("steps[{i}].prompt");
+    let parts = pieces(&step.prompt).map_err(|message| AppError::validation(&field, message))?;
+    let upstream = definition.upstream(&step.id);
+    for part in parts {
+        if let Piece::StepOutput(id) = part
+            && !upstream.contains(id)
+        {
+            return Err(AppError::validation(
+                &field,
+                format!(
+                    "{{{{steps.{id}.output}}}} refers to a step this one does not depend on; add it to depends_on"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Definition {

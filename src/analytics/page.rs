@@ -70,41 +70,6 @@ fn percent(value: f64) -> String {
     format!("{:.0} %", value * 100.0)
 }
 
-/// Executions per hour and status in a period, from the narrow hourly roll-up.
-async fn hourly(
-    state: &AppState,
-    team_id: &str,
-    period: Period,
-) -> AppResult<Vec<(i64, String, i64)>> {
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT hour, status, executions FROM rollup_team_hourly \
-         WHERE team_id = $1 AND hour >= $2 AND hour < $3",
-    )
-    .bind(team_id)
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_all(state.db.read())
-    .await?;
-    Ok(rows)
-}
-
-async fn active_users(
-    state: &AppState,
-    team_id: &str,
-    period: Period,
-) -> AppResult<Vec<(i64, i64)>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT day, CAST(COUNT(*) AS BIGINT) FROM rollup_active_users_daily \
-         WHERE team_id = $1 AND day >= $2 AND day < $3 GROUP BY day ORDER BY day",
-    )
-    .bind(team_id)
-    .bind(period.from - period.from.rem_euclid(DAY_MS))
-    .bind(period.to)
-    .fetch_all(state.db.read())
-    .await?;
-    Ok(rows)
-}
-
 /// The current month so far in `zone`, in whole hours, and the month's length.
 fn month_to_date(zone: Tz, now: i64) -> (Period, f64) {
     // An instant always has exactly one local time.
@@ -150,7 +115,12 @@ pub async fn show(
     // Per local day, and per local weekday × hour.
     let mut per_day: std::collections::BTreeMap<chrono::NaiveDate, (f64, f64)> = Default::default();
     let mut heat = [[0.0f64; 24]; 7];
-    for (hour, status, executions) in hourly(&state, team, period).await? {
+    for super::store::HourCount {
+        hour,
+        status,
+        executions,
+    } in super::store::hourly(&state.db, team, period).await?
+    {
         let Some(local) = zone.timestamp_millis_opt(hour).single() else {
             continue;
         };
@@ -172,10 +142,10 @@ pub async fn show(
         .filter(|(_, (n, _))| *n > 0.0)
         .map(|(d, (n, ok))| Point::new(label(d), ok / n))
         .collect();
-    let users: Vec<Point> = active_users(&state, team, period)
+    let users: Vec<Point> = super::store::active_users(&state.db, team, period)
         .await?
         .into_iter()
-        .filter_map(|(day, n)| {
+        .filter_map(|super::store::ActiveUsers { day, users: n }| {
             let date = chrono::DateTime::from_timestamp_millis(day)?.date_naive();
             Some(Point::new(label(&date), n as f64))
         })

@@ -506,3 +506,34 @@ async fn the_token_page_adds_up_filters_and_takes_admin_prices() {
     assert_eq!(bad.status(), 422);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unknown_status_in_the_roll_ups_is_an_error_not_a_cancellation() {
+    use hummbl::analytics::rollups::{Bucket, day_of};
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "statuses").await;
+    let today = day_of(hummbl::storage::now_ms());
+    for status in ["succeeded", "archived"] {
+        sqlx::query(
+            "INSERT INTO rollup_executions_daily (team_id, day, workflow_id, user_id, status, executions, \
+             duration_ms, input_tokens, output_tokens, cached_tokens, cost_micros) \
+             VALUES ($1, $2, 'wf', '', $3, 2, 0, 0, 0, 0, 0)",
+        )
+        .bind(&team)
+        .bind(today)
+        .bind(status)
+        .execute(app.db.write())
+        .await
+        .expect("roll-up row");
+    }
+    let period = hummbl::analytics::Period::last_days(7);
+    let err = hummbl::analytics::totals(&app.db, &team, period, Bucket::Day)
+        .await
+        .expect_err("an unknown status is not counted as cancelled");
+    assert!(err.to_string().contains("\"archived\""), "{err}");
+    // The API answers a hidden 500, not a summary with two cancellations.
+    let (status, body) = api.get("/api/analytics/summary?days=7").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.to_string().contains("archived"), "{body}");
+    app.stop().await;
+}

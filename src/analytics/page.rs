@@ -126,7 +126,7 @@ pub async fn show(
         };
         let entry = per_day.entry(local.date_naive()).or_default();
         entry.0 += executions as f64;
-        if status == "succeeded" {
+        if status == crate::executions::Status::Succeeded {
             entry.1 += executions as f64;
         }
         heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] +=

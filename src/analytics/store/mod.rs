@@ -9,8 +9,9 @@
 pub mod rollups;
 
 use super::{Grouping, Period, TokenFilter, TokenRow, Totals};
+use crate::executions::Status;
 use crate::storage::sql::{sum_as, sums};
-use crate::storage::{Db, Sql};
+use crate::storage::{Db, Sql, decode_name};
 use rollups::{Bucket, day_of};
 
 /// One status's sums in a roll-up of executions.
@@ -53,15 +54,35 @@ pub async fn totals(
     .bind(period.to)
     .fetch_all(db.read())
     .await?;
+    add_up(rows)
+}
+
+/// The roll-ups count finished executions only (their writers select those),
+/// so an unfinished status there is as wrong as an unknown one.
+fn unfinished(status: Status) -> sqlx::Error {
+    sqlx::Error::Decode(
+        format!(
+            "unfinished execution status {:?} in a roll-up",
+            status.as_str()
+        )
+        .into(),
+    )
+}
+
+/// Folds the per-status sums into totals. Each status is decoded: one the code
+/// does not know, or an unfinished one, is an error naming it rather than a
+/// count added to some other status.
+fn add_up(rows: Vec<StatusSums>) -> Result<Totals, sqlx::Error> {
     let mut totals = Totals::default();
     for row in rows {
-        match row.status.as_str() {
-            "succeeded" => totals.succeeded += row.executions,
-            "failed" => {
+        match decode_name::<Status>("execution status", &row.status)? {
+            Status::Succeeded => totals.succeeded += row.executions,
+            Status::Failed => {
                 totals.failed += row.executions;
                 totals.failed_cost_micros += row.cost_micros;
             }
-            _ => totals.cancelled += row.executions,
+            Status::Cancelled => totals.cancelled += row.executions,
+            status @ (Status::Pending | Status::Running) => return Err(unfinished(status)),
         }
         totals.executions += row.executions;
         totals.duration_ms += row.duration_ms;
@@ -195,16 +216,39 @@ pub async fn token_rows(
 
 /// Finished executions started in one hour with one status (the narrow hourly
 /// roll-up behind the dashboard's daily series and heat map).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HourCount {
     pub hour: i64,
-    pub status: String,
+    pub status: Status,
     pub executions: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct HourRow {
+    hour: i64,
+    status: String,
+    executions: i64,
+}
+
+impl TryFrom<HourRow> for HourCount {
+    type Error = sqlx::Error;
+
+    fn try_from(row: HourRow) -> Result<HourCount, sqlx::Error> {
+        let status: Status = decode_name("execution status", &row.status)?;
+        if !status.is_finished() {
+            return Err(unfinished(status));
+        }
+        Ok(HourCount {
+            hour: row.hour,
+            status,
+            executions: row.executions,
+        })
+    }
 }
 
 /// Executions per hour and status in a period.
 pub async fn hourly(db: &Db, team_id: &str, period: Period) -> Result<Vec<HourCount>, sqlx::Error> {
-    sqlx::query_as(
+    let rows: Vec<HourRow> = sqlx::query_as(
         "SELECT hour, status, executions FROM rollup_team_hourly \
          WHERE team_id = $1 AND hour >= $2 AND hour < $3",
     )
@@ -212,7 +256,8 @@ pub async fn hourly(db: &Db, team_id: &str, period: Period) -> Result<Vec<HourCo
     .bind(period.from)
     .bind(period.to)
     .fetch_all(db.read())
-    .await
+    .await?;
+    rows.into_iter().map(HourCount::try_from).collect()
 }
 
 /// How many people were active on one UTC day.
@@ -237,4 +282,57 @@ pub async fn active_users(
     .bind(period.to)
     .fetch_all(db.read())
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums(status: &str, executions: i64, cost_micros: i64) -> StatusSums {
+        StatusSums {
+            status: status.into(),
+            executions,
+            duration_ms: 1_000 * executions,
+            input_tokens: 100 * executions,
+            output_tokens: 10 * executions,
+            cached_tokens: executions,
+            cost_micros,
+        }
+    }
+
+    #[test]
+    fn each_finished_status_counts_as_itself() {
+        let totals = add_up(vec![
+            sums("succeeded", 3, 300),
+            sums("failed", 1, 50),
+            sums("cancelled", 2, 20),
+        ])
+        .expect("totals");
+        assert_eq!(
+            (totals.succeeded, totals.failed, totals.cancelled),
+            (3, 1, 2)
+        );
+        assert_eq!(totals.executions, 6);
+        assert_eq!(totals.success_rate, 0.5);
+        assert_eq!(totals.cost_micros, 370);
+        assert_eq!(totals.failed_cost_micros, 50);
+        assert_eq!(totals.tokens, 6 * 111);
+        assert_eq!(totals.duration_ms, 6_000);
+    }
+
+    #[test]
+    fn an_unknown_or_unfinished_status_is_an_error_naming_it() {
+        // It used to be counted as cancelled.
+        let unknown = add_up(vec![sums("succeeded", 1, 0), sums("archived", 4, 0)])
+            .expect_err("an unknown status");
+        assert!(unknown.to_string().contains("\"archived\""), "{unknown}");
+        let running = add_up(vec![sums("running", 1, 0)]).expect_err("an unfinished status");
+        assert!(running.to_string().contains("\"running\""), "{running}");
+        let hour = HourCount::try_from(HourRow {
+            hour: 0,
+            status: "pending".into(),
+            executions: 1,
+        });
+        assert!(hour.is_err());
+    }
 }

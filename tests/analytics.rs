@@ -537,3 +537,57 @@ async fn an_unknown_status_in_the_roll_ups_is_an_error_not_a_cancellation() {
     assert!(!body.to_string().contains("archived"), "{body}");
     app.stop().await;
 }
+
+/// The telemetry writer adds console users through the roll-up module, in its
+/// bulk transaction: once per team, user and UTC day, whatever the number of events.
+#[tokio::test]
+async fn console_events_count_their_user_once_a_day_among_the_active_users() {
+    use hummbl::analytics::rollups::{DAY_MS, day_of};
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "active").await;
+    let now = hummbl::storage::now_ms();
+    let moments = [now, now - 1_000, now - DAY_MS, now - DAY_MS - 1_000];
+    let events: Vec<Value> = moments
+        .iter()
+        .map(|at| json!({"component": "console", "action": "page_view", "timestamp": at}))
+        .collect();
+    api.expect_post("/api/telemetry/track", json!({"events": events}), 200)
+        .await;
+    // A later batch on a day already counted adds nobody.
+    api.expect_post(
+        "/api/telemetry/track",
+        json!({"component": "console", "action": "click", "timestamp": now}),
+        200,
+    )
+    .await;
+    let user: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind("active@example.com")
+        .fetch_one(app.db.read())
+        .await
+        .expect("user");
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT day, user_id FROM rollup_active_users_daily WHERE team_id = $1 ORDER BY day",
+    )
+    .bind(&team)
+    .fetch_all(app.db.read())
+    .await
+    .expect("active users");
+    let mut days: Vec<i64> = moments.iter().map(|&at| day_of(at)).collect();
+    days.dedup();
+    days.reverse();
+    let expected: Vec<(i64, String)> = days.into_iter().map(|day| (day, user.clone())).collect();
+    assert_eq!(rows, expected);
+    // The dashboard's chart counts one person on each of those days.
+    let html = api
+        .client
+        .get(format!("{}/analytics?days=7", app.base))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(chart_total(&html, "chart-users"), expected.len() as f64);
+    app.stop().await;
+}

@@ -591,3 +591,83 @@ async fn console_events_count_their_user_once_a_day_among_the_active_users() {
     assert_eq!(chart_total(&html, "chart-users"), expected.len() as f64);
     app.stop().await;
 }
+
+/// The token page's Tokens and Cost cards compare the calls its filters keep
+/// with the same calls in the period before (they compared them with every
+/// execution's tokens and cost). Roll-up rows are written directly, so each
+/// period's figures are exact.
+#[tokio::test]
+async fn the_token_cards_compare_the_filtered_calls_with_the_same_calls_before() {
+    use hummbl::analytics::rollups::{DAY_MS, day_of};
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "cards").await;
+    let today = day_of(hummbl::storage::now_ms());
+    // In the 7 days before the last 7 (which end with today).
+    let before = today - 7 * DAY_MS;
+    // Agent a doubled its use while agent b halved: all together, a fifth less.
+    for (day, agent, tokens, cost) in [
+        (today, "agent-a", 1_000, 2_000),
+        (before, "agent-a", 500, 1_000),
+        (today, "agent-b", 1_000, 2_000),
+        (before, "agent-b", 2_000, 4_000),
+    ] {
+        sqlx::query(
+            "INSERT INTO rollup_steps_daily (team_id, day, workflow_id, agent_id, model, status, user_id, steps, \
+             input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms) \
+             VALUES ($1, $2, 'wf', $3, 'gpt-4o', 'succeeded', '', 1, $4, 0, 0, $5, 0)",
+        )
+        .bind(&team)
+        .bind(day)
+        .bind(agent)
+        .bind(tokens)
+        .bind(cost)
+        .execute(app.db.write())
+        .await
+        .expect("steps roll-up");
+    }
+    for (day, tokens, cost) in [(today, 2_000, 4_000), (before, 2_500, 5_000)] {
+        sqlx::query(
+            "INSERT INTO rollup_executions_daily (team_id, day, workflow_id, user_id, status, executions, \
+             duration_ms, input_tokens, output_tokens, cached_tokens, cost_micros) \
+             VALUES ($1, $2, 'wf', '', 'succeeded', 2, 0, $3, 0, 0, $4)",
+        )
+        .bind(&team)
+        .bind(day)
+        .bind(tokens)
+        .bind(cost)
+        .execute(app.db.write())
+        .await
+        .expect("executions roll-up");
+    }
+    let page = |query: &'static str| {
+        let api = &api;
+        async move {
+            let response = api
+                .client
+                .get(format!("{}/analytics/tokens?{query}", api.base))
+                .header("cookie", &api.cookie)
+                .send()
+                .await
+                .expect("page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let card = |html: &str, id: &str| -> String {
+        let start = html
+            .find(&format!("aria-labelledby=\"{id}\""))
+            .unwrap_or_else(|| panic!("no card {id}"));
+        html[start..start + html[start..].find("</section>").expect("card end")].to_string()
+    };
+    let all = page("days=7").await;
+    assert!(card(&all, "tok-total").contains("−20 %"), "{all}");
+    assert!(card(&all, "tok-cost").contains("−20 %"));
+    let one = page("days=7&agent=agent-a").await;
+    let tokens = card(&one, "tok-total");
+    assert!(
+        tokens.contains(">1000<") && tokens.contains("+100 %"),
+        "{tokens}"
+    );
+    assert!(card(&one, "tok-cost").contains("+100 %"), "{one}");
+    app.stop().await;
+}

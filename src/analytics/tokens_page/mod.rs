@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::handlers::{TOKENS, parse_days};
 use super::rollups::Bucket;
-use super::{Grouping, Period, TokenFilter, TokenRow, Totals};
+use super::{Grouping, Period, TokenFilter, TokenRow};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::AppResult;
@@ -145,9 +145,9 @@ pub struct TokensView {
     pub rows: Vec<TokenRow>,
     /// The sums of `rows`.
     pub current: TokenTotals,
-    /// The period's finished executions, and those of the period before.
-    pub period_totals: Totals,
-    pub previous_totals: Totals,
+    /// The same sums, with the same filters, in the period just before: the
+    /// cards compare like with like.
+    pub previous: TokenTotals,
     pub advice: Vec<Suggestion>,
     pub defaults: Vec<ListedPrice>,
     pub overrides: Vec<ListedPrice>,
@@ -173,8 +173,9 @@ pub async fn show(
     Ok(shell.render(render(&view)))
 }
 
-/// Loads the view: the period's rows, the executions' totals of this period
-/// and the one before, and the team's prices, at the same time.
+/// Loads the view: the period's rows, the filtered rows of the period before,
+/// the executions' totals (for the failures' cost) and the team's prices, at
+/// the same time.
 async fn load(db: &Db, principal: &Principal, query: TokensQuery) -> AppResult<TokensView> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);
@@ -182,14 +183,15 @@ async fn load(db: &Db, principal: &Principal, query: TokensQuery) -> AppResult<T
     // One query for the rows: the unfiltered ones feed the filter choices and
     // the suggestions; the filtered ones are a subset of them (the filter's
     // columns are the rows' keys). The coarser views fold the fine rows.
-    let every_row = TokenFilter::default();
-    let (all_rows, period_totals, previous_totals, overrides) = tokio::try_join!(
+    // The period before needs only its sums: the narrowest grouping, filtered
+    // by the database.
+    let (every_row, filter) = (TokenFilter::default(), query.filter());
+    let (all_rows, previous_rows, executions, overrides) = tokio::try_join!(
         super::token_rows(db, team, period, Grouping::WorkflowAgentModel, &every_row),
+        super::token_rows(db, team, period.previous(), Grouping::Model, &filter),
         super::totals(db, team, period, Bucket::Day),
-        super::totals(db, team, period.previous(), Bucket::Day),
         crate::prices::overrides(db, team),
     )?;
-    let filter = query.filter();
     let rows: Vec<TokenRow> = all_rows
         .iter()
         .filter(|row| filter.keeps(row))
@@ -197,8 +199,8 @@ async fn load(db: &Db, principal: &Principal, query: TokensQuery) -> AppResult<T
         .collect();
     let advice = suggestions(
         &super::regroup(&all_rows, Grouping::AgentModel),
-        period_totals.failed_cost_micros,
-        period_totals.failed,
+        executions.failed_cost_micros,
+        executions.failed,
         days,
     );
     Ok(TokensView {
@@ -206,9 +208,8 @@ async fn load(db: &Db, principal: &Principal, query: TokensQuery) -> AppResult<T
         query,
         choices: FilterChoices::of(&all_rows),
         current: TokenTotals::of(&rows),
+        previous: TokenTotals::of(&previous_rows),
         rows,
-        period_totals,
-        previous_totals,
         advice,
         defaults: crate::prices::defaults(),
         overrides,

@@ -35,8 +35,7 @@ pub fn render(view: &TokensView) -> Markup {
         days,
         query,
         current,
-        period_totals: totals,
-        previous_totals: previous,
+        previous,
         ..
     } = view;
     let days = *days;
@@ -56,11 +55,11 @@ pub fn render(view: &TokensView) -> Markup {
             (filters(&view.choices, query, days))
         }
         div.cards {
-            (metric_card("tok-total", "Tokens", tokens(all as f64), change(totals.tokens as f64, previous.tokens as f64)))
+            (metric_card("tok-total", "Tokens", tokens(all as f64), change(all as f64, previous.tokens() as f64)))
             (metric_card("tok-input", "Input", tokens(current.input as f64), share(current.input, all)))
             (metric_card("tok-output", "Output", tokens(current.output as f64), share(current.output, all)))
             (metric_card("tok-cached", "Cached input", tokens(current.cached as f64), share(current.cached, all)))
-            (metric_card("tok-cost", "Cost", usd_cents(current.cost_micros), change(totals.cost_micros as f64, previous.cost_micros as f64)))
+            (metric_card("tok-cost", "Cost", usd_cents(current.cost_micros), change(current.cost_micros as f64, previous.cost_micros as f64)))
         }
         div.chart-grid {
             (charts::donut_chart("chart-models", "Tokens by model", "Input, output and cached tokens per model in the period.", &model_points(&by_model), tokens))
@@ -181,7 +180,6 @@ fn workflow_table(rows: &[TokenRow]) -> Markup {
 mod tests {
     use super::super::{Suggestion, TokenTotals};
     use super::*;
-    use crate::analytics::Totals;
 
     fn row(workflow: &str, agent: &str, model: &str, input: i64, output: i64) -> TokenRow {
         TokenRow {
@@ -214,8 +212,12 @@ mod tests {
             choices: FilterChoices::of(&rows),
             current: TokenTotals::of(&rows),
             rows,
-            period_totals: Totals::default(),
-            previous_totals: Totals::default(),
+            previous: TokenTotals {
+                input: 5_000,
+                output: 0,
+                cached: 0,
+                cost_micros: 10_000_000,
+            },
             advice: vec![Suggestion {
                 title: "Try <b>less</b>".into(),
                 detail: "detail".into(),
@@ -243,6 +245,9 @@ mod tests {
         let html = render(&view(true)).into_string();
         // 10,000 tokens: 7,500 input (75 %) and 2,500 output.
         assert!(card(&html, "tok-total").contains(">10 k<"));
+        // Against 5,000 tokens and $10 with the same filters the period before.
+        assert!(card(&html, "tok-total").contains("+100 %"));
+        assert!(card(&html, "tok-cost").contains("−75 %"));
         assert!(card(&html, "tok-input").contains(">7500<"));
         assert!(card(&html, "tok-input").contains("75 % of all tokens"));
         assert!(card(&html, "tok-cost").contains(">$2.50<"));
@@ -272,5 +277,9 @@ mod tests {
         assert!(html.contains("No provider calls in this period."));
         assert!(html.contains("Nothing to suggest for this period."));
         assert!(card(&html, "tok-input").contains(">—<"));
+        assert!(
+            card(&html, "tok-total").contains("−100 %"),
+            "all gone since the period before"
+        );
     }
 }

@@ -506,3 +506,168 @@ async fn the_token_page_adds_up_filters_and_takes_admin_prices() {
     assert_eq!(bad.status(), 422);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unknown_status_in_the_roll_ups_is_an_error_not_a_cancellation() {
+    use hummbl::analytics::rollups::{Bucket, day_of};
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "statuses").await;
+    let today = day_of(hummbl::storage::now_ms());
+    for status in ["succeeded", "archived"] {
+        sqlx::query(
+            "INSERT INTO rollup_executions_daily (team_id, day, workflow_id, user_id, status, executions, \
+             duration_ms, input_tokens, output_tokens, cached_tokens, cost_micros) \
+             VALUES ($1, $2, 'wf', '', $3, 2, 0, 0, 0, 0, 0)",
+        )
+        .bind(&team)
+        .bind(today)
+        .bind(status)
+        .execute(app.db.write())
+        .await
+        .expect("roll-up row");
+    }
+    let period = hummbl::analytics::Period::last_days(7);
+    let err = hummbl::analytics::totals(&app.db, &team, period, Bucket::Day)
+        .await
+        .expect_err("an unknown status is not counted as cancelled");
+    assert!(err.to_string().contains("\"archived\""), "{err}");
+    // The API answers a hidden 500, not a summary with two cancellations.
+    let (status, body) = api.get("/api/analytics/summary?days=7").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.to_string().contains("archived"), "{body}");
+    app.stop().await;
+}
+
+/// The telemetry writer adds console users through the roll-up module, in its
+/// bulk transaction: once per team, user and UTC day, whatever the number of events.
+#[tokio::test]
+async fn console_events_count_their_user_once_a_day_among_the_active_users() {
+    use hummbl::analytics::rollups::{DAY_MS, day_of};
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "active").await;
+    let now = hummbl::storage::now_ms();
+    let moments = [now, now - 1_000, now - DAY_MS, now - DAY_MS - 1_000];
+    let events: Vec<Value> = moments
+        .iter()
+        .map(|at| json!({"component": "console", "action": "page_view", "timestamp": at}))
+        .collect();
+    api.expect_post("/api/telemetry/track", json!({"events": events}), 200)
+        .await;
+    // A later batch on a day already counted adds nobody.
+    api.expect_post(
+        "/api/telemetry/track",
+        json!({"component": "console", "action": "click", "timestamp": now}),
+        200,
+    )
+    .await;
+    let user: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind("active@example.com")
+        .fetch_one(app.db.read())
+        .await
+        .expect("user");
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT day, user_id FROM rollup_active_users_daily WHERE team_id = $1 ORDER BY day",
+    )
+    .bind(&team)
+    .fetch_all(app.db.read())
+    .await
+    .expect("active users");
+    let mut days: Vec<i64> = moments.iter().map(|&at| day_of(at)).collect();
+    days.dedup();
+    days.reverse();
+    let expected: Vec<(i64, String)> = days.into_iter().map(|day| (day, user.clone())).collect();
+    assert_eq!(rows, expected);
+    // The dashboard's chart counts one person on each of those days.
+    let html = api
+        .client
+        .get(format!("{}/analytics?days=7", app.base))
+        .header("cookie", &api.cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(chart_total(&html, "chart-users"), expected.len() as f64);
+    app.stop().await;
+}
+
+/// The token page's Tokens and Cost cards compare the calls its filters keep
+/// with the same calls in the period before (they compared them with every
+/// execution's tokens and cost). Roll-up rows are written directly, so each
+/// period's figures are exact.
+#[tokio::test]
+async fn the_token_cards_compare_the_filtered_calls_with_the_same_calls_before() {
+    use hummbl::analytics::rollups::{DAY_MS, day_of};
+    let app = TestApp::spawn().await;
+    let (api, team) = owner_api(&app, "cards").await;
+    let today = day_of(hummbl::storage::now_ms());
+    // In the 7 days before the last 7 (which end with today).
+    let before = today - 7 * DAY_MS;
+    // Agent a doubled its use while agent b halved: all together, a fifth less.
+    for (day, agent, tokens, cost) in [
+        (today, "agent-a", 1_000, 2_000),
+        (before, "agent-a", 500, 1_000),
+        (today, "agent-b", 1_000, 2_000),
+        (before, "agent-b", 2_000, 4_000),
+    ] {
+        sqlx::query(
+            "INSERT INTO rollup_steps_daily (team_id, day, workflow_id, agent_id, model, status, user_id, steps, \
+             input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms) \
+             VALUES ($1, $2, 'wf', $3, 'gpt-4o', 'succeeded', '', 1, $4, 0, 0, $5, 0)",
+        )
+        .bind(&team)
+        .bind(day)
+        .bind(agent)
+        .bind(tokens)
+        .bind(cost)
+        .execute(app.db.write())
+        .await
+        .expect("steps roll-up");
+    }
+    for (day, tokens, cost) in [(today, 2_000, 4_000), (before, 2_500, 5_000)] {
+        sqlx::query(
+            "INSERT INTO rollup_executions_daily (team_id, day, workflow_id, user_id, status, executions, \
+             duration_ms, input_tokens, output_tokens, cached_tokens, cost_micros) \
+             VALUES ($1, $2, 'wf', '', 'succeeded', 2, 0, $3, 0, 0, $4)",
+        )
+        .bind(&team)
+        .bind(day)
+        .bind(tokens)
+        .bind(cost)
+        .execute(app.db.write())
+        .await
+        .expect("executions roll-up");
+    }
+    let page = |query: &'static str| {
+        let api = &api;
+        async move {
+            let response = api
+                .client
+                .get(format!("{}/analytics/tokens?{query}", api.base))
+                .header("cookie", &api.cookie)
+                .send()
+                .await
+                .expect("page");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("html")
+        }
+    };
+    let card = |html: &str, id: &str| -> String {
+        let start = html
+            .find(&format!("aria-labelledby=\"{id}\""))
+            .unwrap_or_else(|| panic!("no card {id}"));
+        html[start..start + html[start..].find("</section>").expect("card end")].to_string()
+    };
+    let all = page("days=7").await;
+    assert!(card(&all, "tok-total").contains("−20 %"), "{all}");
+    assert!(card(&all, "tok-cost").contains("−20 %"));
+    let one = page("days=7&agent=agent-a").await;
+    let tokens = card(&one, "tok-total");
+    assert!(
+        tokens.contains(">1000<") && tokens.contains("+100 %"),
+        "{tokens}"
+    );
+    assert!(card(&one, "tok-cost").contains("+100 %"), "{one}");
+    app.stop().await;
+}

@@ -1,20 +1,21 @@
 //! Analytics over the roll-ups: period summaries compared with the period
 //! before, token usage by agent, model and workflow, and its CSV export. Every
-//! query reads the hourly roll-ups (`rollups`), never the raw rows.
+//! query reads the hourly and daily roll-ups (`rollups`), never the raw rows;
+//! all of the SQL, reads and roll-up writers alike, is in `store`.
 
 pub mod handlers;
 pub mod page;
-pub mod rollups;
+mod store;
 pub mod tokens_page;
 
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::storage::Sql;
-use crate::storage::{Db, now_ms};
-use rollups::{Bucket, DAY_MS, day_of};
+use crate::storage::now_ms;
+use rollups::{DAY_MS, day_of};
 
 pub use handlers::routes;
+pub use store::rollups;
+pub use store::{token_rows, totals};
 
 /// A period of whole UTC days, `[from, to)`, ending with today.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
@@ -62,67 +63,6 @@ pub struct Totals {
     pub duration_ms: i64,
 }
 
-/// Finished executions of a team in a period, from the roll-ups of `bucket`
-/// (the period's bounds must fall on its boundaries).
-pub async fn totals(
-    db: &Db,
-    team_id: &str,
-    period: Period,
-    bucket: Bucket,
-) -> Result<Totals, sqlx::Error> {
-    let (table, column) = (bucket.executions_table(), bucket.column());
-    let sums = crate::storage::sql::sums(
-        "",
-        &[
-            "executions",
-            "duration_ms",
-            "input_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "cost_micros",
-        ],
-    );
-    let rows = sqlx::query(&format!(
-        "SELECT status, {sums} FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3 GROUP BY status"
-    ))
-    .bind(team_id)
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_all(db.read())
-    .await?;
-    let mut totals = Totals::default();
-    for row in rows {
-        let status: String = row.try_get("status")?;
-        let executions = sum(&row, "executions")?;
-        let cost_micros = sum(&row, "cost_micros")?;
-        match status.as_str() {
-            "succeeded" => totals.succeeded += executions,
-            "failed" => {
-                totals.failed += executions;
-                totals.failed_cost_micros += cost_micros;
-            }
-            _ => totals.cancelled += executions,
-        }
-        totals.executions += executions;
-        totals.duration_ms += sum(&row, "duration_ms")?;
-        totals.input_tokens += sum(&row, "input_tokens")?;
-        totals.output_tokens += sum(&row, "output_tokens")?;
-        totals.cached_tokens += sum(&row, "cached_tokens")?;
-        totals.cost_micros += cost_micros;
-    }
-    totals.tokens = totals.input_tokens + totals.output_tokens + totals.cached_tokens;
-    if totals.executions > 0 {
-        totals.success_rate = totals.succeeded as f64 / totals.executions as f64;
-    }
-    Ok(totals)
-}
-
-/// A summed column. PostgreSQL sums BIGINT as NUMERIC, which the Any driver
-/// cannot read, so every query casts its sums back to BIGINT.
-fn sum(row: &sqlx::any::AnyRow, column: &str) -> Result<i64, sqlx::Error> {
-    Ok(row.try_get::<Option<i64>, _>(column)?.unwrap_or(0))
-}
-
 /// Token use of one group (an agent, a model, or a workflow × agent × model).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenRow {
@@ -149,6 +89,18 @@ pub enum Grouping {
     WorkflowAgentModel,
 }
 
+impl Grouping {
+    /// Whether the grouping keeps the workflow, the agent and the model.
+    pub fn keys(self) -> (bool, bool, bool) {
+        match self {
+            Grouping::Agent => (false, true, false),
+            Grouping::Model => (false, false, true),
+            Grouping::AgentModel => (false, true, true),
+            Grouping::WorkflowAgentModel => (true, true, true),
+        }
+    }
+}
+
 /// Filters of the token views (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenFilter {
@@ -169,100 +121,12 @@ impl TokenFilter {
     }
 }
 
-/// Token use in a period, grouped, largest first.
-pub async fn token_rows(
-    db: &Db,
-    team_id: &str,
-    period: Period,
-    grouping: Grouping,
-    filter: &TokenFilter,
-) -> Result<Vec<TokenRow>, sqlx::Error> {
-    let (keys, joins) = match grouping {
-        Grouping::Agent => (
-            "r.agent_id, a.name",
-            "LEFT JOIN agents a ON a.id = r.agent_id",
-        ),
-        Grouping::Model => ("r.model", ""),
-        Grouping::AgentModel => (
-            "r.agent_id, a.name, r.model",
-            "LEFT JOIN agents a ON a.id = r.agent_id",
-        ),
-        Grouping::WorkflowAgentModel => (
-            "r.workflow_id, w.name, r.agent_id, a.name, r.model",
-            "LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN workflows w ON w.id = r.workflow_id",
-        ),
-    };
-    let sums = crate::storage::sql::sums(
-        "r.",
-        &[
-            "input_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "cost_micros",
-        ],
-    );
-    let calls = crate::storage::sql::sum_as("r.steps", "calls");
-    let mut sql = Sql::text(&format!(
-        "SELECT {keys}, {calls}, {sums} FROM rollup_steps_daily r {joins} WHERE r.team_id = "
-    ));
-    sql.push("?", team_id)
-        .and("r.day >= ?", period.from)
-        .and("r.day < ?", period.to);
-    for (column, value) in [
-        ("r.workflow_id", &filter.workflow_id),
-        ("r.agent_id", &filter.agent_id),
-        ("r.model", &filter.model),
-    ] {
-        if let Some(value) = value {
-            sql.and(&format!("{column} = ?"), value);
-        }
-    }
-    sql.push_text(&format!(
-        " GROUP BY {keys} ORDER BY cost_micros DESC, calls DESC"
-    ));
-    let rows = sql.query().fetch_all(db.read()).await?;
-    rows.iter()
-        .map(|row| {
-            let text = |index: usize| row.try_get::<Option<String>, _>(index).ok().flatten();
-            let (workflow_id, workflow_name, agent_id, agent_name, model) = match grouping {
-                Grouping::Agent => (None, None, text(0), text(1), None),
-                Grouping::Model => (None, None, None, None, text(0)),
-                Grouping::AgentModel => (None, None, text(0), text(1), text(2)),
-                Grouping::WorkflowAgentModel => (text(0), text(1), text(2), text(3), text(4)),
-            };
-            let (input, output, cached) = (
-                sum(row, "input_tokens")?,
-                sum(row, "output_tokens")?,
-                sum(row, "cached_tokens")?,
-            );
-            Ok(TokenRow {
-                workflow_id,
-                workflow_name,
-                agent_id,
-                agent_name,
-                model,
-                calls: sum(row, "calls")?,
-                input_tokens: input,
-                output_tokens: output,
-                cached_tokens: cached,
-                total_tokens: input + output + cached,
-                cost_micros: sum(row, "cost_micros")?,
-            })
-        })
-        .collect()
-}
-
 /// Folds rows of the finest grouping (workflow × agent × model) into a coarser
 /// one without another query, largest cost first like `token_rows`.
 pub fn regroup(rows: &[TokenRow], grouping: Grouping) -> Vec<TokenRow> {
     let key = |row: &TokenRow| -> TokenRow {
         let keep = |wanted: bool, value: &Option<String>| if wanted { value.clone() } else { None };
-        let (workflow, agent, model) = match grouping {
-            Grouping::Agent => (false, true, false),
-            Grouping::Model => (false, false, true),
-            Grouping::AgentModel => (false, true, true),
-            Grouping::WorkflowAgentModel => (true, true, true),
-        };
+        let (workflow, agent, model) = grouping.keys();
         TokenRow {
             workflow_id: keep(workflow, &row.workflow_id),
             workflow_name: keep(workflow, &row.workflow_name),

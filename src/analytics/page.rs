@@ -3,20 +3,24 @@
 //! before, charts rendered on the server. Days and hours are shown in the
 //! viewer's time zone (the `hummbl_tz` cookie app.js sets; UTC until then).
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Query, State};
 use axum_extra::extract::CookieJar;
-use chrono::{Datelike, TimeZone, Timelike};
+use chrono::{Datelike, NaiveDate, TimeZone, Timelike};
 use chrono_tz::Tz;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::handlers::{DASHBOARD, parse_days};
 use super::rollups::{Bucket, DAY_MS, HOUR_MS};
-use super::{Grouping, Period, TokenFilter, Totals};
+use super::store::{self, ActiveUsers, HourCount};
+use super::{Grouping, Period, TokenFilter, TokenRow, Totals};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::AppResult;
-use crate::storage::now_ms;
+use crate::executions::Status;
+use crate::storage::{Db, now_ms};
 use crate::web::charts::{self, Point};
 use crate::web::format::{metric_card, usd_cents};
 use crate::web::{Shell, page};
@@ -70,41 +74,6 @@ fn percent(value: f64) -> String {
     format!("{:.0} %", value * 100.0)
 }
 
-/// Executions per hour and status in a period, from the narrow hourly roll-up.
-async fn hourly(
-    state: &AppState,
-    team_id: &str,
-    period: Period,
-) -> AppResult<Vec<(i64, String, i64)>> {
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT hour, status, executions FROM rollup_team_hourly \
-         WHERE team_id = $1 AND hour >= $2 AND hour < $3",
-    )
-    .bind(team_id)
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_all(state.db.read())
-    .await?;
-    Ok(rows)
-}
-
-async fn active_users(
-    state: &AppState,
-    team_id: &str,
-    period: Period,
-) -> AppResult<Vec<(i64, i64)>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT day, CAST(COUNT(*) AS BIGINT) FROM rollup_active_users_daily \
-         WHERE team_id = $1 AND day >= $2 AND day < $3 GROUP BY day ORDER BY day",
-    )
-    .bind(team_id)
-    .bind(period.from - period.from.rem_euclid(DAY_MS))
-    .bind(period.to)
-    .fetch_all(state.db.read())
-    .await?;
-    Ok(rows)
-}
-
 /// The current month so far in `zone`, in whole hours, and the month's length.
 fn month_to_date(zone: Tz, now: i64) -> (Period, f64) {
     // An instant always has exactly one local time.
@@ -129,6 +98,104 @@ fn month_to_date(zone: Tz, now: i64) -> (Period, f64) {
     (Period { from, to }, (end - start) as f64 / DAY_MS as f64)
 }
 
+/// What the dashboard shows.
+pub struct DashboardView {
+    pub days: i64,
+    /// The viewer's time zone: days and hours are local to it.
+    pub zone: Tz,
+    pub current: Totals,
+    /// The period of the same length just before.
+    pub previous: Totals,
+    pub month: MonthCost,
+    pub charts: Charts,
+}
+
+/// The month so far and its straight run-rate to the month's end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonthCost {
+    pub cost_micros: i64,
+    /// Days since the month began, at least an hour's worth (no projection
+    /// from a few minutes of data).
+    pub elapsed_days: f64,
+    pub month_days: f64,
+}
+
+impl MonthCost {
+    pub fn projection_micros(&self) -> i64 {
+        (self.cost_micros as f64 / self.elapsed_days * self.month_days).round() as i64
+    }
+}
+
+/// The charts' series, laid out in the viewer's time zone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Charts {
+    pub executions_per_day: Vec<Point>,
+    /// Succeeded out of all executions, for the days that had any.
+    pub success_per_day: Vec<Point>,
+    /// People active per UTC day (the roll-up's days).
+    pub users_per_day: Vec<Point>,
+    /// Provider calls per agent, largest first.
+    pub agents: Vec<Point>,
+    /// Executions per local weekday (Monday first) and hour.
+    pub heat: [[f64; 24]; 7],
+}
+
+impl Charts {
+    /// Lays the loaded rows out per local day and per local weekday × hour.
+    pub fn new(
+        zone: Tz,
+        hours: &[HourCount],
+        users: &[ActiveUsers],
+        agents: &[TokenRow],
+    ) -> Charts {
+        let mut per_day: BTreeMap<NaiveDate, (f64, f64)> = BTreeMap::new();
+        let mut heat = [[0.0f64; 24]; 7];
+        for count in hours {
+            // An instant always has exactly one local time.
+            let Some(local) = zone.timestamp_millis_opt(count.hour).single() else {
+                continue;
+            };
+            let executions = count.executions as f64;
+            let entry = per_day.entry(local.date_naive()).or_default();
+            entry.0 += executions;
+            if count.status == Status::Succeeded {
+                entry.1 += executions;
+            }
+            heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] +=
+                executions;
+        }
+        let label = |date: &NaiveDate| date.format("%b %d").to_string();
+        let mut agents: Vec<Point> = agents
+            .iter()
+            .map(|row| {
+                let name = row.agent_name.clone().or(row.agent_id.clone());
+                Point::new(name.unwrap_or_else(|| "(none)".into()), row.calls as f64)
+            })
+            .collect();
+        agents.sort_by(|a, b| b.value.total_cmp(&a.value));
+        Charts {
+            executions_per_day: per_day
+                .iter()
+                .map(|(day, (n, _))| Point::new(label(day), *n))
+                .collect(),
+            success_per_day: per_day
+                .iter()
+                .filter(|(_, (n, _))| *n > 0.0)
+                .map(|(day, (n, ok))| Point::new(label(day), ok / n))
+                .collect(),
+            users_per_day: users
+                .iter()
+                .filter_map(|active| {
+                    let date = chrono::DateTime::from_timestamp_millis(active.day)?.date_naive();
+                    Some(Point::new(label(&date), active.users as f64))
+                })
+                .collect(),
+            agents,
+            heat,
+        }
+    }
+}
+
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
@@ -136,81 +203,68 @@ pub async fn show(
     Query(query): Query<RangeQuery>,
 ) -> AppResult<Markup> {
     let days = parse_days(query.days, 30)?;
-    let zone = viewer_zone(&jar);
+    let (view, shell) = tokio::try_join!(
+        load(&state.db, &principal.team_id, days, viewer_zone(&jar)),
+        page(
+            &state,
+            &principal,
+            Shell::new("Analytics", "/analytics").component(DASHBOARD),
+        ),
+    )?;
+    Ok(shell.render(render(&view)))
+}
+
+/// Loads the view: the period's totals and the previous period's, the month so
+/// far, and the charts' rows, all at the same time (none needs another).
+async fn load(db: &Db, team: &str, days: i64, zone: Tz) -> AppResult<DashboardView> {
     let period = Period::last_days(days);
-    let team = principal.team_id.as_str();
-    let current = super::totals(&state.db, team, period, Bucket::Day).await?;
-    let previous = super::totals(&state.db, team, period.previous(), Bucket::Day).await?;
     let now = now_ms();
     let (month, month_days) = month_to_date(zone, now);
-    let month_totals = super::totals(&state.db, team, month, Bucket::Hour).await?;
-    let elapsed_days = ((now - month.from) as f64 / DAY_MS as f64).max(1.0 / 24.0);
-    let projection = month_totals.cost_micros as f64 / elapsed_days * month_days;
-
-    // Per local day, and per local weekday × hour.
-    let mut per_day: std::collections::BTreeMap<chrono::NaiveDate, (f64, f64)> = Default::default();
-    let mut heat = [[0.0f64; 24]; 7];
-    for (hour, status, executions) in hourly(&state, team, period).await? {
-        let Some(local) = zone.timestamp_millis_opt(hour).single() else {
-            continue;
-        };
-        let entry = per_day.entry(local.date_naive()).or_default();
-        entry.0 += executions as f64;
-        if status == "succeeded" {
-            entry.1 += executions as f64;
-        }
-        heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] +=
-            executions as f64;
-    }
-    let label = |date: &chrono::NaiveDate| date.format("%b %d").to_string();
-    let executions_per_day: Vec<Point> = per_day
-        .iter()
-        .map(|(d, (n, _))| Point::new(label(d), *n))
-        .collect();
-    let success_per_day: Vec<Point> = per_day
-        .iter()
-        .filter(|(_, (n, _))| *n > 0.0)
-        .map(|(d, (n, ok))| Point::new(label(d), ok / n))
-        .collect();
-    let users: Vec<Point> = active_users(&state, team, period)
-        .await?
-        .into_iter()
-        .filter_map(|(day, n)| {
-            let date = chrono::DateTime::from_timestamp_millis(day)?.date_naive();
-            Some(Point::new(label(&date), n as f64))
-        })
-        .collect();
-    let agents: Vec<Point> = super::token_rows(
-        &state.db,
-        team,
-        period,
-        Grouping::Agent,
-        &TokenFilter::default(),
-    )
-    .await?
-    .into_iter()
-    .map(|row| {
-        Point::new(
-            row.agent_name
-                .or(row.agent_id)
-                .unwrap_or_else(|| "(none)".into()),
-            row.calls as f64,
-        )
+    let every_agent = TokenFilter::default();
+    let (current, previous, month_totals, hours, users, agents) = tokio::try_join!(
+        super::totals(db, team, period, Bucket::Day),
+        super::totals(db, team, period.previous(), Bucket::Day),
+        super::totals(db, team, month, Bucket::Hour),
+        store::hourly(db, team, period),
+        store::active_users(db, team, period),
+        super::token_rows(db, team, period, Grouping::Agent, &every_agent),
+    )?;
+    Ok(DashboardView {
+        days,
+        zone,
+        current,
+        previous,
+        month: MonthCost {
+            cost_micros: month_totals.cost_micros,
+            elapsed_days: ((now - month.from) as f64 / DAY_MS as f64).max(1.0 / 24.0),
+            month_days,
+        },
+        charts: Charts::new(zone, &hours, &users, &agents),
     })
-    .collect();
-    let mut agents = agents;
-    agents.sort_by(|a, b| b.value.total_cmp(&a.value));
+}
 
-    let shell = page(
-        &state,
-        &principal,
-        Shell::new("Analytics", "/analytics").component(DASHBOARD),
-    )
-    .await?;
-    Ok(shell.render(html! {
+/// A card's note: the change against the previous period.
+fn versus(change: String) -> String {
+    format!("{change} vs. previous period")
+}
+
+/// The page body for a view (no queries: a test can render any view).
+pub fn render(view: &DashboardView) -> Markup {
+    let DashboardView {
+        days,
+        zone,
+        current,
+        previous,
+        month,
+        charts,
+    } = view;
+    let days = *days;
+    let zone = zone.name();
+    let compare = |now: i64, before: i64| versus(change(now as f64, before as f64));
+    html! {
         header.page-header {
             h1 { "Analytics" }
-            p.lede { "The last " (days) " days, compared with the " (days) " days before. Times in " (zone.name()) "." }
+            p.lede { "The last " (days) " days, compared with the " (days) " days before. Times in " (zone) "." }
             nav.range aria-label="Period" {
                 @for range in RANGES {
                     a.button.button-small href={"/analytics?days=" (range)} aria-current=[(range == days).then_some("page")] { (range) " days" }
@@ -218,36 +272,36 @@ pub async fn show(
             }
         }
         div.cards {
-            (metric_card("card-executions", "Workflows executed", count(current.executions as f64), format!("{} vs. previous period", change(current.executions as f64, previous.executions as f64))))
-            (metric_card("card-success", "Success rate", percent(current.success_rate), format!("{} vs. previous period", points_change(&current, &previous))))
-            (metric_card("card-tokens", "Tokens", count(current.tokens as f64), format!("{} vs. previous period", change(current.tokens as f64, previous.tokens as f64))))
-            (metric_card("card-cost", "Cost", usd_cents(current.cost_micros), format!("{} vs. previous period", change(current.cost_micros as f64, previous.cost_micros as f64))))
+            (metric_card("card-executions", "Workflows executed", count(current.executions as f64), compare(current.executions, previous.executions)))
+            (metric_card("card-success", "Success rate", percent(current.success_rate), versus(points_change(current, previous))))
+            (metric_card("card-tokens", "Tokens", count(current.tokens as f64), compare(current.tokens, previous.tokens)))
+            (metric_card("card-cost", "Cost", usd_cents(current.cost_micros), compare(current.cost_micros, previous.cost_micros)))
             section.card aria-labelledby="card-month" {
                 h2 #card-month { "Cost this month" }
-                p.metric { (usd_cents(month_totals.cost_micros)) }
-                p.hint { "Projected to month end: " strong { (usd_cents(projection.round() as i64)) } }
+                p.metric { (usd_cents(month.cost_micros)) }
+                p.hint { "Projected to month end: " strong { (usd_cents(month.projection_micros())) } }
                 p.hint.method {
-                    "Method: cost so far this month ÷ " (format!("{elapsed_days:.1}")) " days elapsed × "
-                    (format!("{month_days:.0}")) " days in the month (a straight run-rate, " (zone.name()) ")."
+                    "Method: cost so far this month ÷ " (format!("{:.1}", month.elapsed_days)) " days elapsed × "
+                    (format!("{:.0}", month.month_days)) " days in the month (a straight run-rate, " (zone) ")."
                 }
             }
         }
         div.chart-grid {
             (charts::line_chart("chart-success", "Success rate per day",
                 &format!("Share of executions that succeeded, per day, over the last {days} days."),
-                &success_per_day, Some(1.0), percent))
+                &charts.success_per_day, Some(1.0), percent))
             (charts::line_chart("chart-executions", "Executions per day",
                 &format!("Workflow executions started per day over the last {days} days."),
-                &executions_per_day, None, count))
+                &charts.executions_per_day, None, count))
             (charts::line_chart("chart-users", "Active users per day",
-                "People who used the console or ran a workflow, per UTC day.", &users, None, count))
+                "People who used the console or ran a workflow, per UTC day.", &charts.users_per_day, None, count))
             (charts::bar_chart("chart-agents", "Most used agents",
-                "Provider calls per agent in the period, largest first.", &agents, count))
+                "Provider calls per agent in the period, largest first.", &charts.agents, count))
             (charts::heat_map("chart-peaks", "Peak execution times",
-                &format!("Executions started per weekday and hour ({}), over the last {days} days.", zone.name()),
-                &heat, count))
+                &format!("Executions started per weekday and hour ({zone}), over the last {days} days."),
+                &charts.heat, count))
         }
-    }))
+    }
 }
 
 /// The success rate's change in percentage points.
@@ -284,5 +338,151 @@ mod tests {
         let (period, days) = month_to_date(zone, now);
         assert_eq!(period.from, 1_772_341_200_000);
         assert!((days - 31.0).abs() < 0.1, "{days}");
+    }
+
+    fn utc(day: u32, hour: u32) -> i64 {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, day, hour, 0, 0)
+            .single()
+            .expect("an instant")
+            .timestamp_millis()
+    }
+
+    fn agent(name: Option<&str>, calls: i64) -> TokenRow {
+        TokenRow {
+            workflow_id: None,
+            workflow_name: None,
+            agent_id: name.map(|name| format!("id-{name}")),
+            agent_name: name.map(str::to_string),
+            model: None,
+            calls,
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_tokens: 0,
+            total_tokens: 0,
+            cost_micros: 0,
+        }
+    }
+
+    #[test]
+    fn charts_lay_hours_out_in_the_viewers_days_and_weekdays() {
+        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+        let hour = |day, hour, status, executions| HourCount {
+            hour: utc(day, hour),
+            status,
+            executions,
+        };
+        // 23:00 UTC on Sunday 1 March is midnight on Monday the 2nd in Berlin.
+        let hours = [
+            hour(1, 22, Status::Failed, 1),
+            hour(1, 23, Status::Succeeded, 3),
+            hour(2, 10, Status::Failed, 1),
+        ];
+        let users = [ActiveUsers {
+            day: utc(1, 0),
+            users: 2,
+        }];
+        let agents = [agent(None, 1), agent(Some("Writer"), 5)];
+        let charts = Charts::new(berlin, &hours, &users, &agents);
+        assert_eq!(
+            charts.executions_per_day,
+            [Point::new("Mar 01", 1.0), Point::new("Mar 02", 4.0)]
+        );
+        assert_eq!(
+            charts.success_per_day,
+            [Point::new("Mar 01", 0.0), Point::new("Mar 02", 0.75)]
+        );
+        assert_eq!(charts.users_per_day, [Point::new("Mar 01", 2.0)]);
+        assert_eq!(
+            charts.agents,
+            [Point::new("Writer", 5.0), Point::new("(none)", 1.0)]
+        );
+        assert_eq!(charts.heat[6][23], 1.0, "Sunday 23:00");
+        assert_eq!(charts.heat[0][0], 3.0, "Monday 00:00");
+        assert_eq!(charts.heat[0][11], 1.0, "Monday 11:00");
+        assert_eq!(charts.heat.iter().flatten().sum::<f64>(), 5.0);
+    }
+
+    fn view() -> DashboardView {
+        DashboardView {
+            days: 7,
+            zone: "Europe/Berlin".parse().expect("zone"),
+            current: Totals {
+                executions: 1234,
+                succeeded: 925,
+                success_rate: 0.75,
+                tokens: 2_500_000,
+                cost_micros: 12_345_678,
+                ..Totals::default()
+            },
+            previous: Totals {
+                executions: 1000,
+                succeeded: 700,
+                success_rate: 0.7,
+                tokens: 2_500_000,
+                ..Totals::default()
+            },
+            month: MonthCost {
+                cost_micros: 10_000_000,
+                elapsed_days: 10.0,
+                month_days: 31.0,
+            },
+            charts: Charts {
+                agents: vec![Point::new("<Writer>", 12.0)],
+                ..Charts::default()
+            },
+        }
+    }
+
+    /// The markup of one metric card.
+    fn card<'a>(html: &'a str, id: &str) -> &'a str {
+        let start = html
+            .find(&format!("aria-labelledby=\"{id}\""))
+            .unwrap_or_else(|| panic!("no card {id}"));
+        let end = start + html[start..].find("</section>").expect("card end");
+        &html[start..end]
+    }
+
+    #[test]
+    fn a_view_renders_its_cards_against_the_previous_period() {
+        let html = render(&view()).into_string();
+        let executions = card(&html, "card-executions");
+        assert!(executions.contains(">1,234<"), "{executions}");
+        assert!(
+            executions.contains("+23 % vs. previous period"),
+            "{executions}"
+        );
+        let success = card(&html, "card-success");
+        assert!(success.contains(">75 %<") && success.contains("+5.0 pts vs. previous period"));
+        assert!(card(&html, "card-tokens").contains("+0 % vs. previous period"));
+        let cost = card(&html, "card-cost");
+        assert!(cost.contains(">$12.34<") && cost.contains("new vs. previous period"));
+        // $10 in 10 days, 31 days in the month.
+        assert!(card(&html, "card-month").contains("<strong>$31.00</strong>"));
+        assert!(html.contains("Times in Europe/Berlin."));
+        assert!(html.contains(r#"href="/analytics?days=7" aria-current="page""#));
+        assert!(!html.contains(r#"href="/analytics?days=30" aria-current"#));
+        assert_eq!(html.matches("role=\"img\"").count(), 5, "five charts");
+        assert!(html.contains("&lt;Writer&gt;") && !html.contains("<Writer>"));
+    }
+
+    #[test]
+    fn an_empty_view_says_there_is_nothing_to_compare() {
+        let empty = DashboardView {
+            current: Totals::default(),
+            previous: Totals::default(),
+            month: MonthCost {
+                cost_micros: 0,
+                elapsed_days: 1.0 / 24.0,
+                month_days: 30.0,
+            },
+            charts: Charts::default(),
+            ..view()
+        };
+        let html = render(&empty).into_string();
+        assert!(card(&html, "card-executions").contains(">0<"));
+        assert!(card(&html, "card-executions").contains("no change vs. previous period"));
+        assert!(card(&html, "card-success").contains("new vs. previous period"));
+        assert!(card(&html, "card-month").contains("<strong>$0.00</strong>"));
     }
 }

@@ -6,13 +6,12 @@
 //! The queue is bounded by a semaphore counted in rows: a request that does not
 //! fit is refused at once (503 + Retry-After) instead of growing memory.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::analytics::rollups::day_of;
 use crate::bus::{Bus, EventRun};
 use crate::storage::bulk::{Bulk, BulkError, Insert, Param};
 use crate::storage::{Db, now_ms};
@@ -269,13 +268,6 @@ pub const ACTIONS: Insert<11> = Insert {
     skip_conflicts_on: None,
 };
 
-/// Console users seen active, for the dashboard's active-user counts.
-const ACTIVE_USERS: Insert<3> = Insert {
-    table: "rollup_active_users_daily",
-    columns: ["team_id", "day", "user_id"],
-    skip_conflicts_on: Some("(team_id, day, user_id)"),
-};
-
 const METRICS: Insert<8> = Insert {
     table: "component_metrics",
     columns: [
@@ -329,22 +321,13 @@ fn write_batch(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
             ]
         }),
     )?;
-    let active: BTreeSet<(&str, i64, &str)> = actions
-        .iter()
-        .filter_map(|row| {
-            let user = row.user_id.as_deref()?;
-            Some((row.team_id.as_str(), day_of(row.timestamp), user))
-        })
-        .collect();
-    bulk.insert(
-        &ACTIVE_USERS,
-        active.iter().map(|&(team, day, user)| {
-            [
-                Param::Text(Some(team)),
-                Param::Int(day),
-                Param::Text(Some(user)),
-            ]
-        }),
+    // Console users seen active: the roll-up module owns that table and adds
+    // them in this same bulk transaction.
+    crate::analytics::rollups::add_active_users(
+        bulk,
+        actions
+            .iter()
+            .filter_map(|row| Some((row.team_id.as_str(), row.timestamp, row.user_id.as_deref()?))),
     )?;
     let metrics: Vec<&MetricRow> = batch.rows.iter().flat_map(|rows| &rows.metrics).collect();
     bulk.insert(

@@ -1,10 +1,16 @@
-//! Hourly roll-ups of executions and steps, and daily active users.
+//! Hourly and daily roll-ups of executions and steps, and daily active users.
 //!
-//! They are kept up to date in the same transaction that finishes an execution
-//! (`add_execution`) or records a provider call (`add_step`), so each counts
-//! exactly once; `rebuild` recomputes them from the raw rows (after bulk loads,
-//! or to repair). Hours are UTC hour starts of the execution's creation.
+//! This module is the only writer of the roll-up tables. They are kept up to
+//! date in the same transaction that finishes an execution (`add_execution`)
+//! or records a provider call (`add_step`), so each counts exactly once; the
+//! telemetry writer adds the console users it sees through `add_active_users`,
+//! inside its bulk transaction; `rebuild` recomputes them all from the raw rows
+//! (after bulk loads, or to repair). Hours are UTC hour starts of the
+//! execution's creation.
 
+use std::collections::BTreeSet;
+
+use crate::storage::bulk::{Bulk, BulkError, Insert, Param};
 use crate::storage::{Db, Tx};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -153,23 +159,35 @@ pub async fn add_step(tx: &mut Tx, execution_id: &str, step: &str) -> Result<(),
     Ok(())
 }
 
-/// Console users seen in ingested telemetry: (team, any moment of the day, user).
-pub async fn add_active_users(
-    tx: &mut Tx,
-    seen: impl IntoIterator<Item = (String, i64, String)>,
-) -> Result<(), sqlx::Error> {
-    for (team_id, at, user_id) in seen {
-        sqlx::query(
-            "INSERT INTO rollup_active_users_daily (team_id, day, user_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (team_id, day, user_id) DO NOTHING",
-        )
-        .bind(team_id)
-        .bind(day_of(at))
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+/// The daily active users as bulk writes add them: a user already counted
+/// that day is skipped.
+const ACTIVE_USERS: Insert<3> = Insert {
+    table: "rollup_active_users_daily",
+    columns: ["team_id", "day", "user_id"],
+    skip_conflicts_on: Some("(team_id, day, user_id)"),
+};
+
+/// Adds the console users seen in ingested telemetry, given as (team, any
+/// moment of the day, user), inside the telemetry writer's bulk transaction:
+/// ingestion stays one write, and a batch's many events of one user make one row.
+pub fn add_active_users<'a>(
+    bulk: &mut Bulk<'_>,
+    seen: impl IntoIterator<Item = (&'a str, i64, &'a str)>,
+) -> Result<(), BulkError> {
+    let active: BTreeSet<(&str, i64, &str)> = seen
+        .into_iter()
+        .map(|(team, at, user)| (team, day_of(at), user))
+        .collect();
+    bulk.insert(
+        &ACTIVE_USERS,
+        active.iter().map(|&(team, day, user)| {
+            [
+                Param::Text(Some(team)),
+                Param::Int(day),
+                Param::Text(Some(user)),
+            ]
+        }),
+    )
 }
 
 /// Recomputes every roll-up (of one team, or all) from the raw rows, in one

@@ -14,6 +14,7 @@ use axum::routing::MethodRouter;
 
 use crate::app::AppState;
 use crate::auth::MaybePrincipal;
+use crate::components::ComponentId;
 use crate::error::{AppError, ErrorInfo};
 use crate::routes::{Access, Route, Surface};
 use crate::storage::now_ms;
@@ -38,8 +39,8 @@ struct Guard {
     state: AppState,
     access: Access,
     surface: Surface,
-    component: Option<&'static str>,
-    attributed_to: Option<&'static str>,
+    component: Option<ComponentId>,
+    attributed_to: Option<ComponentId>,
 }
 
 /// Runs the guard and counts the request under its component.
@@ -52,7 +53,7 @@ async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Re
         let elapsed = started.elapsed();
         guard.state.request_stats.record(
             team.as_deref(),
-            component,
+            component.as_str(),
             server_error,
             elapsed,
             now_ms(),
@@ -60,7 +61,7 @@ async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Re
         guard
             .state
             .metrics
-            .observe_component(component, response.status(), elapsed);
+            .observe_component(component.as_str(), response.status(), elapsed);
     }
     response
 }
@@ -105,7 +106,7 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
     }
     if let Some(component) = guard.component {
         let team = principal.as_ref().map(|who| who.team_id.as_str());
-        match crate::components::is_enabled(&guard.state.db, team, component).await {
+        match crate::components::is_enabled(&guard.state.db, team, component.as_str()).await {
             Ok(true) => {}
             Ok(false) => {
                 let response = AppError::NotFound.into_response();

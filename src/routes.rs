@@ -3,7 +3,7 @@
 //! feature lists its routes with these; `app::routes` gathers them, the router
 //! is built from them only (a route cannot exist without a declaration), and
 //! `guard` enforces each declaration before the handler runs. Besides the state
-//! type handlers share, this module depends on no feature.
+//! type handlers share and the component ids, it depends on no feature.
 
 use axum::handler::Handler;
 use axum::http::Method;
@@ -11,6 +11,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::app::AppState;
 use crate::auth::Permission;
+use crate::components::id::{CONSOLE, ComponentId};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +42,9 @@ pub struct Route {
     pub access: Access,
     pub surface: Surface,
     /// The BaseN component the route belongs to: disabled component → 404.
-    pub component: Option<&'static str>,
+    pub component: Option<ComponentId>,
     /// The component its requests are counted under, when it is not `component`.
-    reports_as: Option<&'static str>,
+    reports_as: Option<ComponentId>,
     handler: MethodRouter<AppState>,
 }
 
@@ -109,24 +110,24 @@ impl Route {
         self
     }
 
-    pub fn component(mut self, id: &'static str) -> Route {
+    pub fn component(mut self, id: ComponentId) -> Route {
         self.component = Some(id);
         self
     }
 
     /// Counts the route's requests under this component (request instrumentation).
-    pub fn reports_as(mut self, id: &'static str) -> Route {
+    pub fn reports_as(mut self, id: ComponentId) -> Route {
         self.reports_as = Some(id);
         self
     }
 
     /// The component requests are attributed to: its own, or what it reports as,
     /// or the console shell; probes and static files are not counted.
-    pub fn attributed_to(&self) -> Option<&'static str> {
+    pub fn attributed_to(&self) -> Option<ComponentId> {
         match (self.component, self.reports_as, self.surface) {
             (Some(id), _, _) | (None, Some(id), _) => Some(id),
             (None, None, Surface::Raw) => None,
-            (None, None, _) => Some(crate::components::CONSOLE),
+            (None, None, _) => Some(CONSOLE),
         }
     }
 

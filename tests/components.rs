@@ -206,7 +206,7 @@ async fn a_disabled_components_routes_answer_404() {
     let route =
         hummbl::routes::Route::api(axum::http::Method::GET, "/api/probe", || async { "probe" })
             .allowed(hummbl::auth::Permission::Read)
-            .component("pilot-evaluation");
+            .component(hummbl::components::id::PILOT_EVALUATION);
     let (path, handler) = hummbl::guard::mount(route, &app.state);
     let router = axum::Router::new()
         .route(path, handler)

@@ -14,7 +14,8 @@ use crate::providers::ProviderKind;
 use crate::routes::Route;
 
 /// Agents and workflows belong to the execution monitor's component.
-pub const COMPONENT: &str = "execution-monitor";
+/// Agents are part of the execution monitor (until the agents page lands).
+pub const COMPONENT: crate::components::ComponentId = crate::components::id::EXECUTION_MONITOR;
 
 pub fn routes() -> Vec<Route> {
     vec![

@@ -17,8 +17,8 @@ use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 use crate::web::format::csv_attachment;
 
-pub const DASHBOARD: &str = "analytics-dashboard";
-pub const TOKENS: &str = "token-usage";
+pub const DASHBOARD: crate::components::ComponentId = crate::components::id::ANALYTICS_DASHBOARD;
+pub const TOKENS: crate::components::ComponentId = crate::components::id::TOKEN_USAGE;
 
 pub fn routes() -> Vec<Route> {
     vec![

@@ -7,6 +7,7 @@
 //! routes answer 404 and it leaves the navigation.
 
 pub mod handlers;
+pub mod id;
 mod store;
 
 use serde::Serialize;
@@ -48,7 +49,7 @@ impl std::str::FromStr for Kind {
 
 /// A component as the code defines it.
 pub struct Definition {
-    pub id: &'static str,
+    pub id: ComponentId,
     pub name: &'static str,
     pub domain: &'static str,
     pub route: &'static str,
@@ -57,14 +58,13 @@ pub struct Definition {
     pub kind: Kind,
 }
 
-/// The shell (overview, account, settings): where unattributed requests count.
-pub const CONSOLE: &str = "console";
+pub use id::{CONSOLE, ComponentId};
 
 /// The eight pages of the pilot plus its evaluation (DESIGN.md §2), and the
 /// system components requests and telemetry are attributed to.
 pub const BUILT_IN: &[Definition] = &[
     Definition {
-        id: "analytics-dashboard",
+        id: id::ANALYTICS_DASHBOARD,
         name: "Analytics dashboard",
         domain: "analytics",
         route: "/analytics",
@@ -73,7 +73,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "token-usage",
+        id: id::TOKEN_USAGE,
         name: "Token usage",
         domain: "analytics",
         route: "/analytics/tokens",
@@ -82,7 +82,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "execution-monitor",
+        id: id::EXECUTION_MONITOR,
         name: "Execution monitor",
         domain: "operations",
         route: "/monitor",
@@ -91,7 +91,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "error-logs",
+        id: id::ERROR_LOGS,
         name: "Error logs",
         domain: "operations",
         route: "/logs/errors",
@@ -100,7 +100,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "team-members",
+        id: id::TEAM_MEMBERS,
         name: "Team members",
         domain: "administration",
         route: "/team",
@@ -109,7 +109,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "api-keys",
+        id: id::API_KEYS,
         name: "Provider API keys",
         domain: "administration",
         route: "/settings/api-keys",
@@ -118,7 +118,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "workflow-scheduler",
+        id: id::WORKFLOW_SCHEDULER,
         name: "Workflow scheduler",
         domain: "operations",
         route: "/workflows/scheduler",
@@ -127,7 +127,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: "notification-center",
+        id: id::NOTIFICATION_CENTER,
         name: "Notification center",
         domain: "communication",
         route: "/notifications",
@@ -136,7 +136,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
-        id: CONSOLE,
+        id: id::CONSOLE,
         name: "Console shell",
         domain: "platform",
         route: "/",
@@ -145,7 +145,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::System,
     },
     Definition {
-        id: crate::telemetry::COMPONENT,
+        id: id::TELEMETRY,
         name: "Telemetry (T4 Observation)",
         domain: "platform",
         route: "/api/telemetry",
@@ -154,7 +154,7 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::System,
     },
     Definition {
-        id: "pilot-evaluation",
+        id: id::PILOT_EVALUATION,
         name: "Pilot evaluation",
         domain: "analytics",
         route: "/pilot",

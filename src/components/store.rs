@@ -21,7 +21,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     let existing: Option<String> =
         sqlx::query_scalar("SELECT version FROM basen_components WHERE id = $1")
-            .bind(definition.id)
+            .bind(definition.id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
     match existing.as_deref() {
@@ -30,7 +30,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
                 "INSERT INTO basen_components (id, name, domain, route, transformations, version, enabled, created_at, updated_at, kind) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
             )
-            .bind(definition.id)
+            .bind(definition.id.as_str())
             .bind(definition.name)
             .bind(definition.domain)
             .bind(definition.route)
@@ -50,7 +50,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
             .bind(definition.domain)
             .bind(definition.route)
             .bind(&transformations)
-            .bind(definition.id)
+            .bind(definition.id.as_str())
             .execute(&mut *tx)
             .await?;
             return tx.commit().await;
@@ -65,7 +65,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
             .bind(&transformations)
             .bind(definition.version)
             .bind(now)
-            .bind(definition.id)
+            .bind(definition.id.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -74,7 +74,7 @@ async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
         "INSERT INTO component_versions (id, component_id, version, previous_version, recorded_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(new_id())
-    .bind(definition.id)
+    .bind(definition.id.as_str())
     .bind(definition.version)
     .bind(existing)
     .bind(now)

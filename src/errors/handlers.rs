@@ -13,7 +13,7 @@ use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 
-pub const COMPONENT: &str = "error-logs";
+pub const COMPONENT: crate::components::ComponentId = crate::components::id::ERROR_LOGS;
 
 pub fn routes() -> Vec<Route> {
     vec![

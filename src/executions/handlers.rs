@@ -41,7 +41,7 @@ pub fn routes() -> Vec<Route> {
             .allowed(Permission::Operate),
     ]
     .into_iter()
-    .map(|route| route.component(crate::agents::handlers::COMPONENT))
+    .map(|route| route.component(crate::components::id::EXECUTION_MONITOR))
     .collect()
 }
 

@@ -12,9 +12,9 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::{ExecutionSummary, Filter, RetryFrom, Status, Trigger, TriggerKind};
-use crate::agents::handlers::COMPONENT;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
+use crate::components::id::EXECUTION_MONITOR as COMPONENT;
 use crate::error::{AppError, AppResult};
 use crate::storage::now_ms;
 use crate::web::format::urlencode;

@@ -19,7 +19,7 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::POST, "/api/prices", set_price).allowed(Permission::ManageKeys),
     ]
     .into_iter()
-    .map(|route| route.component("token-usage"))
+    .map(|route| route.component(crate::components::id::TOKEN_USAGE))
     .collect()
 }
 

@@ -16,7 +16,7 @@ use crate::providers::ProviderKind;
 use crate::routes::Route;
 
 /// The BaseN component of the provider keys page and API.
-pub const COMPONENT: &str = "api-keys";
+pub const COMPONENT: crate::components::ComponentId = crate::components::id::API_KEYS;
 
 pub fn routes() -> Vec<Route> {
     vec![

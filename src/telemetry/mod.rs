@@ -26,7 +26,7 @@ use crate::routes::Route;
 pub use keys::IngestKey;
 
 /// The component telemetry's own routes report as.
-pub const COMPONENT: &str = "telemetry";
+pub const COMPONENT: crate::components::ComponentId = crate::components::id::TELEMETRY;
 
 pub fn routes() -> Vec<Route> {
     let mut routes = handlers::routes();

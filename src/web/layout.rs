@@ -6,6 +6,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::NAV;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::components::ComponentId;
 use crate::error::AppError;
 use crate::teams::TeamMembership;
 
@@ -17,7 +18,7 @@ pub struct Shell {
     /// The navigation entry to mark as current.
     pub current: String,
     /// The component the page's views and load times are reported under.
-    pub component: &'static str,
+    pub component: ComponentId,
 }
 
 impl Shell {
@@ -30,7 +31,7 @@ impl Shell {
     }
 
     /// Reports the page under a component other than the console shell.
-    pub fn component(mut self, id: &'static str) -> Shell {
+    pub fn component(mut self, id: ComponentId) -> Shell {
         self.component = id;
         self
     }
@@ -58,7 +59,7 @@ pub async fn page(
         .filter(|entry| {
             entry
                 .component
-                .is_none_or(|id| enabled.get(id).copied().unwrap_or(false))
+                .is_none_or(|id| enabled.get(id.as_str()).copied().unwrap_or(false))
         })
         .collect();
     Ok(ShellView {

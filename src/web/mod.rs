@@ -33,7 +33,7 @@ pub struct NavEntry {
     pub section: &'static str,
     pub permission: Permission,
     /// Hidden when this component is disabled for the team.
-    pub component: Option<&'static str>,
+    pub component: Option<crate::components::ComponentId>,
 }
 
 pub const NAV: &[NavEntry] = &[
@@ -49,28 +49,28 @@ pub const NAV: &[NavEntry] = &[
         path: "/analytics",
         section: "Console",
         permission: Permission::Read,
-        component: Some(crate::analytics::handlers::DASHBOARD),
+        component: Some(crate::components::id::ANALYTICS_DASHBOARD),
     },
     NavEntry {
         label: "Token usage",
         path: "/analytics/tokens",
         section: "Console",
         permission: Permission::Read,
-        component: Some(crate::analytics::handlers::TOKENS),
+        component: Some(crate::components::id::TOKEN_USAGE),
     },
     NavEntry {
         label: "Execution monitor",
         path: "/monitor",
         section: "Console",
         permission: Permission::Read,
-        component: Some(crate::agents::handlers::COMPONENT),
+        component: Some(crate::components::id::EXECUTION_MONITOR),
     },
     NavEntry {
         label: "Error logs",
         path: "/logs/errors",
         section: "Console",
         permission: Permission::Read,
-        component: Some(crate::errors::handlers::COMPONENT),
+        component: Some(crate::components::id::ERROR_LOGS),
     },
     NavEntry {
         label: "Components",

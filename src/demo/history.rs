@@ -333,19 +333,7 @@ impl Generator<'_> {
                 row.push(self.team_id, steps);
                 break;
             }
-            let input = rng.random_range(input_range.0..=input_range.1);
-            let cached = if rng.random_bool(0.35) {
-                input * rng.random_range(30..60) / 100
-            } else {
-                0
-            };
-            row.usage = Usage {
-                input: input - cached,
-                output: rng.random_range(output_range.0..=output_range.1),
-                cached,
-            };
-            row.cost = crate::prices::default_price(&agent.model)
-                .map_or(0, |price| crate::prices::cost_micros(row.usage, price));
+            (row.usage, row.cost) = random_usage(rng, &agent.model, input_range, output_range);
             totals.input += row.usage.input;
             totals.output += row.usage.output;
             totals.cached += row.usage.cached;
@@ -356,26 +344,89 @@ impl Generator<'_> {
         }
         let cancelled_by =
             (status == "cancelled").then(|| user.clone().unwrap_or_else(|| self.users[0].clone()));
-        executions.extend([
-            text(execution_id),
-            text(self.team_id),
-            text(workflow.id.clone()),
+        let record = ExecutionRecord {
+            id: execution_id,
+            workflow_id: workflow.id.clone(),
+            status,
+            input: sample_input(&workflow.name, n).to_string(),
+            error,
+            triggered_by: if scheduled { "schedule" } else { "user" },
+            user,
+            times: (created, started, end),
+            steps: (workflow.steps.len() as i64, done_steps),
+            usage: totals,
+            cost,
+            cancelled_by,
+        };
+        record.push(self.team_id, executions);
+    }
+}
+
+/// Tokens of a succeeded call (a share of the input cached now and then) and its
+/// cost at the default price.
+fn random_usage(
+    rng: &mut StdRng,
+    model: &str,
+    input_range: (i64, i64),
+    output_range: (i64, i64),
+) -> (Usage, i64) {
+    let input = rng.random_range(input_range.0..=input_range.1);
+    let cached = if rng.random_bool(0.35) {
+        input * rng.random_range(30..60) / 100
+    } else {
+        0
+    };
+    let usage = Usage {
+        input: input - cached,
+        output: rng.random_range(output_range.0..=output_range.1),
+        cached,
+    };
+    let cost = crate::prices::default_price(model)
+        .map_or(0, |price| crate::prices::cost_micros(usage, price));
+    (usage, cost)
+}
+
+/// A generated execution, as its `executions` row.
+struct ExecutionRecord {
+    id: String,
+    workflow_id: String,
+    status: &'static str,
+    input: String,
+    error: Option<String>,
+    triggered_by: &'static str,
+    user: Option<String>,
+    /// Created, started, ended.
+    times: (i64, i64, i64),
+    /// Steps in the workflow, steps done.
+    steps: (i64, i64),
+    usage: Usage,
+    cost: i64,
+    cancelled_by: Option<String>,
+}
+
+impl ExecutionRecord {
+    fn push(self, team_id: &str, rows: &mut Vec<Value>) {
+        let (created, started, end) = self.times;
+        rows.extend([
+            text(self.id),
+            text(team_id),
+            text(self.workflow_id),
             int(1),
-            text(status),
-            text(sample_input(&workflow.name, n).to_string()),
-            Value::Text(error),
-            text(if scheduled { "schedule" } else { "user" }),
-            Value::Text(user),
+            text(self.status),
+            text(self.input),
+            Value::Text(self.error),
+            text(self.triggered_by),
+            Value::Text(self.user),
             int(created),
             int(started),
             int(end),
-            int(workflow.steps.len() as i64),
-            int(done_steps),
-            int(totals.input),
-            int(totals.output),
-            int(totals.cached),
-            int(cost),
-            Value::Text(cancelled_by),
+            int(self.steps.0),
+            int(self.steps.1),
+            int(self.usage.input),
+            int(self.usage.output),
+            int(self.usage.cached),
+            int(self.cost),
+            Value::Text(self.cancelled_by),
             int(end),
         ]);
     }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use super::{Failure, GroupFilter, LatestFailure, fingerprint};
 use crate::audit::Actor;
@@ -47,44 +46,43 @@ pub async fn record(tx: &mut Tx, failure: &Failure<'_>) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-/// Recomputes a team's groups from its failed steps (after bulk loads). Counts
-/// and dates are replaced; resolved and reopened marks are kept.
-pub async fn rebuild(db: &Db, team_id: &str) -> Result<usize, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT t.id, t.agent_id, t.error_class, t.error, t.completed_at, t.execution_id, e.workflow_id \
-         FROM task_results t JOIN executions e ON e.id = t.execution_id \
-         WHERE t.team_id = $1 AND t.status = 'failed' AND t.error IS NOT NULL ORDER BY t.completed_at",
-    )
-    .bind(team_id)
-    .fetch_all(db.read())
-    .await?;
-    struct Group {
-        agent_id: String,
-        class: String,
-        message: String,
-        last_error: String,
-        last_task: String,
-        last_execution: String,
-        workflow: String,
-        count: i64,
-        first: i64,
-        last: i64,
-    }
+#[derive(sqlx::FromRow)]
+struct FailedStepRow {
+    id: String,
+    agent_id: Option<String>,
+    error_class: Option<String>,
+    error: String,
+    completed_at: Option<i64>,
+    execution_id: String,
+    workflow_id: String,
+}
+
+/// A group as rebuilt from failed steps.
+struct Group {
+    agent_id: String,
+    class: String,
+    message: String,
+    last_error: String,
+    last_task: String,
+    last_execution: String,
+    workflow: String,
+    count: i64,
+    first: i64,
+    last: i64,
+}
+
+/// Failed steps (oldest first) grouped by fingerprint.
+fn group_failures(rows: Vec<FailedStepRow>) -> HashMap<String, Group> {
     let mut groups: HashMap<String, Group> = HashMap::new();
-    for row in &rows {
-        let agent_id: String = row
-            .try_get::<Option<String>, _>("agent_id")?
-            .unwrap_or_default();
-        let class: String = row
-            .try_get::<Option<String>, _>("error_class")?
-            .unwrap_or_else(|| "unknown".into());
-        let error: String = row.try_get("error")?;
-        let at: i64 = row.try_get::<Option<i64>, _>("completed_at")?.unwrap_or(0);
-        let message = fingerprint::normalize(&error);
+    for row in rows {
+        let agent_id = row.agent_id.unwrap_or_default();
+        let class = row.error_class.unwrap_or_else(|| "unknown".into());
+        let at = row.completed_at.unwrap_or(0);
+        let message = fingerprint::normalize(&row.error);
         let key = fingerprint::of_normalized(&agent_id, &class, &message);
         let group = groups.entry(key).or_insert_with(|| Group {
-            agent_id: agent_id.clone(),
-            class: class.clone(),
+            agent_id,
+            class,
             message,
             last_error: String::new(),
             last_task: String::new(),
@@ -96,11 +94,26 @@ pub async fn rebuild(db: &Db, team_id: &str) -> Result<usize, sqlx::Error> {
         });
         group.count += 1;
         group.last = at;
-        group.last_error = error;
-        group.last_task = row.try_get("id")?;
-        group.last_execution = row.try_get("execution_id")?;
-        group.workflow = row.try_get("workflow_id")?;
+        group.last_error = row.error;
+        group.last_task = row.id;
+        group.last_execution = row.execution_id;
+        group.workflow = row.workflow_id;
     }
+    groups
+}
+
+/// Recomputes a team's groups from its failed steps (after bulk loads). Counts
+/// and dates are replaced; resolved and reopened marks are kept.
+pub async fn rebuild(db: &Db, team_id: &str) -> Result<usize, sqlx::Error> {
+    let rows: Vec<FailedStepRow> = sqlx::query_as(
+        "SELECT t.id, t.agent_id, t.error_class, t.error, t.completed_at, t.execution_id, e.workflow_id \
+         FROM task_results t JOIN executions e ON e.id = t.execution_id \
+         WHERE t.team_id = $1 AND t.status = 'failed' AND t.error IS NOT NULL ORDER BY t.completed_at",
+    )
+    .bind(team_id)
+    .fetch_all(db.read())
+    .await?;
+    let groups = group_failures(rows);
     let mut tx = db.begin().await?;
     for (key, group) in &groups {
         sqlx::query(

@@ -14,7 +14,7 @@ use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::ingest::{ActionRow, IngestError, MetricRow, Rows};
-use super::{COMPONENT, Sender, validate};
+use super::{COMPONENT, Sender, Source, validate};
 use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -250,8 +250,8 @@ pub async fn track(
     let events = validate::events(&json_body(&headers, &body)?, state.telemetry_limits(), now)?;
     let count = events.len();
     let (user_id, source) = match &sender {
-        Sender::Console(principal) => (Some(principal.user_id.clone()), "console".to_string()),
-        Sender::Key(key) => (None, format!("key:{}", key.id)),
+        Sender::Console(principal) => (Some(principal.user_id.clone()), Source::console()),
+        Sender::Key(key) => (None, Source::ingestion_key(&key.id)),
     };
     let team_id = sender.team_id().to_string();
     let rows = Rows {

@@ -33,7 +33,7 @@ pub struct ActionRow {
     pub timestamp: i64,
     pub session_id: Option<String>,
     pub external_user_id: Option<String>,
-    pub source: String,
+    pub source: super::Source,
 }
 
 /// A `component_metrics` row.
@@ -316,7 +316,7 @@ fn write_batch(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
                 Param::Int(row.timestamp),
                 Param::Text(row.session_id.as_deref()),
                 Param::Text(row.external_user_id.as_deref()),
-                Param::Text(Some(&row.source)),
+                Param::Text(Some(row.source.as_str())),
                 now,
             ]
         }),

@@ -50,6 +50,26 @@ impl Sender {
     }
 }
 
+/// Where telemetry events came from, as stored in `user_actions.source`: the
+/// console (a signed-in user's browser) or another app by its ingestion key
+/// (`key:<id>`). Only these constructors make one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source(String);
+
+impl Source {
+    pub fn console() -> Source {
+        Source("console".to_string())
+    }
+
+    pub fn ingestion_key(key_id: &str) -> Source {
+        Source(format!("key:{key_id}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The ingestion key a request authenticated with, if any (set by
 /// `auth::authenticate`).
 #[derive(Debug, Clone)]

@@ -40,14 +40,6 @@ impl ProviderKind {
         }
     }
 
-    /// Reads the `provider` column of a row.
-    pub fn from_row(row: &sqlx::any::AnyRow) -> Result<ProviderKind, sqlx::Error> {
-        use sqlx::Row;
-        let text: String = row.try_get("provider")?;
-        text.parse()
-            .map_err(|()| sqlx::Error::Decode(format!("unknown provider {text:?}").into()))
-    }
-
     /// How the provider is shown wherever it appears.
     pub fn display_name(self) -> &'static str {
         match self {

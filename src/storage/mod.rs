@@ -333,15 +333,6 @@ pub fn json_text(value: &impl serde::Serialize) -> Result<String, crate::error::
     serde_json::to_string(value).map_err(|err| crate::error::AppError::Internal(err.into()))
 }
 
-/// `$first, $first+1, …`: `count` numbered placeholders, for an `IN (…)` list
-/// after a statement's fixed parameters.
-pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// See [`Db::values_list`].
 fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
     let mut text = String::with_capacity(rows * columns * 5);

@@ -114,15 +114,19 @@ async fn toggle_form(
 }
 
 async fn settings_page(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
-    let components = super::list(&state.db, &principal.team_id).await?;
+    let shell = Shell::new("Components", "/settings/components");
+    let (components, shell) = tokio::try_join!(
+        async { Ok(super::list(&state.db, &principal.team_id).await?) },
+        page(&state, &principal, shell),
+    )?;
     let may_toggle = principal.can(Permission::ManageComponents);
-    let shell = page(
-        &state,
-        &principal,
-        Shell::new("Components", "/settings/components"),
-    )
-    .await?;
-    Ok(shell.render(html! {
+    Ok(shell.render(render(&components, may_toggle)))
+}
+
+/// The settings page's body: every component with its state, and the switches
+/// for admins (system components are always on).
+fn render(components: &[super::Component], may_toggle: bool) -> Markup {
+    html! {
         header.page-header {
             h1 { "Components" }
             p.lede {
@@ -146,7 +150,7 @@ async fn settings_page(State(state): State<AppState>, principal: Principal) -> A
                 }
             }
             tbody {
-                @for component in &components {
+                @for component in components {
                     tr {
                         td { strong { (component.name) } br; code.muted { (component.id) } }
                         td { code { (component.route) } }
@@ -173,5 +177,43 @@ async fn settings_page(State(state): State<AppState>, principal: Principal) -> A
                 }
             }
         }
-    }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::{Component, Kind};
+
+    fn component(id: &str, kind: Kind, enabled: bool) -> Component {
+        Component {
+            id: id.into(),
+            name: format!("{id} <page>"),
+            domain: "analytics".into(),
+            route: format!("/{id}"),
+            transformations: vec!["T4".into()],
+            version: "0.1.0".into(),
+            enabled,
+            kind,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn admins_get_switches_except_for_system_components() {
+        let components = [
+            component("token-usage", Kind::Page, false),
+            component("console", Kind::System, true),
+        ];
+        let html = render(&components, true).into_string();
+        assert!(html.contains(r#"action="/settings/components/token-usage""#));
+        assert!(!html.contains(r#"action="/settings/components/console""#));
+        assert!(
+            html.contains("token-usage &lt;page&gt;"),
+            "names are escaped"
+        );
+        let viewer = render(&components, false).into_string();
+        assert!(!viewer.contains("<form"));
+        assert!(viewer.contains("Admins and owners can switch components on and off."));
+    }
 }

@@ -131,20 +131,25 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Loads the page (the team's keys and the shell at once) and renders it, with
+/// `flash` (a new key, or a refusal) above the list.
 async fn render(
     state: &AppState,
     principal: &Principal,
     flash: Option<Markup>,
 ) -> AppResult<Markup> {
-    let keys = keys::list(&state.db, &principal.team_id).await?;
+    let shell = Shell::new("Ingestion keys", "/settings/ingestion-keys");
+    let (keys, shell) = tokio::try_join!(
+        async { Ok(keys::list(&state.db, &principal.team_id).await?) },
+        page(state, principal, shell),
+    )?;
     let may_manage = principal.can(Permission::ManageKeys);
-    let shell = page(
-        state,
-        principal,
-        Shell::new("Ingestion keys", "/settings/ingestion-keys"),
-    )
-    .await?;
-    Ok(shell.render(html! {
+    Ok(shell.render(render_keys(&keys, may_manage, flash)))
+}
+
+/// The page's body (no queries).
+fn render_keys(keys: &[KeyInfo], may_manage: bool, flash: Option<Markup>) -> Markup {
+    html! {
         header.page-header {
             h1 { "Ingestion keys" }
             p.lede {
@@ -182,7 +187,7 @@ async fn render(
                     @if may_manage { th scope="col" { span.visually-hidden { "Actions" } } }
                 } }
                 tbody {
-                    @for key in &keys {
+                    @for key in keys {
                         tr {
                             td { (key.name) }
                             td { code { (key.prefix) "…" } }
@@ -203,7 +208,7 @@ async fn render(
                 }
             }
         }
-    }))
+    }
 }
 
 async fn keys_page(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
@@ -259,5 +264,35 @@ async fn revoke_form(
     match revoke(&state, &principal, &id).await {
         Ok(()) => Redirect::to("/settings/ingestion-keys").into_response(),
         Err(err) => err.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_can_create_and_revoke_and_viewers_only_read() {
+        let keys = [KeyInfo {
+            id: "k-1".into(),
+            name: "Storefront <web>".into(),
+            prefix: "hmb_ik_ab12".into(),
+            allowed_origins: vec!["https://shop.example.com".into()],
+            created_at: 0,
+            last_used_at: None,
+        }];
+        let admin = render_keys(&keys, true, None).into_string();
+        assert!(admin.contains(r#"action="/settings/ingestion-keys/k-1/revoke""#));
+        assert!(admin.contains("Create key"));
+        assert!(admin.contains("Storefront &lt;web&gt;"));
+        assert!(admin.contains("https://shop.example.com"));
+        let viewer = render_keys(&keys, false, None).into_string();
+        assert!(!viewer.contains("/revoke"));
+        assert!(viewer.contains("Admins and owners create and revoke keys."));
+        assert!(
+            render_keys(&[], true, None)
+                .into_string()
+                .contains("No ingestion keys yet.")
+        );
     }
 }

@@ -6,6 +6,7 @@ use maud::{Markup, html};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::AppResult;
+use crate::teams::Member;
 
 use super::{Shell, page};
 
@@ -21,12 +22,33 @@ fn permission_label(permission: Permission) -> &'static str {
     }
 }
 
+/// What the overview shows.
+pub struct OverviewView {
+    pub members: Vec<Member>,
+    /// Components switched on for the team, of all registered.
+    pub components_enabled: usize,
+    pub components: usize,
+}
+
 pub async fn show(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
-    let members = crate::teams::members(&state.db, &principal.team_id).await?;
-    let components = crate::components::list(&state.db, &principal.team_id).await?;
-    let enabled = components.iter().filter(|c| c.enabled).count();
-    let shell = page(&state, &principal, Shell::new("Overview", "/")).await?;
-    Ok(shell.render(html! {
+    let team = principal.team_id.as_str();
+    let (members, components, shell) = tokio::try_join!(
+        async { Ok(crate::teams::members(&state.db, team).await?) },
+        async { Ok(crate::components::list(&state.db, team).await?) },
+        page(&state, &principal, Shell::new("Overview", "/")),
+    )?;
+    let view = OverviewView {
+        members,
+        components_enabled: components.iter().filter(|c| c.enabled).count(),
+        components: components.len(),
+    };
+    Ok(shell.render(render(&principal, &view)))
+}
+
+/// The overview's body for the signed-in principal (no queries).
+pub fn render(principal: &Principal, view: &OverviewView) -> Markup {
+    let members = &view.members;
+    html! {
         header.page-header {
             h1 { (principal.team_name) }
             p.lede { "You are signed in as " strong { (principal.name) } " with the role " strong { (principal.role) } "." }
@@ -38,7 +60,7 @@ pub async fn show(State(state): State<AppState>, principal: Principal) -> AppRes
             }
             section.card aria-labelledby="card-components" {
                 h2 #card-components { "Components enabled" }
-                p.metric { (enabled) " / " (components.len()) }
+                p.metric { (view.components_enabled) " / " (view.components) }
             }
         }
         section aria-labelledby="members-title" {
@@ -47,7 +69,7 @@ pub async fn show(State(state): State<AppState>, principal: Principal) -> AppRes
                 caption.visually-hidden { "Members of " (principal.team_name) }
                 thead { tr { th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Role" } } }
                 tbody {
-                    @for member in &members {
+                    @for member in members {
                         tr {
                             td { (member.name) }
                             td { (member.email) }
@@ -69,5 +91,5 @@ pub async fn show(State(state): State<AppState>, principal: Principal) -> AppRes
                 }
             }
         }
-    }))
+    }
 }

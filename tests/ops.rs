@@ -62,14 +62,7 @@ async fn metrics_count_requests_by_route_template() {
         .send()
         .await
         .expect("404");
-    let text = client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     let line = text
         .lines()
         .find(|line| {
@@ -88,14 +81,7 @@ async fn metrics_count_requests_by_route_template() {
 #[tokio::test]
 async fn openapi_describes_every_api_route() {
     let app = TestApp::spawn().await;
-    let doc: serde_json::Value = client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     let mut missing = Vec::new();
     for route in hummbl::app::routes() {
@@ -121,14 +107,7 @@ async fn openapi_describes_every_api_route() {
 #[tokio::test]
 async fn openapi_declares_every_path_parameter() {
     let app = TestApp::spawn().await;
-    let doc: serde_json::Value = client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     let mut undeclared = Vec::new();
     let paths = doc["paths"].as_object().expect("paths");
     for (path, operations) in paths {
@@ -170,14 +149,7 @@ async fn openapi_declares_every_path_parameter() {
 #[tokio::test]
 async fn openapi_declares_security_and_error_answers() {
     let app = TestApp::spawn().await;
-    let doc: serde_json::Value = client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     let schemes = doc["components"]["securitySchemes"]
         .as_object()
         .expect("security schemes");

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, client};
+use common::TestApp;
 use hummbl::config::WorkerPeriods;
 
 /// The workers a `--demo` server must run, written apart from `workers::table`
@@ -36,14 +36,7 @@ fn short_periods() -> WorkerPeriods {
 
 /// `hummbl_worker_ticks_total{worker="NAME"}` as exported now.
 async fn ticks(app: &TestApp, worker: &str) -> u64 {
-    let text = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = app.metrics_text().await;
     let series = format!("hummbl_worker_ticks_total{{worker=\"{worker}\"}} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&series))

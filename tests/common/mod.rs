@@ -129,6 +129,30 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET /metrics` as Prometheus text (no token configured).
+    pub async fn metrics_text(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// `GET /api/openapi.json`, parsed.
+    pub async fn openapi(&self) -> serde_json::Value {
+        client()
+            .get(self.url("/api/openapi.json"))
+            .send()
+            .await
+            .expect("openapi")
+            .json()
+            .await
+            .expect("openapi json")
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

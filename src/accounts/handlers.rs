@@ -166,19 +166,31 @@ enum Outcome {
     NewToken(String),
 }
 
+/// Loads the account page (your tokens and the shell at once) and renders it
+/// with the outcome of the action that led here.
 async fn render_account(
     state: &AppState,
     principal: &Principal,
     outcome: Outcome,
 ) -> AppResult<Markup> {
-    let tokens = tokens::list(&state.db, &principal.user_id).await?;
-    let shell = page(state, principal, Shell::new("Account", "/account")).await?;
-    Ok(shell.render(html! {
+    let shell = Shell::new("Account", "/account");
+    let (tokens, shell) = tokio::try_join!(
+        async { Ok(tokens::list(&state.db, &principal.user_id).await?) },
+        page(state, principal, shell),
+    )?;
+    let header = html! {
         header.page-header {
             h1 { "Account" }
             p.lede { (principal.name) " · " (principal.email) }
         }
-        @match &outcome {
+    };
+    Ok(shell.render(html! { (header) (account_body(&tokens, &outcome)) }))
+}
+
+/// The account page's forms and token list (no queries).
+fn account_body(tokens: &[tokens::TokenInfo], outcome: &Outcome) -> Markup {
+    html! {
+        @match outcome {
             Outcome::None => {},
             Outcome::Notice(kind, text) => { (notice(kind, text)) },
             Outcome::NewToken(secret) => {
@@ -224,7 +236,7 @@ async fn render_account(
                     caption.visually-hidden { "Your API tokens" }
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Starts with" } th scope="col" { "Last used" } th scope="col" { "Expires" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody {
-                        @for token in &tokens {
+                        @for token in tokens {
                             tr {
                                 td { (token.name) }
                                 td { code { (token.prefix) "…" } }
@@ -241,7 +253,7 @@ async fn render_account(
                 }
             }
         }
-    }))
+    }
 }
 
 async fn account_page(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
@@ -335,5 +347,31 @@ async fn revoke_token_form(
     match revoke(&state, &principal, &id).await {
         Ok(()) => Redirect::to("/account").into_response(),
         Err(err) => form_failure(&state, &principal, err).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_token_is_shown_once_and_listed_tokens_can_be_revoked() {
+        let listed = [tokens::TokenInfo {
+            id: "t-1".into(),
+            name: "CI <exporter>".into(),
+            prefix: "hmb_pat_ab12".into(),
+            team_id: "team".into(),
+            created_at: 0,
+            last_used_at: None,
+            expires_at: None,
+        }];
+        let html = account_body(&listed, &Outcome::NewToken("hmb_pat_secret".into())).into_string();
+        assert!(html.contains("hmb_pat_secret"));
+        assert!(html.contains("it will not be shown again"));
+        assert!(html.contains(r#"action="/account/tokens/t-1/revoke""#));
+        assert!(html.contains("CI &lt;exporter&gt;"));
+        let empty = account_body(&[], &Outcome::None).into_string();
+        assert!(empty.contains("No tokens yet."));
+        assert!(!empty.contains("hmb_pat_secret"));
     }
 }

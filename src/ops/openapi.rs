@@ -221,18 +221,39 @@ impl utoipa::Modify for Contract {
 }
 
 fn describe(operation: &mut Operation, route: &Route, reads_api_json: bool) {
+    operation.security = Some(security(route));
+    let errors = error_answers(operation, route, reads_api_json);
+    let responses = &mut operation.responses.responses;
+    for (status, description) in errors {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
+    }
+    with_error_bodies(responses);
+}
+
+/// The credentials an operation accepts, from its route's access.
+fn security(route: &Route) -> Vec<SecurityRequirement> {
     let needs = |schemes: &[&str]| -> Vec<SecurityRequirement> {
         schemes
             .iter()
             .map(|scheme| SecurityRequirement::new(*scheme, Vec::<String>::new()))
             .collect()
     };
-    operation.security = Some(match route.access {
+    match route.access {
         Access::Public => Vec::new(),
         Access::Ingest => needs(&["bearer", "session", "ingestion_key"]),
         Access::SignedIn | Access::Allowed(_) => needs(&["bearer", "session"]),
-    });
-    let mut errors: Vec<(u16, &str)> = Vec::new();
+    }
+}
+
+/// The error answers the guard and the extractors give for this operation.
+fn error_answers(
+    operation: &Operation,
+    route: &Route,
+    reads_api_json: bool,
+) -> Vec<(u16, &'static str)> {
+    let mut errors: Vec<(u16, &'static str)> = Vec::new();
     if route.access != Access::Public {
         errors.push((401, "No valid session or token"));
     }
@@ -265,13 +286,13 @@ fn describe(operation: &mut Operation, route: &Route, reads_api_json: bool) {
         errors.push((415, "The body is not sent as application/json"));
         errors.push((422, "A field breaks a rule; `field` names it"));
     }
-    let responses = &mut operation.responses.responses;
-    for (status, description) in errors {
-        responses
-            .entry(status.to_string())
-            .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
-    }
-    // Every error answer carries the error body.
+    errors
+}
+
+/// Every error answer carries the error body (and the size limit's plain text).
+fn with_error_bodies(
+    responses: &mut std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>>,
+) {
     for (status, response) in responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;

@@ -81,16 +81,13 @@ pub async fn set_password(
         .execute(&mut *tx)
         .await?;
     crate::auth::delete_user_sessions(&mut tx, user_id, keep_session).await?;
-    crate::audit::record_with(
-        &mut *tx,
-        crate::audit::Entry {
-            team_id: None,
-            actor: Some(user_id),
-            action: "account.password_changed",
-            target: Some(("user", user_id)),
-            detail: None,
-        },
-    )
-    .await?;
+    let entry = crate::audit::Entry {
+        team_id: None,
+        actor: Some(user_id),
+        action: "account.password_changed",
+        target: Some(("user", user_id)),
+        detail: None,
+    };
+    crate::audit::record_entry(&mut tx, &entry).await?;
     tx.commit().await
 }

@@ -7,6 +7,17 @@ use std::collections::HashMap;
 use super::{BUILT_IN, Component, Definition, Kind, Toggle};
 use crate::storage::{Db, decode_json, decode_name, new_id, now_ms};
 
+/// A component's effective state for the team as BIGINT 1/0: on unless the
+/// instance switch (`c.enabled`) or the team's (`tc.enabled`) says off; unset
+/// (NULL) counts as on. Written for both BOOLEAN (PostgreSQL) and INTEGER
+/// (SQLite) columns.
+macro_rules! effective_enabled {
+    () => {
+        "CAST(CASE WHEN (c.enabled IS NOT NULL AND NOT c.enabled) \
+         OR (tc.enabled IS NOT NULL AND NOT tc.enabled) THEN 0 ELSE 1 END AS BIGINT)"
+    };
+}
+
 /// Upserts the built-in components; a changed version is recorded.
 pub async fn register_built_ins(db: &Db) -> anyhow::Result<()> {
     for definition in BUILT_IN {
@@ -90,20 +101,18 @@ pub async fn is_enabled(
     team_id: Option<&str>,
     component_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(&format!(
-        "SELECT {}, {} FROM basen_components c \
-         LEFT JOIN team_components tc ON tc.component_id = c.id AND tc.team_id = $2 WHERE c.id = $1",
-        nullable_flag("c.enabled"),
-        nullable_flag("tc.enabled"),
+    // Asked on every guarded request: one constant statement.
+    let enabled: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT ",
+        effective_enabled!(),
+        " FROM basen_components c \
+         LEFT JOIN team_components tc ON tc.component_id = c.id AND tc.team_id = $2 WHERE c.id = $1"
     ))
     .bind(component_id)
     .bind(team_id.unwrap_or(""))
     .fetch_optional(db.read())
     .await?;
-    let Some((instance, team)) = row else {
-        return Ok(false);
-    };
-    Ok(instance.is_none_or(|on| on != 0) && team.is_none_or(|on| on != 0))
+    Ok(enabled == Some(1))
 }
 
 #[derive(sqlx::FromRow)]
@@ -117,20 +126,17 @@ struct ComponentRow {
     kind: String,
     updated_at: i64,
     /// NULL (never set) counts as on, at both levels.
-    instance_enabled: Option<i64>,
-    team_enabled: Option<i64>,
+    enabled: i64,
 }
 
 /// Every registered component, with its effective state for the team.
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Component>, sqlx::Error> {
-    let rows: Vec<ComponentRow> = sqlx::query_as(&format!(
-        "SELECT c.id, c.name, c.domain, c.route, c.transformations, c.version, c.kind, c.updated_at, \
-                {} AS instance_enabled, {} AS team_enabled \
-         FROM basen_components c \
+    let rows: Vec<ComponentRow> = sqlx::query_as(concat!(
+        "SELECT c.id, c.name, c.domain, c.route, c.transformations, c.version, c.kind, c.updated_at, ",
+        effective_enabled!(),
+        " AS enabled FROM basen_components c \
          LEFT JOIN team_components tc ON tc.component_id = c.id AND tc.team_id = $1 \
-         ORDER BY c.kind DESC, c.id",
-        nullable_flag("c.enabled"),
-        nullable_flag("tc.enabled"),
+         ORDER BY c.kind DESC, c.id"
     ))
     .bind(team_id)
     .fetch_all(db.read())
@@ -145,8 +151,7 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Component>, sqlx::Error>
                     .map(|text| decode_json("basen_components.transformations", text))
                     .transpose()?
                     .unwrap_or_default(),
-                enabled: row.instance_enabled.is_none_or(|on| on != 0)
-                    && row.team_enabled.is_none_or(|on| on != 0),
+                enabled: row.enabled == 1,
                 id: row.id,
                 name: row.name,
                 domain: row.domain,
@@ -156,11 +161,6 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Component>, sqlx::Error>
             })
         })
         .collect()
-}
-
-/// A nullable boolean column (a LEFT JOIN's) as a BIGINT 0/1 or NULL.
-fn nullable_flag(column: &str) -> String {
-    format!("CAST(CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN 1 ELSE 0 END AS BIGINT)")
 }
 
 /// Effective on/off of every component for a team (for the navigation).
@@ -205,21 +205,13 @@ pub async fn set_enabled(
     .bind(actor)
     .execute(&mut *tx)
     .await?;
-    crate::audit::record_with(
-        &mut *tx,
-        crate::audit::Entry {
-            team_id: Some(team_id),
-            actor: Some(actor),
-            action: if enabled {
-                "component.enabled"
-            } else {
-                "component.disabled"
-            },
-            target: Some(("component", component_id)),
-            detail: None,
-        },
-    )
-    .await?;
+    let action = if enabled {
+        "component.enabled"
+    } else {
+        "component.disabled"
+    };
+    let who = crate::audit::Actor::user(team_id, actor);
+    crate::audit::record_in(&mut tx, who, action, ("component", component_id), None).await?;
     tx.commit().await?;
     Ok(Toggle::Done)
 }

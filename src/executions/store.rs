@@ -152,17 +152,26 @@ pub async fn summary(
     .transpose()
 }
 
+#[derive(sqlx::FromRow)]
+struct DetailRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    input: Option<String>,
+}
+
 /// One execution with its input and steps.
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<ExecutionDetail>, sqlx::Error> {
-    let Some(summary) = summary(db, team_id, id).await? else {
+    let row: Option<DetailRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS}, e.input FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+         WHERE e.team_id = $1 AND e.id = $2"
+    ))
+    .bind(team_id)
+    .bind(id)
+    .fetch_optional(db.read())
+    .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
-    let input: Option<String> =
-        sqlx::query_scalar("SELECT input FROM executions WHERE team_id = $1 AND id = $2")
-            .bind(team_id)
-            .bind(id)
-            .fetch_one(db.read())
-            .await?;
     let steps = sqlx::query_as::<_, StepRow>(&format!(
         "SELECT {STEP_COLUMNS} FROM task_results WHERE execution_id = $1 ORDER BY started_at, task_name"
     ))
@@ -173,8 +182,9 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<ExecutionDet
     .map(StepResult::try_from)
     .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(ExecutionDetail {
-        summary,
-        input: input
+        summary: row.summary.try_into()?,
+        input: row
+            .input
             .as_deref()
             .map(|text| crate::storage::decode_json("executions.input", text))
             .transpose()?

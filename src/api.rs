@@ -3,8 +3,11 @@
 //! problem, a body of the wrong shape a 422, too large a 413, an unreadable query
 //! string a 400), always in the API's JSON error format.
 
-use axum::extract::rejection::QueryRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
@@ -18,16 +21,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<ApiJson<T>, AppError> {
-        // Content type, size and syntax are checked as axum's `Json` does.
-        let axum::Json(body) =
-            axum::Json::<serde_json::Value>::from_request(request, state).await?;
-        if !body.is_object() {
+        if !is_json(request.headers()) {
+            return Err(JsonRejection::MissingJsonContentType(Default::default()).into());
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| AppError::Rejected(rejection.status(), rejection.body_text()))?;
+        // Parsed once, straight into `T` (syntax 400, shape 422, as axum's Json);
+        // then an array that serde read as a struct is refused.
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&body)?;
+        if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
             return Err(AppError::validation("body", "must be a JSON object"));
         }
-        T::deserialize(body)
-            .map(ApiJson)
-            .map_err(|err| AppError::validation("body", err.to_string()))
+        Ok(ApiJson(value))
     }
+}
+
+/// `application/json`, or a `+json` type, as axum's `Json` accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The query string of an API route. axum's own `Query` answers a bad value

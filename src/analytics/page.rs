@@ -434,14 +434,7 @@ mod tests {
         }
     }
 
-    /// The markup of one metric card.
-    fn card<'a>(html: &'a str, id: &str) -> &'a str {
-        let start = html
-            .find(&format!("aria-labelledby=\"{id}\""))
-            .unwrap_or_else(|| panic!("no card {id}"));
-        let end = start + html[start..].find("</section>").expect("card end");
-        &html[start..end]
-    }
+    use crate::web::testing::card;
 
     #[test]
     fn a_view_renders_its_cards_against_the_previous_period() {

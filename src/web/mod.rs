@@ -188,3 +188,16 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 pub fn notice(kind: &str, text: &str) -> Markup {
     html! { div class={"notice notice-" (kind)} role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
 }
+
+/// Helpers for the pages' render tests.
+#[cfg(test)]
+pub mod testing {
+    /// The markup of one metric card (the `section` labelled by `id`).
+    pub fn card<'a>(html: &'a str, id: &str) -> &'a str {
+        let start = html
+            .find(&format!("aria-labelledby=\"{id}\""))
+            .unwrap_or_else(|| panic!("no card {id}"));
+        let end = start + html[start..].find("</section>").expect("card end");
+        &html[start..end]
+    }
+}

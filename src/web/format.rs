@@ -44,9 +44,14 @@ pub fn csv_record(fields: impl IntoIterator<Item = String>) -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
+/// OWASP's list of characters a spreadsheet may start a formula with: `=`, `+`,
+/// `-`, `@`, and TAB and CR (some spreadsheets skip leading whitespace before
+/// reading a formula); LF for the same reason. Plain numbers stay numbers.
 fn defuse_formula(field: String) -> String {
     match field.chars().next() {
-        Some('=' | '+' | '-' | '@') if field.parse::<f64>().is_err() => format!("'{field}"),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') if field.parse::<f64>().is_err() => {
+            format!("'{field}")
+        }
         _ => field,
     }
 }
@@ -110,6 +115,23 @@ mod tests {
             String::from_utf8(line).expect("utf-8"),
             "\"Brief, weekly\",\"say \"\"hi\"\"\",'=HYPERLINK(1),-0.5\r\n"
         );
+    }
+
+    #[test]
+    fn a_leading_tab_or_carriage_return_is_defused_too() {
+        for field in [
+            "\t=1+1",
+            "\r=1+1",
+            "\n=1+1",
+            "@SUM(A1)",
+            "+cmd|' /C calc'!A0",
+        ] {
+            let line = String::from_utf8(csv_record([field.to_string()])).expect("utf-8");
+            assert!(
+                line.starts_with("'") || line.starts_with("\"'"),
+                "{field:?} came out as {line:?}"
+            );
+        }
     }
 
     #[test]

@@ -402,3 +402,34 @@ async fn bulk_writes_and_ordinary_write_transactions_interleave_without_lock_err
         vec![("bulk".to_owned(), 32 * 150), ("plain".to_owned(), 32)]
     );
 }
+
+/// Password hashes and sealed keys live in the SQLite file: the server creates
+/// the data directory 0700 and the database, its WAL and shared memory 0600,
+/// whatever the umask (tests run with the usual 022). SQLite only, on either
+/// backend's run: the files are SQLite's.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("fresh/data");
+    let db = Db::open_sqlite(&dir).await.expect("open");
+    db.migrate().await.expect("migrate");
+    let mode = |name: &str| {
+        let path = if name.is_empty() {
+            dir.clone()
+        } else {
+            dir.join(name)
+        };
+        std::fs::metadata(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "data directory");
+    for file in ["hummbl.db", "hummbl.db-wal", "hummbl.db-shm"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    db.close().await;
+}

@@ -26,6 +26,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod bulk;
+pub mod files;
 pub mod sql;
 
 pub use sql::Sql;
@@ -78,9 +79,9 @@ impl Db {
     /// Opens the SQLite file `hummbl.db` inside `data_dir` (created if missing).
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        files::create_private_dir(data_dir)?;
         let file = data_dir.join("hummbl.db");
+        files::create_private_file(&file)?;
         let path = file.to_string_lossy();
         let writer_options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?;
         let writer = AnyPoolOptions::new()

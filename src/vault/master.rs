@@ -103,7 +103,7 @@ fn read_file(path: &Path) -> anyhow::Result<MasterKey> {
 /// Writes the key readable by the owner only; refuses to overwrite.
 pub fn write_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        crate::storage::files::create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

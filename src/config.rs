@@ -162,6 +162,7 @@ struct FileConfig {
     runner_concurrency: Option<usize>,
     execution_lease_secs: Option<u64>,
     provider_timeout_secs: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +193,8 @@ pub struct Config {
     pub provider_timeout: Duration,
     /// How often each background worker ticks.
     pub workers: WorkerPeriods,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `auth::client`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The periods of the background workers (`workers::table`). Tests shorten them.
@@ -267,6 +270,7 @@ impl Config {
             runner: Default::default(),
             provider_timeout: Duration::from_secs(DEFAULT_PROVIDER_TIMEOUT_SECS),
             workers: WorkerPeriods::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -306,6 +310,7 @@ impl Config {
             runner: runner(&file)?,
             provider_timeout: provider_timeout(&file)?,
             workers: workers(&file)?,
+            trusted_proxies: trusted_proxies(&file)?,
         })
     }
 }
@@ -464,6 +469,34 @@ fn workers(file: &FileConfig) -> anyhow::Result<WorkerPeriods> {
     Ok(workers)
 }
 
+/// `HUMMBL_TRUSTED_PROXIES` (comma-separated) or the file's `trusted_proxies`:
+/// addresses or CIDR networks.
+fn trusted_proxies(file: &FileConfig) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let entries = match env("HUMMBL_TRUSTED_PROXIES") {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => file.trusted_proxies.clone().unwrap_or_default(),
+    };
+    entries
+        .iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            ip_network(entry).with_context(|| {
+                format!("trusted_proxies: {entry:?} is not an IP address or CIDR network")
+            })
+        })
+        .collect()
+}
+
+/// An IP network (`10.0.0.0/8`), or one address as a network of one.
+pub fn ip_network(text: &str) -> anyhow::Result<ipnet::IpNet> {
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    let ip: std::net::IpAddr = text.parse()?;
+    Ok(ipnet::IpNet::from(ip))
+}
+
 fn provider_timeout(file: &FileConfig) -> anyhow::Result<Duration> {
     let secs = file
         .provider_timeout_secs
@@ -475,3 +508,35 @@ fn provider_timeout(file: &FileConfig) -> anyhow::Result<Duration> {
 }
 
 const DEFAULT_PROVIDER_TIMEOUT_SECS: u64 = 120;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_addresses_or_cidrs() {
+        let net = |text: &str| ip_network(text).map(|net| net.to_string()).ok();
+        assert_eq!(net("10.1.2.3/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(net("192.0.2.1").as_deref(), Some("192.0.2.1/32"));
+        assert_eq!(net("::1").as_deref(), Some("::1/128"));
+        assert_eq!(net("2001:db8::/32").as_deref(), Some("2001:db8::/32"));
+        assert_eq!(net("10.0.0.0/33"), None);
+        assert_eq!(net("proxy.internal"), None);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file() {
+        let file = FileConfig {
+            trusted_proxies: Some(vec!["10.0.0.0/8".into(), " 127.0.0.1 ".into()]),
+            ..FileConfig::default()
+        };
+        let proxies = trusted_proxies(&file).expect("valid");
+        assert_eq!(proxies.len(), 2);
+        let bad = FileConfig {
+            trusted_proxies: Some(vec!["everyone".into()]),
+            ..FileConfig::default()
+        };
+        let err = trusted_proxies(&bad).expect_err("refused");
+        assert!(err.to_string().contains("\"everyone\""), "{err}");
+    }
+}

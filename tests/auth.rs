@@ -476,3 +476,138 @@ async fn bad_token_requests_get_clear_4xx() {
     assert_eq!(no_type.status(), 415);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn spaces_around_an_email_do_not_escape_the_account_limit() {
+    let app = TestApp::spawn_with(|config| config.login_attempts_per_minute = 2).await;
+    app.user("viewer@example.com", "correct horse 1", None, Role::Viewer)
+        .await;
+    let client = client();
+    for email in ["viewer@example.com", " viewer@example.com"] {
+        let status = login(&client, &app, email, "wrong horse 11").await.status();
+        assert_eq!(status, 401, "{email:?}");
+    }
+    for email in ["viewer@example.com ", "\tViewer@Example.com"] {
+        let status = login(&client, &app, email, "correct horse 1")
+            .await
+            .status();
+        assert_eq!(status, 429, "{email:?} shares the account's bucket");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn password_changes_are_throttled() {
+    let app = TestApp::spawn_with(|config| config.login_attempts_per_minute = 3).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
+    let cookie = app.session_cookie(&user, &team).await;
+    let client = client();
+    let attempt = |current: &'static str| {
+        client
+            .post(app.url("/api/account/password"))
+            .header("cookie", &cookie)
+            .json(&json!({"current_password": current, "new_password": "brand new horse"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            attempt("a wrong guess").await.expect("change").status(),
+            422
+        );
+    }
+    let throttled = attempt("correct horse 1").await.expect("change");
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    // The throttled attempt changed nothing.
+    assert_eq!(
+        login(&client, &app, "ada@example.com", "correct horse 1")
+            .await
+            .status(),
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn next_after_login_cannot_leave_the_site_through_a_tab() {
+    let app = TestApp::spawn().await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
+    let cookie = app.session_cookie(&user, &team).await;
+    for next in [
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "/%0d/evil.example",
+        "/%5C/evil.example",
+    ] {
+        let answer = client()
+            .get(app.url(&format!("/login?next={next}")))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(answer.status(), 303, "{next}");
+        assert_eq!(answer.headers()["location"], "/", "{next}");
+    }
+    let form = client()
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", "correct horse 1"),
+            ("next", "/\t/evil.example"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(form.headers()["location"], "/");
+    app.stop().await;
+}
+
+/// Sign-in attempts for five accounts from `forwarded`, then a sixth.
+async fn sixth_attempt_from(app: &TestApp, forwarded: &str) -> u16 {
+    let client = client();
+    let attempt = |n: usize| {
+        client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"email": format!("nobody{n}.{forwarded}@example.com"), "password": "wrong horse 11"}))
+            .send()
+    };
+    for n in 0..5 {
+        assert_eq!(attempt(n).await.expect("login").status(), 401);
+    }
+    attempt(5).await.expect("login").status().as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app = TestApp::spawn_with(|config| {
+        config.login_attempts_per_minute = 1;
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("net")];
+    })
+    .await;
+    assert_eq!(sixth_attempt_from(&app, "198.51.100.1").await, 429);
+    assert_eq!(
+        sixth_attempt_from(&app, "198.51.100.2").await,
+        429,
+        "another client behind the proxy has a bucket of its own"
+    );
+    app.stop().await;
+
+    // Without trusted proxies the header is the client's word and is ignored.
+    let app = TestApp::spawn_with(|config| config.login_attempts_per_minute = 1).await;
+    assert_eq!(sixth_attempt_from(&app, "198.51.100.1").await, 429);
+    let client = client();
+    let spoofed = client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", "198.51.100.2")
+        .json(&json!({"email": "someone@example.com", "password": "wrong horse 11"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(spoofed.status(), 429, "a forged header opens no new bucket");
+    app.stop().await;
+}

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ApiJson;
 use crate::app::AppState;
+use crate::auth::client::ClientIp;
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -69,7 +70,18 @@ pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
 }
 
-async fn change(state: &AppState, principal: &Principal, request: PasswordChange) -> AppResult<()> {
+/// Checks the current password (throttled like a sign-in: each check costs an
+/// Argon2 run and is a guess at the password), then sets the new one.
+async fn change(
+    state: &AppState,
+    client: ClientIp,
+    principal: &Principal,
+    request: PasswordChange,
+) -> AppResult<()> {
+    state
+        .login_limiter
+        .check_password_change(client.0, &principal.user_id)
+        .map_err(|retry_after_secs| AppError::TooManyRequests { retry_after_secs })?;
     crate::accounts::change_password(
         &state.db,
         &principal.user_id,
@@ -82,13 +94,15 @@ async fn change(state: &AppState, principal: &Principal, request: PasswordChange
 
 /// Change your password; every other session of yours ends.
 #[utoipa::path(post, path = "/api/account/password", tag = "account", request_body = PasswordChange,
-    responses((status = 204), (status = 422, description = "wrong current password or weak new one")))]
+    responses((status = 204), (status = 422, description = "wrong current password or weak new one"),
+              (status = 429, description = "too many attempts; see Retry-After")))]
 pub async fn change_password_api(
     State(state): State<AppState>,
+    client: ClientIp,
     principal: Principal,
     ApiJson(request): ApiJson<PasswordChange>,
 ) -> AppResult<StatusCode> {
-    change(&state, &principal, request).await?;
+    change(&state, client, &principal, request).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -277,10 +291,11 @@ async fn form_failure(state: &AppState, principal: &Principal, err: AppError) ->
 
 async fn password_form(
     State(state): State<AppState>,
+    client: ClientIp,
     principal: Principal,
     Form(request): Form<PasswordChange>,
 ) -> Response {
-    match change(&state, &principal, request).await {
+    match change(&state, client, &principal, request).await {
         Ok(()) => match render_account(
             &state,
             &principal,

@@ -16,9 +16,15 @@ pub use store::{find_by_email, user};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
+/// An email as accounts are looked up by: trimmed and lower-cased. The login
+/// limiter keys on the same form, so variants of one address share a bucket.
+pub fn normalize_email(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
 impl Email {
     pub fn parse(text: &str) -> Result<Email, AppError> {
-        let email = text.trim().to_lowercase();
+        let email = normalize_email(text);
         let invalid =
             || AppError::validation("email", "must be an email address like name@example.com");
         if email.len() > 254 || email.chars().any(char::is_whitespace) {

@@ -33,7 +33,7 @@ pub async fn insert_user(db: &Db, user: &User, password_hash: &str) -> Result<()
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, sqlx::Error> {
     let row: Option<UserRow> =
         sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE email = $1")
-            .bind(email.trim().to_lowercase())
+            .bind(super::normalize_email(email))
             .fetch_optional(db.read())
             .await?;
     Ok(row.map(|row| {

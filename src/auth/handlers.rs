@@ -3,10 +3,9 @@
 //! throttled per client address and per account; each login issues a fresh
 //! session token and ends the one the browser held before.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -15,6 +14,7 @@ use maud::html;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::client::ClientIp;
 use super::{Principal, password, session};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
@@ -31,22 +31,6 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::POST, "/api/auth/logout", logout_api).public(),
         Route::api(Method::GET, "/api/me", me).signed_in(),
     ]
-}
-
-/// The client's address as the TCP connection reports it.
-pub struct ClientIp(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(ip))
-    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -159,14 +143,29 @@ async fn swap_cookie(
     )))
 }
 
-/// Only local paths are followed after login (no open redirect).
+/// Only local paths are followed after login (no open redirect). Browsers drop
+/// tabs and newlines from a URL and read `\\` as `/`, so `/\t/evil.example`
+/// would become `//evil.example`: a path with any whitespace, control
+/// character or backslash is refused, and what is left must stay on this origin
+/// when resolved the way a browser would.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
-        }
-        _ => "/".to_string(),
-    }
+    let local = |path: &&str| {
+        path.starts_with('/')
+            && !path.starts_with("//")
+            && !path
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+            && stays_on_origin(path)
+    };
+    next.filter(local).unwrap_or("/").to_string()
+}
+
+fn stays_on_origin(path: &str) -> bool {
+    let Ok(base) = url::Url::parse("http://hummbl.invalid/") else {
+        return false;
+    };
+    base.join(path)
+        .is_ok_and(|joined| joined.origin() == base.origin())
 }
 
 fn login_markup(error: Option<&str>, email: &str, next: &str) -> maud::Markup {
@@ -331,5 +330,22 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(
+            safe_next(Some("/executions?status=failed")),
+            "/executions?status=failed"
+        );
+    }
+
+    #[test]
+    fn whitespace_and_control_characters_cannot_make_a_path_absolute() {
+        for next in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+        ] {
+            assert_eq!(safe_next(Some(next)), "/", "{next:?}");
+        }
     }
 }

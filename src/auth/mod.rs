@@ -4,6 +4,7 @@
 //! take a [`Principal`] argument, and the route table's guard (see `routes`)
 //! decides 401/403 before a handler runs.
 
+pub mod client;
 pub mod csrf;
 pub mod handlers;
 pub mod password;

@@ -47,6 +47,8 @@ pub struct AppState {
     pub providers: crate::providers::Providers,
     /// The execution runner's handle (its loop runs among the workers).
     pub runner: Arc<crate::executions::runner::Runner>,
+    /// The open live streams (capped; closed when their access ends).
+    pub streams: Arc<crate::bus::streams::OpenStreams>,
     /// Cancelled when the process shuts down; long-lived streams and workers end.
     pub shutdown: CancellationToken,
 }
@@ -69,6 +71,7 @@ impl AppState {
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
             bus,
             key_cache: Arc::new(KeyCache::default()),
+            streams: Arc::new(crate::bus::streams::OpenStreams::new(config.streams)),
             request_stats: Arc::new(RequestStats::default()),
             config: Arc::new(config),
             db,
@@ -104,8 +107,27 @@ impl AppState {
         }
     }
 
-    pub fn session_ttl_ms(&self) -> i64 {
-        i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX)
+    /// Takes a place for a live stream of `principal` (429 at the limits).
+    pub fn open_stream(
+        &self,
+        principal: &crate::auth::Principal,
+    ) -> Result<crate::bus::streams::StreamPermit, crate::error::AppError> {
+        self.streams.open(principal, &self.shutdown)
+    }
+
+    /// Closes the live streams that `ended` covers, on every replica; call it
+    /// once the change that ended the access has committed.
+    pub fn access_ended(&self, ended: crate::bus::streams::AccessEnded) {
+        crate::bus::streams::publish_ended(&self.bus, ended);
+    }
+
+    /// How long sessions last (idle and absolute).
+    pub fn session_lifetime(&self) -> crate::auth::session::Lifetime {
+        let ms = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        crate::auth::session::Lifetime {
+            idle_ms: ms(self.config.session_ttl),
+            absolute_ms: ms(self.config.session_max_age),
+        }
     }
 }
 

@@ -153,6 +153,7 @@ struct FileConfig {
     metrics_token: Option<String>,
     log_format: Option<String>,
     session_ttl_hours: Option<u64>,
+    session_max_age_days: Option<u64>,
     login_attempts_per_minute: Option<u32>,
     telemetry_max_batch: Option<usize>,
     telemetry_max_properties_bytes: Option<usize>,
@@ -163,6 +164,8 @@ struct FileConfig {
     execution_lease_secs: Option<u64>,
     provider_timeout_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    max_streams: Option<usize>,
+    max_streams_per_user: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +188,10 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub demo: bool,
     pub log_format: LogFormat,
+    /// A session ends this long after its last use...
     pub session_ttl: Duration,
+    /// ...and this long after sign-in at the latest.
+    pub session_max_age: Duration,
     pub login_attempts_per_minute: u32,
     pub telemetry: TelemetryConfig,
     pub runner: crate::executions::runner::RunnerConfig,
@@ -195,6 +201,8 @@ pub struct Config {
     pub workers: WorkerPeriods,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `auth::client`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many live streams may be open, per user and in total.
+    pub streams: crate::bus::streams::StreamLimits,
 }
 
 /// The periods of the background workers (`workers::table`). Tests shorten them.
@@ -265,12 +273,14 @@ impl Config {
             demo: false,
             log_format: LogFormat::Pretty,
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_max_age: Duration::from_secs(DEFAULT_SESSION_MAX_AGE_DAYS * 86_400),
             login_attempts_per_minute: 10,
             telemetry: TelemetryConfig::default(),
             runner: Default::default(),
             provider_timeout: Duration::from_secs(DEFAULT_PROVIDER_TIMEOUT_SECS),
             workers: WorkerPeriods::default(),
             trusted_proxies: Vec::new(),
+            streams: Default::default(),
         }
     }
 
@@ -289,7 +299,7 @@ impl Config {
     pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Config> {
         let file = read_file(common)?;
         let (master_key, smtp_url, metrics_token) = secrets(&file)?;
-        let (session_ttl, login_attempts_per_minute) = sessions(&file)?;
+        let (session_ttl, session_max_age, login_attempts_per_minute) = sessions(&file)?;
         Ok(Config {
             addr: addr(serve, &file)?,
             data_dir: common
@@ -305,12 +315,14 @@ impl Config {
             demo: serve.demo,
             log_format: log_format(serve, &file)?,
             session_ttl,
+            session_max_age,
             login_attempts_per_minute,
             telemetry: telemetry(&file)?,
             runner: runner(&file)?,
             provider_timeout: provider_timeout(&file)?,
             workers: workers(&file)?,
             trusted_proxies: trusted_proxies(&file)?,
+            streams: stream_limits(&file)?,
         })
     }
 }
@@ -403,17 +415,30 @@ fn log_format(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<LogFormat>
     )
 }
 
-/// The session lifetime and the login attempts allowed per account and minute.
-fn sessions(file: &FileConfig) -> anyhow::Result<(Duration, u32)> {
+const DEFAULT_SESSION_MAX_AGE_DAYS: u64 = 30;
+
+/// The session lifetimes (idle, absolute) and the login attempts allowed per
+/// account and minute.
+fn sessions(file: &FileConfig) -> anyhow::Result<(Duration, Duration, u32)> {
     let ttl_hours = file.session_ttl_hours.unwrap_or(7 * 24);
     if !(1..=24 * 365).contains(&ttl_hours) {
         bail!("session_ttl_hours must be between 1 and 8760");
+    }
+    let max_age_days = file
+        .session_max_age_days
+        .unwrap_or(DEFAULT_SESSION_MAX_AGE_DAYS);
+    if !(1..=365).contains(&max_age_days) {
+        bail!("session_max_age_days must be between 1 and 365");
     }
     let attempts = file.login_attempts_per_minute.unwrap_or(10);
     if attempts == 0 {
         bail!("login_attempts_per_minute must be at least 1");
     }
-    Ok((Duration::from_secs(ttl_hours * 3600), attempts))
+    Ok((
+        Duration::from_secs(ttl_hours * 3600),
+        Duration::from_secs(max_age_days * 86_400),
+        attempts,
+    ))
 }
 
 fn telemetry(file: &FileConfig) -> anyhow::Result<TelemetryConfig> {
@@ -467,6 +492,21 @@ fn workers(file: &FileConfig) -> anyhow::Result<WorkerPeriods> {
         workers.retention = Duration::from_secs(secs);
     }
     Ok(workers)
+}
+
+fn stream_limits(file: &FileConfig) -> anyhow::Result<crate::bus::streams::StreamLimits> {
+    let defaults = crate::bus::streams::StreamLimits::default();
+    let limits = crate::bus::streams::StreamLimits {
+        per_user: file.max_streams_per_user.unwrap_or(defaults.per_user),
+        total: file.max_streams.unwrap_or(defaults.total),
+    };
+    if !(1..=100_000).contains(&limits.total) {
+        bail!("max_streams must be between 1 and 100000");
+    }
+    if !(1..=limits.total).contains(&limits.per_user) {
+        bail!("max_streams_per_user must be between 1 and max_streams");
+    }
+    Ok(limits)
 }
 
 /// `HUMMBL_TRUSTED_PROXIES` (comma-separated) or the file's `trusted_proxies`:

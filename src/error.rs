@@ -26,6 +26,9 @@ pub enum AppError {
     /// 403: authenticated, but the role does not allow this.
     #[error("your role in this team does not allow this")]
     Forbidden,
+    /// 403: not allowed for a reason other than the role (says which).
+    #[error("{0}")]
+    Refused(String),
     /// 403: a state-changing request from another site.
     #[error("cross-site request refused")]
     CrossSite,
@@ -41,6 +44,12 @@ pub enum AppError {
     /// 429: too many attempts; retry after the given seconds.
     #[error("too many attempts, try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429: a limit on what may be open at once (live streams) is reached.
+    #[error("{message}")]
+    LimitReached {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 503: temporarily unable (a full queue); retry after the given seconds.
     #[error("{message}; retry in {retry_after_secs} s")]
     Unavailable {
@@ -65,11 +74,15 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Rejected(status, _) => *status,
             AppError::Unauthorized | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::CrossSite => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Refused(_) | AppError::CrossSite => {
+                StatusCode::FORBIDDEN
+            }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests { .. } | AppError::LimitReached { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,6 +92,9 @@ impl AppError {
     pub fn retry_after(&self) -> Option<HeaderValue> {
         match self {
             AppError::TooManyRequests { retry_after_secs }
+            | AppError::LimitReached {
+                retry_after_secs, ..
+            }
             | AppError::Unavailable {
                 retry_after_secs, ..
             } => HeaderValue::from_str(&retry_after_secs.to_string()).ok(),
@@ -91,12 +107,13 @@ impl AppError {
             AppError::BadRequest(_) | AppError::Rejected(..) => "bad_request",
             AppError::Unauthorized => "unauthorized",
             AppError::InvalidCredentials => "invalid_credentials",
-            AppError::Forbidden => "forbidden",
+            AppError::Forbidden | AppError::Refused(_) => "forbidden",
             AppError::CrossSite => "cross_site",
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Validation { .. } => "validation",
             AppError::TooManyRequests { .. } => "rate_limited",
+            AppError::LimitReached { .. } => "limit_reached",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }

@@ -611,3 +611,180 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
     assert_eq!(spoofed.status(), 429, "a forged header opens no new bucket");
     app.stop().await;
 }
+
+async fn me_status(app: &TestApp, credential: (&str, &str)) -> u16 {
+    let (header, value) = credential;
+    client()
+        .get(app.url("/api/me"))
+        .header(header, value)
+        .send()
+        .await
+        .expect("me")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_session_in_use_still_ends_at_its_absolute_lifetime() {
+    let app = TestApp::spawn().await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
+    let cookie = app.session_cookie(&user, &team).await;
+    assert_eq!(me_status(&app, ("cookie", &cookie)).await, 200);
+    // Signed in 31 days ago and used all along: the idle expiry is still ahead.
+    let month_ago = hummbl::storage::now_ms() - 31 * 86_400_000;
+    sqlx::query("UPDATE sessions SET created_at = $1, last_seen_at = $2 WHERE user_id = $3")
+        .bind(month_ago)
+        .bind(hummbl::storage::now_ms() - 120_000)
+        .bind(&user)
+        .execute(app.db.write())
+        .await
+        .expect("age the session");
+    assert_eq!(me_status(&app, ("cookie", &cookie)).await, 401);
+    app.stop().await;
+}
+
+async fn new_token(app: &TestApp, credential: (&str, &str), name: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/api/tokens"))
+        .header(credential.0, credential.1)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .expect("create token")
+}
+
+#[tokio::test]
+async fn a_token_cannot_mint_tokens() {
+    let app = TestApp::spawn().await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Owner)
+        .await;
+    let cookie = app.session_cookie(&user, &team).await;
+    let created: serde_json::Value = new_token(&app, ("cookie", &cookie), "ci")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let bearer = format!("Bearer {}", created["token"].as_str().expect("token"));
+    let minted = new_token(&app, ("authorization", &bearer), "another").await;
+    assert_eq!(minted.status(), 403);
+    let body: serde_json::Value = minted.json().await.expect("json");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("browser session"), "{message}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_can_be_ended_one_by_one_or_everywhere() {
+    let app = TestApp::spawn().await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Member)
+        .await;
+    let here = app.session_cookie(&user, &team).await;
+    let there = app.session_cookie(&user, &team).await;
+    let elsewhere = app.session_cookie(&user, &team).await;
+    let listed: serde_json::Value = client()
+        .get(app.url("/api/account/sessions"))
+        .header("cookie", &here)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let sessions = listed["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(
+        sessions.iter().filter(|s| s["current"] == true).count(),
+        1,
+        "{listed}"
+    );
+    let other_id = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .expect("another session");
+    let ended = client()
+        .delete(app.url(&format!("/api/account/sessions/{other_id}")))
+        .header("cookie", &here)
+        .send()
+        .await
+        .expect("end");
+    assert_eq!(ended.status(), 204);
+    let alive =
+        me_status(&app, ("cookie", &there)).await + me_status(&app, ("cookie", &elsewhere)).await;
+    assert_eq!(alive, 200 + 401, "exactly the chosen session ended");
+    // Another user's session id is not yours to end.
+    let (bo, _) = app
+        .user(
+            "bo@example.com",
+            "correct horse 2",
+            Some(&team),
+            Role::Member,
+        )
+        .await;
+    let bo_cookie = app.session_cookie(&bo, &team).await;
+    let foreign = client()
+        .delete(app.url(&format!("/api/account/sessions/{other_id}")))
+        .header("cookie", &bo_cookie)
+        .send()
+        .await
+        .expect("end");
+    assert_eq!(foreign.status(), 404);
+    let everywhere = client()
+        .post(app.url("/api/account/sessions/end-all"))
+        .header("cookie", &here)
+        .send()
+        .await
+        .expect("end all");
+    assert_eq!(everywhere.status(), 204);
+    for cookie in [&here, &there, &elsewhere] {
+        assert_eq!(me_status(&app, ("cookie", cookie)).await, 401);
+    }
+    assert_eq!(
+        me_status(&app, ("cookie", &bo_cookie)).await,
+        200,
+        "others stay"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_token_can_be_revoked_at_once() {
+    let app = TestApp::spawn().await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Member)
+        .await;
+    let cookie = app.session_cookie(&user, &team).await;
+    let mut bearers = Vec::new();
+    for name in ["one", "two"] {
+        let created: serde_json::Value = new_token(&app, ("cookie", &cookie), name)
+            .await
+            .json()
+            .await
+            .expect("json");
+        bearers.push(format!(
+            "Bearer {}",
+            created["token"].as_str().expect("token")
+        ));
+    }
+    for bearer in &bearers {
+        assert_eq!(me_status(&app, ("authorization", bearer)).await, 200);
+    }
+    let revoked: serde_json::Value = client()
+        .post(app.url("/api/tokens/revoke-all"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("revoke all")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(revoked["revoked"], 2);
+    for bearer in &bearers {
+        assert_eq!(me_status(&app, ("authorization", bearer)).await, 401);
+    }
+    app.stop().await;
+}

@@ -141,6 +141,11 @@ impl Fixture {
             | "GET /settings/components"
             | "GET /api/me"
             | "GET /api/tokens"
+            | "GET /api/account/sessions"
+            | "POST /api/account/sessions/end-all"
+            | "POST /account/sessions/end-all"
+            | "POST /api/tokens/revoke-all"
+            | "POST /account/tokens/revoke-all"
             | "GET /api/teams"
             | "GET /api/team/members"
             | "GET /api/components"
@@ -386,6 +391,25 @@ impl Fixture {
                     body: Body::None,
                 })
             }
+            "POST /account/sessions/{id}/end" | "DELETE /api/account/sessions/{id}" => {
+                let cookie = hummbl::auth::session::create(
+                    &self.app.db,
+                    hummbl::auth::session::NewSession {
+                        user_id: &acting_user,
+                        team_id: &self.team,
+                        ttl_ms: 3_600_000,
+                        ip: None,
+                        user_agent: None,
+                    },
+                )
+                .await
+                .expect("session");
+                let id = hummbl::auth::secret::digest(&cookie);
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: Body::None,
+                })
+            }
             "POST /teams/switch" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![("team_id", self.team.clone())]),
@@ -468,6 +492,13 @@ const POLICY: &[(&str, Least)] = &[
     ("GET /api/tokens", Viewer),
     ("POST /api/tokens", Viewer),
     ("DELETE /api/tokens/{id}", Viewer),
+    ("POST /account/tokens/revoke-all", Viewer),
+    ("POST /api/tokens/revoke-all", Viewer),
+    ("GET /api/account/sessions", Viewer),
+    ("DELETE /api/account/sessions/{id}", Viewer),
+    ("POST /account/sessions/{id}/end", Viewer),
+    ("POST /api/account/sessions/end-all", Viewer),
+    ("POST /account/sessions/end-all", Viewer),
     ("GET /api/teams", Viewer),
     ("POST /teams/switch", Viewer),
     ("POST /api/teams/switch", Viewer),

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
+use axum_extra::extract::CookieJar;
 use maud::{Markup, html};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -11,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::client::ClientIp;
+use crate::auth::session::{self, SessionInfo};
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{Permission, Principal};
+use crate::bus::streams::AccessEnded;
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 use crate::storage::now_ms;
@@ -29,8 +32,41 @@ pub fn routes() -> Vec<Route> {
             revoke_token_form,
         )
         .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/account/tokens/revoke-all",
+            revoke_all_tokens_form,
+        )
+        .allowed(Permission::Read),
+        Route::page(Method::POST, "/account/sessions/{id}/end", end_session_form)
+            .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/account/sessions/end-all",
+            end_all_sessions_form,
+        )
+        .allowed(Permission::Read),
         Route::api(Method::POST, "/api/account/password", change_password_api)
             .allowed(Permission::Read),
+        Route::api(Method::GET, "/api/account/sessions", list_sessions).allowed(Permission::Read),
+        Route::api(
+            Method::DELETE,
+            "/api/account/sessions/{id}",
+            end_session_api,
+        )
+        .allowed(Permission::Read),
+        Route::api(
+            Method::POST,
+            "/api/account/sessions/end-all",
+            end_all_sessions_api,
+        )
+        .allowed(Permission::Read),
+        Route::api(
+            Method::POST,
+            "/api/tokens/revoke-all",
+            revoke_all_tokens_api,
+        )
+        .allowed(Permission::Read),
         Route::api(Method::GET, "/api/tokens", list_tokens).allowed(Permission::Read),
         Route::api(Method::POST, "/api/tokens", create_token).allowed(Permission::Read),
         Route::api(Method::DELETE, "/api/tokens/{id}", revoke_token).allowed(Permission::Read),
@@ -89,7 +125,12 @@ async fn change(
         SecretString::from(request.new_password),
         principal.session_id(),
     )
-    .await
+    .await?;
+    state.access_ended(AccessEnded::Sessions {
+        user_id: principal.user_id.clone(),
+        except: principal.session_id().map(str::to_string),
+    });
+    Ok(())
 }
 
 /// Change your password; every other session of yours ends.
@@ -111,6 +152,14 @@ async fn issue(
     principal: &Principal,
     request: NewToken,
 ) -> AppResult<tokens::CreatedToken> {
+    // A token must not mint tokens: one leaked token would otherwise outlive
+    // its own revocation through the tokens it made.
+    if principal.session_id().is_none() {
+        return Err(AppError::Refused(
+            "personal API tokens are created from a signed-in browser session, not with a token"
+                .into(),
+        ));
+    }
     let name = crate::accounts::parse_name("name", &request.name)?;
     let expires_at = match request.expires_in_days {
         None => None,
@@ -136,9 +185,10 @@ pub async fn list_tokens(
     }))
 }
 
-/// Create a personal API token acting as you in the current team.
+/// Create a personal API token acting as you in the current team. Only from a
+/// browser session: a token cannot create tokens (403).
 #[utoipa::path(post, path = "/api/tokens", tag = "account", request_body = NewToken,
-    responses((status = 201, body = CreatedTokenResponse), (status = 422)))]
+    responses((status = 201, body = CreatedTokenResponse), (status = 403, description = "called with a token, not a session"), (status = 422)))]
 pub async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
@@ -158,6 +208,9 @@ async fn revoke(state: &AppState, principal: &Principal, id: &str) -> AppResult<
     if !tokens::revoke(&state.db, principal.into(), id).await? {
         return Err(AppError::NotFound);
     }
+    state.access_ended(AccessEnded::Token {
+        token_id: id.to_string(),
+    });
     Ok(())
 }
 
@@ -173,6 +226,113 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    #[serde(flatten)]
+    pub info: SessionInfo,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    /// How many tokens were revoked.
+    pub revoked: u64,
+}
+
+async fn sessions_of(state: &AppState, principal: &Principal) -> AppResult<Vec<SessionView>> {
+    let sessions = session::list(&state.db, &principal.user_id).await?;
+    Ok(sessions
+        .into_iter()
+        .map(|info| SessionView {
+            current: principal.session_id() == Some(info.id.as_str()),
+            info,
+        })
+        .collect())
+}
+
+/// Where you are signed in: your unexpired sessions, most recently used first.
+#[utoipa::path(get, path = "/api/account/sessions", tag = "account",
+    responses((status = 200, body = SessionList)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<SessionList>> {
+    Ok(Json(SessionList {
+        sessions: sessions_of(&state, &principal).await?,
+    }))
+}
+
+async fn end_one_session(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+    if !session::end(&state.db, principal.into(), id).await? {
+        return Err(AppError::NotFound);
+    }
+    state.access_ended(AccessEnded::Session {
+        session_id: id.to_string(),
+    });
+    Ok(())
+}
+
+/// Sign one of your sessions out (its live streams end too).
+#[utoipa::path(delete, path = "/api/account/sessions/{id}", tag = "account",
+    params(("id" = String, Path, description = "session id, from the session list")),
+    responses((status = 204), (status = 404)))]
+pub async fn end_session_api(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    end_one_session(&state, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn end_every_session(state: &AppState, principal: &Principal) -> AppResult<()> {
+    session::end_all(&state.db, principal.into()).await?;
+    state.access_ended(AccessEnded::Sessions {
+        user_id: principal.user_id.clone(),
+        except: None,
+    });
+    Ok(())
+}
+
+/// Sign out everywhere: every session of yours ends, this one included.
+#[utoipa::path(post, path = "/api/account/sessions/end-all", tag = "account",
+    responses((status = 204)))]
+pub async fn end_all_sessions_api(
+    State(state): State<AppState>,
+    principal: Principal,
+    jar: CookieJar,
+) -> AppResult<(CookieJar, StatusCode)> {
+    end_every_session(&state, &principal).await?;
+    let jar = jar.add(session::removal_cookie(state.config.secure_cookies()));
+    Ok((jar, StatusCode::NO_CONTENT))
+}
+
+async fn revoke_every_token(state: &AppState, principal: &Principal) -> AppResult<u64> {
+    let revoked = tokens::revoke_all(&state.db, principal.into()).await?;
+    state.access_ended(AccessEnded::Tokens {
+        user_id: principal.user_id.clone(),
+    });
+    Ok(revoked)
+}
+
+/// Revoke every personal API token of yours, in every team.
+#[utoipa::path(post, path = "/api/tokens/revoke-all", tag = "account",
+    responses((status = 200, body = Revoked)))]
+pub async fn revoke_all_tokens_api(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<Revoked>> {
+    Ok(Json(Revoked {
+        revoked: revoke_every_token(&state, &principal).await?,
+    }))
+}
+
 /// What the account page shows above its forms after an action.
 enum Outcome {
     None,
@@ -180,16 +340,17 @@ enum Outcome {
     NewToken(String),
 }
 
-/// Loads the account page (your tokens and the shell at once) and renders it
-/// with the outcome of the action that led here.
+/// Loads the account page (your sessions, tokens and the shell at once) and
+/// renders it with the outcome of the action that led here.
 async fn render_account(
     state: &AppState,
     principal: &Principal,
     outcome: Outcome,
 ) -> AppResult<Markup> {
     let shell = Shell::new("Account", "/account");
-    let (tokens, shell) = tokio::try_join!(
+    let (tokens, sessions, shell) = tokio::try_join!(
         async { Ok(tokens::list(&state.db, &principal.user_id).await?) },
+        sessions_of(state, principal),
         page(state, principal, shell),
     )?;
     let header = html! {
@@ -198,11 +359,23 @@ async fn render_account(
             p.lede { (principal.name) " · " (principal.email) }
         }
     };
-    Ok(shell.render(html! { (header) (account_body(&tokens, &outcome)) }))
+    let view = AccountView {
+        tokens: &tokens,
+        sessions: &sessions,
+        lifetime: state.session_lifetime(),
+    };
+    Ok(shell.render(html! { (header) (account_body(&view, &outcome)) }))
 }
 
-/// The account page's forms and token list (no queries).
-fn account_body(tokens: &[tokens::TokenInfo], outcome: &Outcome) -> Markup {
+/// What the account page lists.
+struct AccountView<'a> {
+    tokens: &'a [TokenInfo],
+    sessions: &'a [SessionView],
+    lifetime: session::Lifetime,
+}
+
+/// The account page's forms and lists (no queries).
+fn account_body(view: &AccountView<'_>, outcome: &Outcome) -> Markup {
     html! {
         @match outcome {
             Outcome::None => {},
@@ -243,14 +416,14 @@ fn account_body(tokens: &[tokens::TokenInfo], outcome: &Outcome) -> Markup {
                 }
                 button.button type="submit" { "Create token" }
             }
-            @if tokens.is_empty() {
+            @if view.tokens.is_empty() {
                 p.empty { "No tokens yet." }
             } @else {
                 table.data {
                     caption.visually-hidden { "Your API tokens" }
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Starts with" } th scope="col" { "Last used" } th scope="col" { "Expires" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody {
-                        @for token in tokens {
+                        @for token in view.tokens {
                             tr {
                                 td { (token.name) }
                                 td { code { (token.prefix) "…" } }
@@ -265,8 +438,85 @@ fn account_body(tokens: &[tokens::TokenInfo], outcome: &Outcome) -> Markup {
                         }
                     }
                 }
+                form method="post" action="/account/tokens/revoke-all" {
+                    button.button.button-danger type="submit" { "Revoke all tokens" }
+                }
             }
         }
+        (sessions_panel(view.sessions, view.lifetime))
+    }
+}
+
+/// Where the user is signed in, with a way out for each and for all.
+fn sessions_panel(sessions: &[SessionView], lifetime: session::Lifetime) -> Markup {
+    let hours = |ms: i64| ms / 3_600_000;
+    html! {
+        section.panel aria-labelledby="sessions-title" {
+            h2 #sessions-title { "Where you are signed in" }
+            p.hint {
+                "A session ends after " (crate::web::format::hours_text(hours(lifetime.idle_ms)))
+                " without use, and " (crate::web::format::hours_text(hours(lifetime.absolute_ms)))
+                " after sign-in at the latest."
+            }
+            table.data {
+                caption.visually-hidden { "Your sessions" }
+                thead { tr { th scope="col" { "Browser" } th scope="col" { "Address" } th scope="col" { "Signed in" } th scope="col" { "Last active" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                tbody {
+                    @for session in sessions {
+                        tr {
+                            td { (browser_name(session.info.user_agent.as_deref())) }
+                            td { (session.info.ip.as_deref().unwrap_or("—")) }
+                            td { (crate::web::layout::when(Some(session.info.created_at))) }
+                            td { (crate::web::layout::when(Some(session.info.last_seen_at))) }
+                            td {
+                                @if session.current {
+                                    span.badge { "This browser" }
+                                } @else {
+                                    form method="post" action={"/account/sessions/" (session.info.id) "/end"} {
+                                        button.button.button-small.button-danger type="submit" { "Sign out" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/account/sessions/end-all" {
+                button.button.button-danger type="submit" { "Sign out everywhere" }
+            }
+        }
+    }
+}
+
+/// A short name for a User-Agent ("Firefox on Linux"), or the raw text.
+fn browser_name(user_agent: Option<&str>) -> String {
+    let Some(agent) = user_agent else {
+        return "Unknown".into();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(marker, _)| agent.contains(marker))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| agent.contains(marker))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_string(),
+        _ => agent.chars().take(60).collect(),
     }
 }
 
@@ -365,9 +615,94 @@ async fn revoke_token_form(
     }
 }
 
+async fn end_session_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
+    match end_one_session(&state, &principal, &id).await {
+        Ok(()) if principal.session_id() == Some(id.as_str()) => {
+            Redirect::to("/login").into_response()
+        }
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(err) => form_failure(&state, &principal, err).await,
+    }
+}
+
+async fn end_all_sessions_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    jar: CookieJar,
+) -> AppResult<(CookieJar, Redirect)> {
+    end_every_session(&state, &principal).await?;
+    let jar = jar.add(session::removal_cookie(state.config.secure_cookies()));
+    Ok((jar, Redirect::to("/login")))
+}
+
+async fn revoke_all_tokens_form(State(state): State<AppState>, principal: Principal) -> Response {
+    match revoke_every_token(&state, &principal).await {
+        Ok(count) => {
+            let text = format!("{count} token(s) revoked.");
+            match render_account(&state, &principal, Outcome::Notice("success", text)).await {
+                Ok(markup) => markup.into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
+        Err(err) => form_failure(&state, &principal, err).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIFETIME: session::Lifetime = session::Lifetime {
+        idle_ms: 7 * 86_400_000,
+        absolute_ms: 30 * 86_400_000,
+    };
+
+    fn session_view(id: &str, current: bool, agent: &str) -> SessionView {
+        SessionView {
+            info: SessionInfo {
+                id: id.into(),
+                team_id: "team".into(),
+                created_at: 0,
+                last_seen_at: 0,
+                expires_at: 1,
+                ip: Some("192.0.2.7".into()),
+                user_agent: Some(agent.into()),
+            },
+            current,
+        }
+    }
+
+    #[test]
+    fn sessions_are_listed_with_a_way_out_for_each_but_this_one() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        let sessions = [
+            session_view("here", true, firefox),
+            session_view("there", false, "curl/8.5.0"),
+        ];
+        let view = AccountView {
+            tokens: &[],
+            sessions: &sessions,
+            lifetime: LIFETIME,
+        };
+        let html = account_body(&view, &Outcome::None).into_string();
+        assert!(html.contains("Firefox on Linux"));
+        assert!(html.contains("This browser"));
+        assert!(html.contains(r#"action="/account/sessions/there/end""#));
+        assert!(!html.contains(r#"action="/account/sessions/here/end""#));
+        assert!(html.contains(r#"action="/account/sessions/end-all""#));
+        assert!(
+            html.contains("7 days without use, and 30 days after sign-in"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("revoke-all"),
+            "no tokens, no revoke-all button"
+        );
+    }
 
     #[test]
     fn a_new_token_is_shown_once_and_listed_tokens_can_be_revoked() {
@@ -380,12 +715,22 @@ mod tests {
             last_used_at: None,
             expires_at: None,
         }];
-        let html = account_body(&listed, &Outcome::NewToken("hmb_pat_secret".into())).into_string();
+        let view = AccountView {
+            tokens: &listed,
+            sessions: &[],
+            lifetime: LIFETIME,
+        };
+        let html = account_body(&view, &Outcome::NewToken("hmb_pat_secret".into())).into_string();
         assert!(html.contains("hmb_pat_secret"));
         assert!(html.contains("it will not be shown again"));
         assert!(html.contains(r#"action="/account/tokens/t-1/revoke""#));
         assert!(html.contains("CI &lt;exporter&gt;"));
-        let empty = account_body(&[], &Outcome::None).into_string();
+        let nothing = AccountView {
+            tokens: &[],
+            sessions: &[],
+            lifetime: LIFETIME,
+        };
+        let empty = account_body(&nothing, &Outcome::None).into_string();
         assert!(empty.contains("No tokens yet."));
         assert!(!empty.contains("hmb_pat_secret"));
     }

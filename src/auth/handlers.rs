@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::client::ClientIp;
 use super::{Principal, password, session};
 use crate::app::AppState;
+use crate::bus::streams::AccessEnded;
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 use crate::teams::TeamMembership;
@@ -113,7 +114,7 @@ async fn sign_in(
         session::NewSession {
             user_id: &user.id,
             team_id: &team_id,
-            ttl_ms: state.session_ttl_ms(),
+            ttl_ms: state.session_lifetime().initial_ms(),
             ip: Some(ip.to_string()),
             user_agent,
         },
@@ -133,9 +134,10 @@ async fn swap_cookie(
     signed_in: &SignedIn,
 ) -> AppResult<CookieJar> {
     if let Some(old) = jar.get(session::COOKIE_NAME) {
-        session::revoke_token(&state.db, old.value()).await?;
+        let session_id = session::revoke_token(&state.db, old.value()).await?;
+        state.access_ended(AccessEnded::Session { session_id });
     }
-    let max_age = state.session_ttl_ms() / 1000;
+    let max_age = state.session_lifetime().initial_ms() / 1000;
     Ok(jar.add(session::cookie(
         signed_in.token.clone(),
         state.config.secure_cookies(),
@@ -287,7 +289,8 @@ async fn load_me(state: &AppState, user_id: &str, current: Option<&Principal>) -
 
 async fn end_session(state: &AppState, jar: CookieJar) -> AppResult<CookieJar> {
     if let Some(cookie) = jar.get(session::COOKIE_NAME) {
-        session::revoke_token(&state.db, cookie.value()).await?;
+        let session_id = session::revoke_token(&state.db, cookie.value()).await?;
+        state.access_ended(AccessEnded::Session { session_id });
     }
     Ok(jar.add(session::removal_cookie(state.config.secure_cookies())))
 }

@@ -71,6 +71,19 @@ impl Principal {
     }
 }
 
+/// Whether `credential` still gives access to `team_id` (a live stream checks
+/// this when it may have missed the news of its end).
+pub async fn still_valid(
+    db: &crate::storage::Db,
+    credential: &Credential,
+    team_id: &str,
+) -> Result<bool, sqlx::Error> {
+    match credential {
+        Credential::Session { session_id } => store::session_alive(db, session_id, team_id).await,
+        Credential::Token { token_id } => store::token_alive(db, token_id).await,
+    }
+}
+
 /// Resolved credentials for this request (`None`: anonymous).
 #[derive(Debug, Clone)]
 pub struct MaybePrincipal(pub Option<Principal>);
@@ -140,7 +153,7 @@ pub async fn authenticate(
         Presented::QueryKey(token) => resolve_key(&state, &token, &mut key).await,
         Presented::Bearer(token) => tokens::resolve(&state.db, &token).await,
         Presented::Cookie(token) => {
-            session::resolve(&state.db, &token, state.session_ttl_ms()).await
+            session::resolve(&state.db, &token, state.session_lifetime()).await
         }
         Presented::Malformed | Presented::Nothing => Ok(None),
     };

@@ -13,9 +13,32 @@ pub const COOKIE_NAME: &str = "hummbl_session";
 /// Refresh a session's expiry at most this often (ms), not on every request.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
+/// How long a session lasts: `idle_ms` after its last use, and never longer
+/// than `absolute_ms` after sign-in, however busy (a stolen cookie does not
+/// live forever by being used).
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime {
+    pub idle_ms: i64,
+    pub absolute_ms: i64,
+}
+
+impl Lifetime {
+    /// The expiry of a session created at `created_at`, used at `now`.
+    pub fn expiry(&self, created_at: i64, now: i64) -> i64 {
+        now.saturating_add(self.idle_ms)
+            .min(created_at.saturating_add(self.absolute_ms))
+    }
+
+    /// How long a new session lasts before its first use renews it.
+    pub fn initial_ms(&self) -> i64 {
+        self.idle_ms.min(self.absolute_ms)
+    }
+}
+
 pub struct NewSession<'a> {
     pub user_id: &'a str,
     pub team_id: &'a str,
+    /// Until the first expiry (see [`Lifetime::initial_ms`]).
     pub ttl_ms: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -59,26 +82,34 @@ fn time_duration(secs: i64) -> time::Duration {
     time::Duration::seconds(secs)
 }
 
-/// Deletes the session a cookie token names (logout).
-pub async fn revoke_token(db: &Db, token: &str) -> Result<(), sqlx::Error> {
-    store::delete_session(db, &secret::digest(token)).await
+/// Deletes the session a cookie token names (logout); returns its id (digest).
+pub async fn revoke_token(db: &Db, token: &str) -> Result<String, sqlx::Error> {
+    let id = secret::digest(token);
+    store::delete_session(db, &id).await?;
+    Ok(id)
 }
 
-/// Resolves a cookie token to the signed-in principal, sliding the expiry forward.
-pub async fn resolve(db: &Db, token: &str, ttl_ms: i64) -> Result<Option<Principal>, sqlx::Error> {
+/// Resolves a cookie token to the signed-in principal, sliding the expiry
+/// forward up to the absolute lifetime.
+pub async fn resolve(
+    db: &Db,
+    token: &str,
+    lifetime: Lifetime,
+) -> Result<Option<Principal>, sqlx::Error> {
     let id = secret::digest(token);
     let Some(row) = store::session(db, &id).await? else {
         return Ok(None);
     };
     let now = now_ms();
-    if row.expires_at.is_none_or(|expires| expires <= now) {
+    let hard_end = row.created_at.saturating_add(lifetime.absolute_ms);
+    if row.expires_at.is_none_or(|expires| expires <= now) || hard_end <= now {
         return Ok(None);
     }
     let Ok(role) = row.role.parse::<Role>() else {
         return Ok(None);
     };
     if now - row.last_used_at.unwrap_or(0) > TOUCH_INTERVAL_MS {
-        store::touch_session(db, &id, now + ttl_ms).await?;
+        store::touch_session(db, &id, lifetime.expiry(row.created_at, now)).await?;
     }
     Ok(Some(Principal {
         user_id: row.user_id,
@@ -91,6 +122,27 @@ pub async fn resolve(db: &Db, token: &str, ttl_ms: i64) -> Result<Option<Princip
     }))
 }
 
+pub use store::SessionInfo;
+
+/// The user's unexpired sessions, most recently used first.
+pub async fn list(db: &Db, user_id: &str) -> Result<Vec<SessionInfo>, sqlx::Error> {
+    store::list_sessions(db, user_id).await
+}
+
+/// Ends one of the actor's sessions (audited); false when there is none such.
+pub async fn end(
+    db: &Db,
+    actor: crate::audit::Actor<'_>,
+    session_id: &str,
+) -> Result<bool, sqlx::Error> {
+    store::end_session(db, actor, session_id).await
+}
+
+/// Ends every session of the actor (audited); returns how many.
+pub async fn end_all(db: &Db, actor: crate::audit::Actor<'_>) -> Result<u64, sqlx::Error> {
+    store::end_all_sessions(db, actor).await
+}
+
 /// Moves a session to another team (the team switcher).
 pub async fn switch_team(db: &Db, session_id: &str, team_id: &str) -> Result<(), sqlx::Error> {
     store::set_session_team(db, session_id, team_id).await
@@ -99,4 +151,26 @@ pub async fn switch_team(db: &Db, session_id: &str, team_id: &str) -> Result<(),
 /// Deletes expired sessions, a bounded batch at a time; returns how many went.
 pub async fn prune_expired(db: &Db, batch: i64) -> Result<u64, sqlx::Error> {
     store::prune_sessions(db, batch).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lifetime;
+
+    #[test]
+    fn use_slides_the_expiry_up_to_the_absolute_lifetime() {
+        let day = 86_400_000;
+        let lifetime = Lifetime {
+            idle_ms: 7 * day,
+            absolute_ms: 30 * day,
+        };
+        assert_eq!(lifetime.expiry(0, day), 8 * day);
+        assert_eq!(lifetime.expiry(0, 29 * day), 30 * day, "capped");
+        assert_eq!(lifetime.initial_ms(), 7 * day);
+        let short = Lifetime {
+            idle_ms: 7 * day,
+            absolute_ms: day,
+        };
+        assert_eq!(short.initial_ms(), day);
+    }
 }

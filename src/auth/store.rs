@@ -18,6 +18,7 @@ pub struct CredentialRow {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    pub created_at: i64,
     pub email: String,
     pub name: String,
     pub team_name: String,
@@ -76,7 +77,7 @@ pub async fn delete_user_sessions(
 /// The session with this digest and who it belongs to (expired ones too).
 pub async fn session(db: &Db, digest: &str) -> Result<Option<CredentialRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.id, s.user_id, s.team_id, s.expires_at, CAST(NULL AS BIGINT) AS revoked_at, s.last_seen_at AS last_used_at, \
+        "SELECT s.id, s.user_id, s.team_id, s.expires_at, CAST(NULL AS BIGINT) AS revoked_at, s.last_seen_at AS last_used_at, s.created_at, \
          u.email, u.name, t.name AS team_name, m.role \
          FROM sessions s \
          JOIN users u ON u.id = s.user_id \
@@ -190,7 +191,7 @@ pub async fn revoke_token(db: &Db, actor: Actor<'_>, token_id: &str) -> Result<b
 /// The token with this digest and who it belongs to (revoked and expired too).
 pub async fn token(db: &Db, digest: &str) -> Result<Option<CredentialRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT k.id, k.user_id, k.team_id, k.expires_at, k.revoked_at, k.last_used_at, \
+        "SELECT k.id, k.user_id, k.team_id, k.expires_at, k.revoked_at, k.last_used_at, k.created_at, \
                 u.email, u.name, t.name AS team_name, m.role \
          FROM api_tokens k \
          JOIN users u ON u.id = k.user_id \
@@ -210,4 +211,114 @@ pub async fn touch_token(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         .execute(db.write())
         .await?;
     Ok(())
+}
+
+/// Whether a session still signs its user in to `team_id` (exists, not
+/// expired, still a member).
+pub async fn session_alive(db: &Db, digest: &str, team_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM sessions s \
+         JOIN team_members m ON m.user_id = s.user_id AND m.team_id = $2 \
+         WHERE s.id = $1 AND s.expires_at > $3",
+    )
+    .bind(digest)
+    .bind(team_id)
+    .bind(now_ms())
+    .fetch_optional(db.read())
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Whether a token still works (not revoked or expired, still a member).
+pub async fn token_alive(db: &Db, token_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM api_tokens k \
+         JOIN team_members m ON m.user_id = k.user_id AND m.team_id = k.team_id \
+         WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
+    )
+    .bind(token_id)
+    .bind(now_ms())
+    .fetch_optional(db.read())
+    .await?;
+    Ok(found.is_some())
+}
+
+/// One of a user's sessions, as the account page lists it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// The session's id (the SHA-256 of its cookie; the cookie cannot be
+    /// derived from it).
+    pub id: String,
+    pub team_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The user's unexpired sessions, most recently used first.
+pub async fn list_sessions(db: &Db, user_id: &str) -> Result<Vec<SessionInfo>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, team_id, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions \
+         WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC",
+    )
+    .bind(user_id)
+    .bind(now_ms())
+    .fetch_all(db.read())
+    .await
+}
+
+/// Ends one of the actor's sessions, with the audit entry; false when the
+/// actor has no such session.
+pub async fn end_session(db: &Db, actor: Actor<'_>, session_id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let result = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+        .bind(session_id)
+        .bind(actor.user_id)
+        .execute(&mut *tx)
+        .await?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    crate::audit::record_in(
+        &mut tx,
+        actor,
+        "session.ended",
+        ("user", actor.user_id.unwrap_or_default()),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends every session of the actor ("sign out everywhere"), with the audit
+/// entry; returns how many ended.
+pub async fn end_all_sessions(db: &Db, actor: Actor<'_>) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let ended = delete_user_sessions(&mut tx, actor.user_id.unwrap_or_default(), None).await?;
+    let detail = json!({"sessions": ended});
+    let target = ("user", actor.user_id.unwrap_or_default());
+    crate::audit::record_in(&mut tx, actor, "sessions.ended_all", target, Some(detail)).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// Revokes every live token of the actor, with the audit entry; returns how
+/// many.
+pub async fn revoke_all_tokens(db: &Db, actor: Actor<'_>) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let result = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(actor.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let detail = json!({"tokens": result.rows_affected()});
+    let target = ("user", actor.user_id.unwrap_or_default());
+    crate::audit::record_in(&mut tx, actor, "tokens.revoked_all", target, Some(detail)).await?;
+    tx.commit().await?;
+    Ok(result.rows_affected())
 }

@@ -58,6 +58,11 @@ pub async fn revoke(db: &Db, actor: Actor<'_>, token_id: &str) -> Result<bool, s
     store::revoke_token(db, actor, token_id).await
 }
 
+/// Revokes every live token of the actor (audited); returns how many.
+pub async fn revoke_all(db: &Db, actor: Actor<'_>) -> Result<u64, sqlx::Error> {
+    store::revoke_all_tokens(db, actor).await
+}
+
 /// Resolves a bearer token to its principal.
 pub async fn resolve(db: &Db, token: &str) -> Result<Option<Principal>, sqlx::Error> {
     if !token.starts_with(TOKEN_PREFIX) {

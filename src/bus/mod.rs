@@ -9,6 +9,7 @@
 //! told to resync rather than silently missing events.
 
 pub mod bridge;
+pub mod streams;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -45,6 +46,9 @@ pub enum Kind {
     TelemetryMetric,
     /// Every stream should reload its state: events may have been missed.
     Resync,
+    /// A session, token or membership ended: the live streams it opened close
+    /// (`access.ended`, never sent to a client; see [`streams`]).
+    AccessEnded,
 }
 
 /// The streams a client can follow: each carries its own kinds (and resyncs).
@@ -55,12 +59,13 @@ pub enum Feed {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::ExecutionChanged,
         Kind::ExecutionStep,
         Kind::TelemetryEvent,
         Kind::TelemetryMetric,
         Kind::Resync,
+        Kind::AccessEnded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,22 +75,25 @@ impl Kind {
             Kind::TelemetryEvent => "telemetry.event",
             Kind::TelemetryMetric => "telemetry.metric",
             Kind::Resync => "resync",
+            Kind::AccessEnded => "access.ended",
         }
     }
 
-    /// The feed the kind is sent on (a resync goes to every feed).
+    /// The feed the kind is sent on (a resync goes to every feed; the end of
+    /// someone's access to none).
     pub fn feed(self) -> Option<Feed> {
         match self {
             Kind::ExecutionChanged | Kind::ExecutionStep => Some(Feed::Executions),
             Kind::TelemetryEvent | Kind::TelemetryMetric => Some(Feed::Telemetry),
-            Kind::Resync => None,
+            Kind::Resync | Kind::AccessEnded => None,
         }
     }
 
     /// Whether other replicas need it (see [`bridge`]): what the execution
-    /// monitor shows. Telemetry stays with the process that stored it.
+    /// monitor shows, and the end of access (their streams close too).
+    /// Telemetry stays with the process that stored it.
     pub fn is_shared(self) -> bool {
-        self.feed() == Some(Feed::Executions)
+        self.feed() == Some(Feed::Executions) || self == Kind::AccessEnded
     }
 }
 
@@ -309,15 +317,21 @@ impl Bus {
     }
 
     /// The SSE answer for a team's `feed`, resuming after the request's
-    /// `Last-Event-ID`, with a keep-alive every 15 s.
+    /// `Last-Event-ID`, with a keep-alive every 15 s. It holds `permit` (its
+    /// place among the open streams) and ends when the permit says so.
     pub fn sse_response(
         &self,
         team_id: String,
         feed: Feed,
         headers: &axum::http::HeaderMap,
-        shutdown: CancellationToken,
+        permit: streams::StreamPermit,
     ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-        let stream = self.sse_stream(team_id, feed, last_event_id(headers), shutdown);
+        let stream = self
+            .sse_stream(team_id, feed, last_event_id(headers), permit.ended())
+            .map(move |event| {
+                let _held_while_open = &permit;
+                event
+            });
         Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
     }
 

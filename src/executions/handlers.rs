@@ -202,16 +202,18 @@ pub async fn retry_execution(
 /// the execution's summary, `execution.step` for step status). Resume with
 /// `Last-Event-ID`; `resync` means reload.
 #[utoipa::path(get, path = "/api/executions/stream", tag = "executions",
-    responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
+              (status = 429, description = "too many live streams open (per user or in total)")))]
 pub async fn stream_executions(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    state.bus.sse_response(
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let permit = state.open_stream(&principal)?;
+    Ok(state.bus.sse_response(
         principal.team_id,
         crate::bus::Feed::Executions,
         &headers,
-        state.shutdown.clone(),
-    )
+        permit,
+    ))
 }

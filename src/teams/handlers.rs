@@ -11,6 +11,7 @@ use super::{Member, TeamMembership};
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal, Role, session};
+use crate::bus::streams::AccessEnded;
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 
@@ -132,7 +133,8 @@ pub async fn change_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a member from the current team; their sessions in it end at once.
+/// Remove a member from the current team; their sessions in it, their tokens'
+/// access to it and their live streams of it end at once.
 #[utoipa::path(delete, path = "/api/team/members/{user_id}", tag = "teams",
     params(("user_id" = String, Path, description = "the member's user id")),
     responses((status = 204), (status = 403), (status = 404), (status = 409, description = "last owner")))]
@@ -142,5 +144,9 @@ pub async fn remove_member(
     Path(user_id): Path<String>,
 ) -> AppResult<StatusCode> {
     super::remove_member(&state.db, &principal, &user_id).await?;
+    state.access_ended(AccessEnded::Membership {
+        user_id,
+        team_id: principal.team_id,
+    });
     Ok(StatusCode::NO_CONTENT)
 }

@@ -393,18 +393,20 @@ pub async fn query_metrics(
 /// `telemetry.metric`). Resume with `Last-Event-ID`; a `resync` event means events
 /// were missed and the client should reload its state.
 #[utoipa::path(get, path = "/api/telemetry/stream", tag = "telemetry",
-    responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
+              (status = 429, description = "too many live streams open (per user or in total)")))]
 pub async fn stream_events(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    state.bus.sse_response(
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let permit = state.open_stream(&principal)?;
+    Ok(state.bus.sse_response(
         principal.team_id,
         crate::bus::Feed::Telemetry,
         &headers,
-        state.shutdown.clone(),
-    )
+        permit,
+    ))
 }
 
 const SDK_JS: &str = include_str!("../../assets/sdk/telemetry.js");

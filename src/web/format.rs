@@ -29,6 +29,16 @@ pub fn metric_card(id: &str, title: &str, value: String, note: String) -> Markup
     }
 }
 
+/// A span of whole hours in words: "36 hours", "7 days", "1 day".
+pub fn hours_text(hours: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if hours >= 24 && hours % 24 == 0 {
+        plural(hours / 24, "day")
+    } else {
+        plural(hours, "hour")
+    }
+}
+
 /// A UTF-8 byte order mark: spreadsheets then read names with accents right.
 pub const CSV_BOM: &str = "\u{feff}";
 
@@ -132,6 +142,14 @@ mod tests {
                 "{field:?} came out as {line:?}"
             );
         }
+    }
+
+    #[test]
+    fn hours_read_as_days_when_whole() {
+        assert_eq!(hours_text(168), "7 days");
+        assert_eq!(hours_text(24), "1 day");
+        assert_eq!(hours_text(36), "36 hours");
+        assert_eq!(hours_text(1), "1 hour");
     }
 
     #[test]

@@ -97,13 +97,15 @@ impl Workers {
     }
 }
 
-/// Starts every row of [`table`], then the bus bridge (PostgreSQL only).
+/// Starts every row of [`table`], then the bus bridge (PostgreSQL only) and
+/// the watcher that closes live streams whose access ended.
 pub fn spawn(state: &AppState) -> Workers {
     let mut set = JoinSet::new();
     for worker in table(state) {
         set.spawn(run(state.clone(), worker));
     }
     crate::bus::bridge::spawn(state, &mut set);
+    crate::bus::streams::watch(state, &mut set);
     Workers(set)
 }
 

@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod csp_report;
 pub mod format;
+pub mod headers;
 pub mod layout;
 mod overview;
 

@@ -27,6 +27,7 @@ use crate::telemetry::ingest::Ingestor;
 use crate::telemetry::keys::KeyCache;
 use crate::telemetry::requests::RequestStats;
 use crate::telemetry::validate::Limits;
+use crate::web::headers::SecurityHeaders;
 
 /// Everything a handler or worker may need; cheap to clone.
 #[derive(Clone)]
@@ -165,6 +166,11 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
+        // Outermost, so answers made by the layers above carry the headers too.
+        .layer(middleware::map_response_with_state(
+            SecurityHeaders::new(&state.config),
+            crate::web::headers::add,
+        ))
         .with_state(state)
 }
 

@@ -152,6 +152,11 @@ impl Fixture {
             | "POST /logout"
             | "POST /api/auth/logout" => plain(route.path),
             "GET /assets/{file}" => plain("/assets/app.css"),
+            "POST /api/csp-report" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"csp-report": {
+                    "document-uri": "http://localhost/", "effective-directive": "img-src"}})),
+            }),
             "OPTIONS /api/telemetry/track"
             | "OPTIONS /api/telemetry/metrics"
             | "GET /sdk/telemetry.js"
@@ -472,6 +477,8 @@ const POLICY: &[(&str, Least)] = &[
     ("GET /metrics", Anyone),
     ("GET /api/openapi.json", Anyone),
     ("GET /assets/{file}", Anyone),
+    // Browsers report CSP violations without credentials.
+    ("POST /api/csp-report", Anyone),
     ("GET /sdk/telemetry.js", Anyone),
     ("GET /sdk/telemetry.d.ts", Anyone),
     ("OPTIONS /api/telemetry/track", Anyone),

@@ -41,6 +41,11 @@ struct WorkerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectiveLabels {
+    directive: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ComponentOnly {
     component: &'static str,
 }
@@ -54,6 +59,7 @@ pub struct Metrics {
     component_latency: Family<ComponentOnly, Histogram>,
     worker_ticks: Family<WorkerLabels, Counter>,
     worker_failures: Family<WorkerLabels, Counter>,
+    csp_violations: Family<DirectiveLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -108,8 +114,15 @@ impl Metrics {
             "Ticks of each background worker that ended in an error",
             worker_failures.clone(),
         );
+        let csp_violations = Family::<DirectiveLabels, Counter>::default();
+        registry.register(
+            "csp_violations",
+            "Content-Security-Policy violations reported by browsers, by directive",
+            csp_violations.clone(),
+        );
         Metrics {
             registry,
+            csp_violations,
             worker_ticks,
             worker_failures,
             requests,
@@ -140,6 +153,13 @@ impl Metrics {
         self.component_latency
             .get_or_create(&ComponentOnly { component })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one Content-Security-Policy violation a browser reported.
+    pub fn count_csp_violation(&self, directive: &'static str) {
+        self.csp_violations
+            .get_or_create(&DirectiveLabels { directive })
+            .inc();
     }
 
     /// Counts one tick of a background worker.

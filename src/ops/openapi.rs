@@ -77,6 +77,7 @@ use crate::routes::{Access, Route};
         crate::errors::handlers::list_groups,
         crate::errors::handlers::resolve,
         crate::errors::handlers::reopen,
+        crate::web::csp_report::report,
         openapi_document,
     ),
     components(schemas(ErrorBody)),

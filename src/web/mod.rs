@@ -3,7 +3,9 @@
 //! small script in `assets/app.js` only adds conveniences.
 
 pub mod charts;
+pub mod csp_report;
 pub mod format;
+pub mod headers;
 pub mod layout;
 mod overview;
 
@@ -23,6 +25,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::page(Method::GET, "/", overview::show).allowed(Permission::Read),
         Route::raw(Method::GET, "/assets/{file}", asset).public(),
+        Route::raw(Method::POST, csp_report::PATH, csp_report::report).public(),
     ]
 }
 

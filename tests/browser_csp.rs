@@ -1,0 +1,127 @@
+//! The Content-Security-Policy breaks no page: headless Chromium opens every page
+//! of the route table (and the login page, the error pages and the monitor's
+//! dialog) under the real policy, and the server's
+//! `hummbl_csp_violations_total` must stay at zero.
+//!
+//! Why the report endpoint and not the page itself: a `securitypolicyviolation`
+//! listener in app.js runs only after the markup it would judge was parsed (and
+//! never if the policy blocked app.js itself), and WebDriver has no standard way
+//! to read the browser's console. The policy's `report-uri` is what operators
+//! rely on, so the test relies on it too. Reports travel asynchronously, so the
+//! test ends with a violation of its own (an inline style set through WebDriver)
+//! and waits for that one: it proves reports arrive, and any violation of the
+//! pages, sent before it, has arrived by then.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::browser::Browser;
+use fantoccini::Locator;
+use hummbl::routes::Surface;
+
+/// Every `hummbl_csp_violations_total` series, as (labels, count).
+fn violations(metrics: &str) -> Vec<(String, u64)> {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("hummbl_csp_violations_total"))
+        .filter_map(|rest| rest.rsplit_once(' '))
+        .map(|(labels, count)| (labels.to_string(), count.parse().unwrap_or(0)))
+        .collect()
+}
+
+/// Opens `path` and waits for its `main` (the page has loaded and run its scripts).
+async fn open(browser: &Browser, app: &TestApp, path: &str) {
+    browser
+        .client
+        .goto(&app.url(path))
+        .await
+        .unwrap_or_else(|err| panic!("goto {path}: {err}"));
+    browser.wait_for("main", path).await;
+}
+
+#[tokio::test]
+async fn no_page_of_the_console_violates_the_content_security_policy() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    hummbl::demo::seed(&app.db, &app.state.vault)
+        .await
+        .expect("demo data");
+    let execution: String = sqlx::query_scalar("SELECT id FROM executions ORDER BY id LIMIT 1")
+        .fetch_one(app.db.read())
+        .await
+        .expect("a demo execution");
+
+    // Anonymous: the login form and the error page without the shell.
+    open(&browser, &app, "/login").await;
+    open(&browser, &app, "/no-such-page").await;
+
+    browser
+        .sign_in(&app.base, "owner@demo.hummbl.dev", "owner-demo-pass")
+        .await;
+    let pages: Vec<String> = hummbl::app::routes()
+        .into_iter()
+        .filter(|route| route.surface == Surface::Page && route.method == axum::http::Method::GET)
+        .filter(|route| route.path != "/login")
+        .map(|route| route.path.replace("{id}", &execution))
+        .collect();
+    for path in &pages {
+        open(&browser, &app, path).await;
+    }
+    open(&browser, &app, "/no-such-page").await;
+
+    // The monitor opens an execution's page inside a dialog (monitor.js).
+    open(&browser, &app, "/monitor").await;
+    browser
+        .wait_for(
+            "#executions tbody a[href^='/monitor/']",
+            "an execution link",
+        )
+        .await
+        .click()
+        .await
+        .expect("open the dialog");
+    browser
+        .wait_for("dialog#execution-dialog[open]", "the execution dialog")
+        .await;
+
+    // A violation of our own: proves reports arrive, and arrives after any
+    // report of the pages above.
+    browser
+        .client
+        .execute(
+            "document.body.setAttribute('style', 'outline: 1px solid red')",
+            vec![],
+        )
+        .await
+        .expect("set an inline style");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let seen = loop {
+        let seen = violations(&app.metrics_text().await);
+        if seen
+            .iter()
+            .any(|(labels, _)| labels.contains("style-src-attr"))
+            || tokio::time::Instant::now() > deadline
+        {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        seen,
+        vec![(r#"{directive="style-src-attr"}"#.to_string(), 1)],
+        "only the test's own violation was reported (the server log names the page of any other)"
+    );
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("dialog#execution-dialog[open]"))
+            .await
+            .is_ok()
+    );
+    browser.close().await;
+    app.stop().await;
+}

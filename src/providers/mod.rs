@@ -7,6 +7,7 @@
 //! `prompt_tokens`, Anthropic reports them apart.
 
 mod anthropic;
+pub mod egress;
 mod openai;
 pub mod simulated;
 

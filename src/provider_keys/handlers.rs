@@ -123,6 +123,19 @@ pub fn parse_base_url(text: &str) -> Result<String, AppError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// A base URL the egress policy allows, as far as the URL alone tells (an IP
+/// literal, a metadata name); other names are judged again at every call.
+fn allowed_base_url(state: &AppState, text: &str) -> Result<String, AppError> {
+    let parsed = parse_base_url(text)?;
+    let url = url::Url::parse(&parsed)
+        .map_err(|_| AppError::validation("base_url", "must be an absolute URL"))?;
+    state
+        .providers
+        .check_base_url(&url)
+        .map_err(|refused| AppError::validation("base_url", refused.to_string()))?;
+    Ok(parsed)
+}
+
 async fn team_is_demo(state: &AppState, team_id: &str) -> AppResult<bool> {
     Ok(crate::teams::is_demo(&state.db, team_id).await?)
 }
@@ -140,7 +153,8 @@ pub async fn list_keys(
 
 /// Save a provider key, sealed (admin and owner).
 #[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = NewKeyRequest,
-    responses((status = 201, body = KeyInfo), (status = 403), (status = 422)))]
+    responses((status = 201, body = KeyInfo), (status = 403),
+        (status = 422, description = "A field breaks a rule, or the base URL is an address the egress policy refuses (see `provider_allowed_hosts`)")))]
 pub async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -157,7 +171,7 @@ pub async fn create_key(
         base_url: request
             .base_url
             .as_deref()
-            .map(parse_base_url)
+            .map(|url| allowed_base_url(&state, url))
             .transpose()?,
     };
     let created = super::create(&state.db, &state.vault, (&principal).into(), key).await?;
@@ -166,7 +180,8 @@ pub async fn create_key(
 
 /// Change a key's label, base URL or the key itself (admin and owner).
 #[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath), request_body = KeyChangeRequest,
-    responses((status = 200, body = KeyInfo), (status = 404), (status = 422)))]
+    responses((status = 200, body = KeyInfo), (status = 404),
+        (status = 422, description = "A field breaks a rule: a base URL the egress policy refuses, a bad label or key")))]
 pub async fn update_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -183,7 +198,7 @@ pub async fn update_key(
         base_url: match request.base_url {
             None => None,
             Some(None) => Some(None),
-            Some(Some(url)) => Some(Some(parse_base_url(&url)?)),
+            Some(Some(url)) => Some(Some(allowed_base_url(&state, &url)?)),
         },
     };
     let updated = super::update(&state.db, &state.vault, (&principal).into(), &id, change)

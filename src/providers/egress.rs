@@ -94,7 +94,7 @@ impl AllowedHosts {
 
     fn allows_name(&self, host: &str) -> bool {
         let host = normalized_name(host);
-        self.names.iter().any(|name| *name == host)
+        self.names.contains(&host)
     }
 
     fn allows_ip(&self, ip: IpAddr) -> bool {
@@ -197,22 +197,24 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
     }
 }
 
-/// Why a destination is refused. The messages name the config key to set.
+/// Why a destination is refused. The messages say it is the egress policy and
+/// name the config key, so whoever reads them knows what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error(
-        "{target} is {kind}, which the egress policy never allows \
-         (not even when listed in {ALLOWED_HOSTS_KEY})"
+        "{target} is {kind}, not allowed by the egress policy, which never allows it \
+         (listing it in {ALLOWED_HOSTS_KEY} does not change that)"
     )]
     Always { target: String, kind: &'static str },
     #[error(
-        "{target} is {kind}, which the egress policy allows only when listed in {ALLOWED_HOSTS_KEY}"
+        "{target} is {kind}, not allowed by the egress policy; to call a provider there, \
+         list it in {ALLOWED_HOSTS_KEY}"
     )]
     NotListed { target: String, kind: &'static str },
     /// Provider APIs answer, they do not redirect: see [`refuse_redirects`].
     #[error(
-        "the provider answered with a redirect to {0}; provider calls do not follow redirects, \
-         set the base URL to where the API really is"
+        "the provider answered with a redirect to {0}, not allowed by the egress policy: \
+         provider calls do not follow redirects, so set the base URL to where the API is"
     )]
     Redirect(String),
 }

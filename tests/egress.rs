@@ -17,10 +17,11 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use common::TestApp;
 use common::fake_provider::{FakeProvider, GOOD_KEY};
-use common::runtime::{Api, step};
+use common::runtime::{Api, member_api, step};
 use hummbl::auth::Role;
 use hummbl::config::Config;
 use hummbl::providers::egress::AllowedHosts;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A configuration change allowing exactly `entries` (none: the default policy).
@@ -157,6 +158,11 @@ async fn test_key(api: &Api, key: &str) -> Value {
         .await
 }
 
+async fn patch(api: &Api, key: &str, body: Value) -> (u16, Value) {
+    api.send(Method::PATCH, &format!("/api/keys/{key}"), Some(body))
+        .await
+}
+
 fn field(answer: &Value) -> &str {
     answer["error"]["field"].as_str().unwrap_or_default()
 }
@@ -182,6 +188,49 @@ async fn run_one_step(api: &Api, key: &str) -> Value {
         .wait_finished(&api.run(&workflow, json!({})).await)
         .await;
     step(&execution, "a").clone()
+}
+
+#[tokio::test]
+async fn a_base_url_change_needs_the_secret_again() {
+    let app = TestApp::spawn_with(allowing(&["127.0.0.1"])).await;
+    let fake = FakeProvider::start().await;
+    let thief = Listener::start("127.0.0.1", Answer::Status(200, json!({"data": []}))).await;
+    let (owner_api, team, _) = owner(&app, "exfil-owner").await;
+    let key = owner_api
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let admin = member_api(&app, &team, "exfil-admin", Role::Admin).await;
+
+    // The admin cannot move the saved key elsewhere, nor back to the default host.
+    for base_url in [json!(thief.base()), Value::Null] {
+        let (status, answer) = patch(&admin, &key, json!({"base_url": base_url})).await;
+        assert_eq!((status, field(&answer)), (422, "base_url"), "{answer}");
+        assert!(message(&answer).contains("needs the key again"), "{answer}");
+    }
+    let (_, listed) = admin.get("/api/keys").await;
+    assert_eq!(listed["keys"][0]["base_url"], fake.openai_base().as_str());
+    assert_eq!(
+        test_key(&admin, &key).await["ok"],
+        true,
+        "still the fake provider"
+    );
+    assert!(thief.seen().is_empty(), "{:?}", thief.seen());
+
+    // With a key of their own, the base URL moves, and only that key travels.
+    let (status, answer) = patch(
+        &admin,
+        &key,
+        json!({"base_url": thief.base(), "key": "sk-admins-own-5678"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["last4"], "5678");
+    test_key(&admin, &key).await;
+    let seen = thief.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].1.as_deref(), Some("Bearer sk-admins-own-5678"));
+    assert!(!format!("{seen:?}").contains(GOOD_KEY));
+    app.stop().await;
 }
 
 #[tokio::test]

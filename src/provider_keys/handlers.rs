@@ -53,7 +53,8 @@ pub struct KeyChangeRequest {
     pub label: Option<String>,
     #[schema(value_type = Option<crate::api::shapes::ProviderSecret>)]
     pub key: Option<SecretString>,
-    /// A new base URL; `null` goes back to the provider's own.
+    /// A new base URL; `null` goes back to the provider's own. Needs `key`
+    /// too: a saved key is never sent to a host it was not entered for.
     #[serde(default, deserialize_with = "crate::api::nullable")]
     #[schema(value_type = Option<crate::api::shapes::BaseUrl>)]
     pub base_url: Option<Option<String>>,
@@ -178,16 +179,24 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Change a key's label, base URL or the key itself (admin and owner).
+/// Change a key's label, base URL or the key itself (admin and owner). A new
+/// base URL comes with the key: otherwise an admin could send a key someone
+/// else saved to a server of their own and read it there.
 #[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath), request_body = KeyChangeRequest,
     responses((status = 200, body = KeyInfo), (status = 404),
-        (status = 422, description = "A field breaks a rule: a base URL the egress policy refuses, a bad label or key")))]
+        (status = 422, description = "A field breaks a rule: `base_url` without `key`, a base URL the egress policy refuses, a bad label or key")))]
 pub async fn update_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<KeyChangeRequest>,
 ) -> AppResult<Json<KeyInfo>> {
+    if request.base_url.is_some() && request.key.is_none() {
+        return Err(AppError::validation(
+            "base_url",
+            "changing the base URL needs the key again: send `key` with it",
+        ));
+    }
     let change = KeyChange {
         label: request
             .label

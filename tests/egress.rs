@@ -386,6 +386,52 @@ async fn a_redirect_to_a_refused_host_is_not_followed() {
 }
 
 #[tokio::test]
+async fn members_do_not_see_what_the_provider_answered() {
+    let app = TestApp::spawn_with(allowing(&["127.0.0.1"])).await;
+    let banner = "internal-banner: admin console v2, db=10.0.0.7";
+    let provider = Listener::start(
+        "127.0.0.1",
+        Answer::Status(401, json!({"error": {"message": banner}})),
+    )
+    .await;
+    let (owner_api, team, _) = owner(&app, "answers").await;
+    let key = owner_api
+        .provider_key("openai", &provider.base(), GOOD_KEY)
+        .await;
+    let tested = test_key(&owner_api, &key).await;
+    assert_eq!(tested["status"], "invalid");
+    assert!(
+        detail(&tested).contains(banner),
+        "admins see the answer: {tested}"
+    );
+
+    let (_, listed) = owner_api.get("/api/keys").await;
+    assert!(
+        listed["keys"][0]["status_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(banner))
+    );
+    for role in [Role::Member, Role::Viewer] {
+        let other = member_api(&app, &team, &format!("answers-{role}"), role).await;
+        let (status, listed) = other.get("/api/keys").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            listed["keys"][0]["status"], "invalid",
+            "{role} sees the status"
+        );
+        assert!(
+            !listed.to_string().contains("internal-banner"),
+            "{role}: {listed}"
+        );
+        let (status, _) = other
+            .post(&format!("/api/keys/{key}/test"), json!({}))
+            .await;
+        assert_eq!(status, 403, "{role} cannot test a key");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_huge_answer_is_refused_not_buffered() {
     let app = TestApp::spawn_with(allowing(&["127.0.0.1"])).await;
     let provider = Listener::start("127.0.0.1", Answer::Huge(2 * 1024 * 1024)).await;

@@ -1,5 +1,7 @@
 //! `/api/keys`: admins add, edit, test and delete the team's provider keys;
-//! everyone in the team sees which exist (label, provider, last four).
+//! everyone in the team sees which exist (label, provider, last four). What a
+//! provider answered about a key is for admins only: it is another server's
+//! text, and an internal one's could tell more than the team should read.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -141,15 +143,20 @@ async fn team_is_demo(state: &AppState, team_id: &str) -> AppResult<bool> {
     Ok(crate::teams::is_demo(&state.db, team_id).await?)
 }
 
-/// The team's provider keys (never the keys themselves).
+/// The team's provider keys (never the keys themselves); `status_detail`, the
+/// provider's answer, for admins and owners only.
 #[utoipa::path(get, path = "/api/keys", tag = "keys", responses((status = 200, body = KeyList)))]
 pub async fn list_keys(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<KeyList>> {
-    Ok(Json(KeyList {
-        keys: super::list(&state.db, &principal.team_id).await?,
-    }))
+    let mut keys = super::list(&state.db, &principal.team_id).await?;
+    if !principal.can(Permission::ManageKeys) {
+        for key in &mut keys {
+            key.status_detail = None;
+        }
+    }
+    Ok(Json(KeyList { keys }))
 }
 
 /// Save a provider key, sealed (admin and owner).

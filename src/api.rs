@@ -318,7 +318,9 @@ pub mod shapes {
         BaseUrl => text(
             format!("^https?://{}(?:/[A-Za-z0-9._~-]*)*$", host_and_port()),
             "Another server speaking the provider's API, e.g. `http://localhost:11434/v1` for \
-             Ollama: an http(s) URL without credentials, query or fragment")
+             Ollama: an http(s) URL without credentials, query or fragment. Loopback and \
+             private hosts need `provider_allowed_hosts`; link-local and cloud-metadata \
+             addresses are always refused")
         .format(Some(SchemaFormat::Custom("uri".into())))
     );
     shape!(

@@ -65,7 +65,10 @@ impl AppState {
         let bus = Arc::new(Bus::new());
         Ok(AppState {
             vault: Arc::new(vault),
-            providers: crate::providers::Providers::new(config.provider_timeout)?,
+            providers: crate::providers::Providers::new(
+                config.provider_timeout,
+                config.provider_allowed_hosts.clone(),
+            )?,
             runner: Arc::new(crate::executions::runner::Runner::new(config.runner)),
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             metrics: Arc::new(Metrics::new()),

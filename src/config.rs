@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::auth::Role;
+use crate::providers::egress::AllowedHosts;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -166,6 +167,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     max_streams: Option<usize>,
     max_streams_per_user: Option<usize>,
+    provider_allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +199,9 @@ pub struct Config {
     pub runner: crate::executions::runner::RunnerConfig,
     /// How long one provider HTTP request may take.
     pub provider_timeout: Duration,
+    /// Internal hosts provider calls may reach (a local Ollama); see
+    /// `providers::egress` for what is never reached.
+    pub provider_allowed_hosts: AllowedHosts,
     /// How often each background worker ticks.
     pub workers: WorkerPeriods,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `auth::client`).
@@ -278,6 +283,7 @@ impl Config {
             telemetry: TelemetryConfig::default(),
             runner: Default::default(),
             provider_timeout: Duration::from_secs(DEFAULT_PROVIDER_TIMEOUT_SECS),
+            provider_allowed_hosts: AllowedHosts::default(),
             workers: WorkerPeriods::default(),
             trusted_proxies: Vec::new(),
             streams: Default::default(),
@@ -320,6 +326,10 @@ impl Config {
             telemetry: telemetry(&file)?,
             runner: runner(&file)?,
             provider_timeout: provider_timeout(&file)?,
+            provider_allowed_hosts: provider_allowed_hosts(
+                env("HUMMBL_PROVIDER_ALLOWED_HOSTS").as_deref(),
+                &file,
+            )?,
             workers: workers(&file)?,
             trusted_proxies: trusted_proxies(&file)?,
             streams: stream_limits(&file)?,
@@ -549,6 +559,21 @@ fn provider_timeout(file: &FileConfig) -> anyhow::Result<Duration> {
 
 const DEFAULT_PROVIDER_TIMEOUT_SECS: u64 = 120;
 
+/// The environment's comma-separated list, else the file's array. The
+/// environment is passed in so tests need not change the process's.
+fn provider_allowed_hosts(
+    env_list: Option<&str>,
+    file: &FileConfig,
+) -> anyhow::Result<AllowedHosts> {
+    let allowed = match (env_list, &file.provider_allowed_hosts) {
+        (Some(list), _) => AllowedHosts::parse_comma_list(list)
+            .context("HUMMBL_PROVIDER_ALLOWED_HOSTS is invalid")?,
+        (None, Some(entries)) => AllowedHosts::parse(entries)?,
+        (None, None) => AllowedHosts::default(),
+    };
+    Ok(allowed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,5 +603,54 @@ mod tests {
         };
         let err = trusted_proxies(&bad).expect_err("refused");
         assert!(err.to_string().contains("\"everyone\""), "{err}");
+    }
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).expect("a valid config file")
+    }
+
+    #[test]
+    fn allowed_hosts_come_from_the_file() {
+        let config =
+            file(r#"provider_allowed_hosts = ["localhost", "127.0.0.1", "10.0.0.0/8", "::1"]"#);
+        let allowed = provider_allowed_hosts(None, &config).expect("valid");
+        assert_eq!(
+            allowed.to_string(),
+            "localhost,127.0.0.1/32,10.0.0.0/8,::1/128"
+        );
+        assert!(
+            provider_allowed_hosts(None, &file(""))
+                .expect("none")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_bad_allowed_host_stops_start_up_naming_it() {
+        let config = file(r#"provider_allowed_hosts = ["10.0.0.0/33"]"#);
+        let error = provider_allowed_hosts(None, &config).expect_err("bad CIDR");
+        assert!(
+            format!("{error:#}").contains("\"10.0.0.0/33\""),
+            "{error:#}"
+        );
+        let error =
+            provider_allowed_hosts(Some("localhost,http://x"), &file("")).expect_err("a URL");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("HUMMBL_PROVIDER_ALLOWED_HOSTS") && message.contains("http://x"),
+            "{message}"
+        );
+        assert!(
+            toml::from_str::<FileConfig>(r#"provider_allowed_hosts = "localhost""#).is_err(),
+            "an array"
+        );
+    }
+
+    #[test]
+    fn the_environment_list_replaces_the_files() {
+        let config = file(r#"provider_allowed_hosts = ["10.0.0.0/8"]"#);
+        let allowed =
+            provider_allowed_hosts(Some("localhost, 127.0.0.1,"), &config).expect("valid");
+        assert_eq!(allowed.to_string(), "localhost,127.0.0.1/32");
     }
 }

@@ -37,6 +37,7 @@ fn start(args: &[String], log: &Path) -> Server {
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env_remove("HUMMBL_DATABASE_URL")
         .env_remove("HUMMBL_MASTER_KEY")
+        .env_remove("HUMMBL_PROVIDER_ALLOWED_HOSTS")
         .env("RUST_LOG", "debug,sqlx=warn,hyper=info,reqwest=info")
         .stdout(Stdio::from(out.try_clone().expect("clone")))
         .stderr(Stdio::from(out))
@@ -118,7 +119,13 @@ async fn executions_survive_sigkill_and_shutdown_and_the_master_key_rotates() {
     let dir = tempfile::tempdir().expect("dir");
     let config = common::fresh_config(dir.path()).await;
     let config_file = dir.path().join("hummbl.toml");
-    std::fs::write(&config_file, "execution_lease_secs = 2\n").expect("config");
+    // The fake provider listens on loopback, which the egress policy allows
+    // only when listed.
+    std::fs::write(
+        &config_file,
+        "execution_lease_secs = 2\nprovider_allowed_hosts = [\"127.0.0.1\"]\n",
+    )
+    .expect("config");
     let mut args = vec![
         "--data-dir".to_string(),
         dir.path().display().to_string(),
@@ -216,6 +223,7 @@ async fn executions_survive_sigkill_and_shutdown_and_the_master_key_rotates() {
         .args(&args)
         .args(["keys", "rotate"])
         .env_remove("HUMMBL_MASTER_KEY")
+        .env_remove("HUMMBL_PROVIDER_ALLOWED_HOSTS")
         .output()
         .expect("rotate");
     assert!(

@@ -1,5 +1,7 @@
 //! `/api/keys`: admins add, edit, test and delete the team's provider keys;
-//! everyone in the team sees which exist (label, provider, last four).
+//! everyone in the team sees which exist (label, provider, last four). What a
+//! provider answered about a key is for admins only: it is another server's
+//! text, and an internal one's could tell more than the team should read.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -53,7 +55,8 @@ pub struct KeyChangeRequest {
     pub label: Option<String>,
     #[schema(value_type = Option<crate::api::shapes::ProviderSecret>)]
     pub key: Option<SecretString>,
-    /// A new base URL; `null` goes back to the provider's own.
+    /// A new base URL; `null` goes back to the provider's own. Needs `key`
+    /// too: a saved key is never sent to a host it was not entered for.
     #[serde(default, deserialize_with = "crate::api::nullable")]
     #[schema(value_type = Option<crate::api::shapes::BaseUrl>)]
     pub base_url: Option<Option<String>>,
@@ -123,24 +126,43 @@ pub fn parse_base_url(text: &str) -> Result<String, AppError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// A base URL the egress policy allows, as far as the URL alone tells (an IP
+/// literal, a metadata name); other names are judged again at every call.
+fn allowed_base_url(state: &AppState, text: &str) -> Result<String, AppError> {
+    let parsed = parse_base_url(text)?;
+    let url = url::Url::parse(&parsed)
+        .map_err(|_| AppError::validation("base_url", "must be an absolute URL"))?;
+    state
+        .providers
+        .check_base_url(&url)
+        .map_err(|refused| AppError::validation("base_url", refused.to_string()))?;
+    Ok(parsed)
+}
+
 async fn team_is_demo(state: &AppState, team_id: &str) -> AppResult<bool> {
     Ok(crate::teams::is_demo(&state.db, team_id).await?)
 }
 
-/// The team's provider keys (never the keys themselves).
+/// The team's provider keys (never the keys themselves); `status_detail`, the
+/// provider's answer, for admins and owners only.
 #[utoipa::path(get, path = "/api/keys", tag = "keys", responses((status = 200, body = KeyList)))]
 pub async fn list_keys(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<KeyList>> {
-    Ok(Json(KeyList {
-        keys: super::list(&state.db, &principal.team_id).await?,
-    }))
+    let mut keys = super::list(&state.db, &principal.team_id).await?;
+    if !principal.can(Permission::ManageKeys) {
+        for key in &mut keys {
+            key.status_detail = None;
+        }
+    }
+    Ok(Json(KeyList { keys }))
 }
 
 /// Save a provider key, sealed (admin and owner).
 #[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = NewKeyRequest,
-    responses((status = 201, body = KeyInfo), (status = 403), (status = 422)))]
+    responses((status = 201, body = KeyInfo), (status = 403),
+        (status = 422, description = "A field breaks a rule, or the base URL is an address the egress policy refuses (see `provider_allowed_hosts`)")))]
 pub async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -157,22 +179,31 @@ pub async fn create_key(
         base_url: request
             .base_url
             .as_deref()
-            .map(parse_base_url)
+            .map(|url| allowed_base_url(&state, url))
             .transpose()?,
     };
     let created = super::create(&state.db, &state.vault, (&principal).into(), key).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Change a key's label, base URL or the key itself (admin and owner).
+/// Change a key's label, base URL or the key itself (admin and owner). A new
+/// base URL comes with the key: otherwise an admin could send a key someone
+/// else saved to a server of their own and read it there.
 #[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath), request_body = KeyChangeRequest,
-    responses((status = 200, body = KeyInfo), (status = 404), (status = 422)))]
+    responses((status = 200, body = KeyInfo), (status = 404),
+        (status = 422, description = "A field breaks a rule: `base_url` without `key`, a base URL the egress policy refuses, a bad label or key")))]
 pub async fn update_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<KeyChangeRequest>,
 ) -> AppResult<Json<KeyInfo>> {
+    if request.base_url.is_some() && request.key.is_none() {
+        return Err(AppError::validation(
+            "base_url",
+            "changing the base URL needs the key again: send `key` with it",
+        ));
+    }
     let change = KeyChange {
         label: request
             .label
@@ -183,7 +214,7 @@ pub async fn update_key(
         base_url: match request.base_url {
             None => None,
             Some(None) => Some(None),
-            Some(Some(url)) => Some(Some(parse_base_url(&url)?)),
+            Some(Some(url)) => Some(Some(allowed_base_url(&state, &url)?)),
         },
     };
     let updated = super::update(&state.db, &state.vault, (&principal).into(), &id, change)

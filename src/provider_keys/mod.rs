@@ -23,6 +23,8 @@ pub struct KeyInfo {
     pub last4: String,
     pub base_url: Option<String>,
     pub status: KeyStatus,
+    /// What the provider said when it refused the key; shown to admins and
+    /// owners only (null for members and viewers).
     pub status_detail: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,

@@ -7,6 +7,7 @@
 //! `prompt_tokens`, Anthropic reports them apart.
 
 mod anthropic;
+pub mod egress;
 mod openai;
 pub mod simulated;
 
@@ -20,6 +21,11 @@ use serde::{Deserialize, Serialize};
 
 /// Longest provider answer body kept for the error log.
 const MAX_KEPT_BODY: usize = 2048;
+/// Most of an answer read from the network: a chat answer is a few KB, so a
+/// bigger one is refused rather than buffered whole in memory.
+const MAX_READ_BODY: usize = 1024 * 1024;
+/// Most of an error answer read: only its start is kept.
+const MAX_READ_ERROR_BODY: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -139,6 +145,10 @@ pub enum CallError {
     /// No call was made: the agent has no key that opens.
     #[error("{0}")]
     NoKey(String),
+    /// No call was made (or a redirect was not followed): the destination is
+    /// not allowed by the egress policy. Trying again cannot help.
+    #[error("{0}")]
+    Egress(egress::Refused),
 }
 
 impl CallError {
@@ -164,6 +174,7 @@ impl CallError {
             CallError::Network(_) => "network",
             CallError::BadResponse(_) => "bad_response",
             CallError::NoKey(_) => "missing_key",
+            CallError::Egress(_) => "egress_refused",
         }
     }
 
@@ -228,23 +239,40 @@ pub struct Outcome {
     pub attempts: u32,
 }
 
-/// The HTTP client shared by all calls.
+/// The HTTP client shared by all calls, with the egress policy built in.
 #[derive(Clone)]
 pub struct Providers {
     http: reqwest::Client,
+    egress: egress::EgressPolicy,
     request_timeout: Duration,
 }
 
 impl Providers {
-    pub fn new(request_timeout: Duration) -> anyhow::Result<Providers> {
+    pub fn new(
+        request_timeout: Duration,
+        allowed_hosts: egress::AllowedHosts,
+    ) -> anyhow::Result<Providers> {
+        let egress = egress::EgressPolicy::new(allowed_hosts);
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("hummbl/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(egress.resolver())
+            .redirect(egress::refuse_redirects())
+            // Through a proxy the resolver would judge the proxy's address, not
+            // the provider's, and the policy could be walked around.
+            .no_proxy()
             .build()?;
         Ok(Providers {
             http,
+            egress,
             request_timeout,
         })
+    }
+
+    /// Whether the policy allows a base URL, as far as the URL alone tells
+    /// (IP literals and metadata names; other names are judged at each call).
+    pub fn check_base_url(&self, url: &url::Url) -> Result<(), egress::Refused> {
+        self.egress.check_url(url)
     }
 
     /// One call, no retries.
@@ -296,39 +324,86 @@ impl Providers {
         }
     }
 
-    /// Sends a request; a non-2xx answer becomes the matching error.
+    /// Sends a request and reads the answer's body (at most [`MAX_READ_BODY`]).
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, CallError> {
-        let response = request
+        let response = self.answer(request).await?;
+        let (body, complete) = read_at_most(response, MAX_READ_BODY)
+            .await
+            .map_err(|err| self.transport_error(err))?;
+        if !complete {
+            return Err(CallError::BadResponse(format!(
+                "the answer is larger than {} MiB",
+                MAX_READ_BODY / (1024 * 1024)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Sends a request once the policy allows its URL; a 2xx answer is
+    /// returned unread, any other becomes the matching error.
+    async fn answer(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallError> {
+        let request = request
             .timeout(self.request_timeout)
-            .send()
+            .build()
+            .map_err(|err| self.transport_error(err))?;
+        // An IP-literal host never reaches the resolver, so it is judged here.
+        self.egress
+            .check_url(request.url())
+            .map_err(CallError::Egress)?;
+        let response = self
+            .http
+            .execute(request)
             .await
             .map_err(|err| self.transport_error(err))?;
         let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response
-            .text()
+        // Only the start of an error answer matters: it is shortened anyway.
+        let (body, _) = read_at_most(response, MAX_READ_ERROR_BODY)
             .await
             .map_err(|err| self.transport_error(err))?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            let message = error_message(&body);
-            Err(status_error(status, body, retry_after, message))
-        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let message = error_message(&body);
+        Err(status_error(status, body, retry_after, message))
     }
 
     fn transport_error(&self, err: reqwest::Error) -> CallError {
-        if err.is_timeout() {
+        if let Some(refused) = egress::refusal_in(&err) {
+            CallError::Egress(refused)
+        } else if err.is_timeout() {
             CallError::Timeout(self.request_timeout)
         } else {
             CallError::Network(without_url(err))
         }
     }
+}
+
+/// The body's first `limit` bytes, and whether that was all of it. Stops
+/// reading there, so a huge answer is never held in memory.
+async fn read_at_most(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
 }
 
 /// reqwest's messages include the URL; keep the reason only.

@@ -111,8 +111,9 @@ pub(super) async fn list_models(
     credential: &Credential,
 ) -> Result<(), CallError> {
     let url = endpoint(credential.base_url.as_deref(), DEFAULT_BASE, "/models");
+    // Only the status matters; a long model list is not read.
     providers
-        .send(
+        .answer(
             providers
                 .http
                 .get(url)

@@ -62,8 +62,15 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
 }
 
 /// A configuration pointing at a fresh database of the backend under test.
+///
+/// It allows provider calls to 127.0.0.1: the fake provider (`fake_provider`)
+/// and the unreachable samples listen there, and the egress policy refuses
+/// loopback unless listed. Tests of the policy itself (`tests/egress.rs`) set
+/// `provider_allowed_hosts` to exactly what they allow.
 pub async fn fresh_config(dir: &std::path::Path) -> Config {
     let mut config = Config::for_data_dir(dir);
+    config.provider_allowed_hosts =
+        hummbl::providers::egress::AllowedHosts::parse(["127.0.0.1"]).expect("a loopback IP");
     if let Some(admin) = postgres_admin_url() {
         config.database_url = Some(SecretString::from(fresh_postgres_database(&admin).await));
     }

@@ -448,3 +448,65 @@ async fn a_huge_answer_is_refused_not_buffered() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn only_admins_see_a_failed_step_s_raw_provider_answer() {
+    let app = TestApp::spawn_with(allowing(&["127.0.0.1"])).await;
+    let banner = "internal-banner: build server 10.0.0.9";
+    let provider = Listener::start(
+        "127.0.0.1",
+        Answer::Status(
+            400,
+            json!({"error": {"message": "bad request"}, "detail": banner}),
+        ),
+    )
+    .await;
+    let (owner_api, team, _) = owner(&app, "raw-answers").await;
+    let key = owner_api
+        .provider_key("openai", &provider.base(), GOOD_KEY)
+        .await;
+    let failed = run_one_step(&owner_api, &key).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let execution = failed["execution_id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_default();
+    let (_, listed) = owner_api.get("/api/executions").await;
+    let id = if execution.is_empty() {
+        listed["executions"][0]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    } else {
+        execution
+    };
+    let (_, seen_by_owner) = owner_api.get(&format!("/api/executions/{id}")).await;
+    assert!(
+        seen_by_owner.to_string().contains("internal-banner"),
+        "the owner sees the answer: {seen_by_owner}"
+    );
+    let (_, page) = owner_api.page("/logs/errors").await;
+    assert!(
+        page.contains("internal-banner"),
+        "the owner's error log shows it"
+    );
+    for role in [Role::Member, Role::Viewer] {
+        let other = member_api(&app, &team, &format!("raw-{role}"), role).await;
+        let (status, seen) = other.get(&format!("/api/executions/{id}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            !seen.to_string().contains("internal-banner"),
+            "{role}: {seen}"
+        );
+        assert!(
+            seen.to_string().contains("bad request"),
+            "{role} still sees the step's error"
+        );
+        for path in [format!("/monitor/{id}"), "/logs/errors".to_string()] {
+            let (status, html) = other.page(&path).await;
+            assert_eq!(status, 200, "{path}");
+            assert!(!html.contains("internal-banner"), "{role} on {path}");
+        }
+    }
+    app.stop().await;
+}

@@ -180,10 +180,18 @@ async fn the_error_log_page_filters_in_its_url_resolves_exports_and_retries() {
     );
     assert!(html.contains("Mark selected resolved"));
     assert!(
-        html.contains("class=\"provider-answer\""),
-        "the provider's answer is in the details"
+        !html.contains("class=\"provider-answer\""),
+        "the provider's raw answer is for admins"
     );
-    assert!(html.contains("[fail:400] go"), "and the step's input");
+    assert!(
+        html.contains("[fail:400] go"),
+        "the step's input is in the details"
+    );
+    let (_, owners) = api.page("/logs/errors").await;
+    assert!(
+        owners.contains("class=\"provider-answer\""),
+        "an owner sees the provider's answer in the details"
+    );
     let (_, html) = viewer.page("/logs/errors").await;
     assert!(
         !html.contains("Mark selected resolved") && !html.contains("type=\"checkbox\""),

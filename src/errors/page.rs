@@ -110,7 +110,13 @@ async fn load(state: &AppState, principal: &Principal, query: LogQuery) -> AppRe
     let team = principal.team_id.as_str();
     let groups_and_latest = async {
         let groups = super::groups(&state.db, team, &filter, PAGE_LIMIT).await?;
-        let latest = super::latest_failures(&state.db, &groups).await?;
+        let mut latest = super::latest_failures(&state.db, &groups).await?;
+        // The provider's raw answer is for admins (see ExecutionDetail::for_reader).
+        if !principal.can(Permission::ManageKeys) {
+            for failure in latest.values_mut() {
+                failure.provider_response = None;
+            }
+        }
         Ok::<_, sqlx::Error>((groups, latest))
     };
     let ((groups, latest), workflows, agents) = tokio::try_join!(

@@ -156,7 +156,7 @@ pub async fn get_execution(
 ) -> AppResult<Json<ExecutionDetail>> {
     super::get(&state.db, &principal.team_id, &id)
         .await?
-        .map(Json)
+        .map(|detail| Json(detail.for_reader(principal.can(Permission::ManageKeys))))
         .ok_or(AppError::NotFound)
 }
 
@@ -171,7 +171,7 @@ pub async fn cancel_execution(
     super::cancel_for(state.engine(), (&principal).into(), &id).await?;
     super::get(&state.db, &principal.team_id, &id)
         .await?
-        .map(Json)
+        .map(|detail| Json(detail.for_reader(principal.can(Permission::ManageKeys))))
         .ok_or(AppError::NotFound)
 }
 

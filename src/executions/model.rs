@@ -218,7 +218,8 @@ pub struct StepResult {
     pub output: Option<String>,
     pub error: Option<String>,
     pub error_class: Option<String>,
-    /// The provider's answer to a failed call, shortened.
+    /// The provider's answer to a failed call, shortened; shown to those who
+    /// may manage provider keys (admins, owners), null for other roles.
     pub provider_response: Option<String>,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -238,6 +239,21 @@ pub struct ExecutionDetail {
     pub summary: ExecutionSummary,
     pub input: serde_json::Value,
     pub steps: Vec<StepResult>,
+}
+
+impl ExecutionDetail {
+    /// The execution as a reader who may not manage provider keys sees it:
+    /// without the providers' raw answers. Those are whatever a provider host
+    /// said (an internal one, if an admin allowed it), so they go to admins,
+    /// like the key test's answer; the step's parsed error stays for everyone.
+    pub fn for_reader(mut self, sees_provider_answers: bool) -> ExecutionDetail {
+        if !sees_provider_answers {
+            for step in &mut self.steps {
+                step.provider_response = None;
+            }
+        }
+        self
+    }
 }
 
 /// Filters of the executions list; all optional.

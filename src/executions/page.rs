@@ -271,6 +271,7 @@ pub async fn details(
         page(&state, &principal, shell),
     )?;
     let may_act = principal.can(Permission::Operate);
+    let execution = execution.for_reader(principal.can(Permission::ManageKeys));
     Ok(shell.render(render_details(&execution, may_act)))
 }
 

@@ -48,7 +48,11 @@ async fn ends(body: &mut Body) -> Option<Duration> {
     loop {
         match tokio::time::timeout_at(deadline, body.next()).await {
             Err(_) => return None,
-            Ok(None) | Ok(Some(Err(_))) => return Some(started.elapsed()),
+            Ok(None) | Ok(Some(Err(_))) => {
+                let took = started.elapsed();
+                eprintln!("the stream ended {} ms after its access", took.as_millis());
+                return Some(took);
+            }
             Ok(Some(Ok(_))) => continue,
         }
     }

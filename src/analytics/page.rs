@@ -58,16 +58,7 @@ pub fn change(current: f64, previous: f64) -> String {
 }
 
 fn count(value: f64) -> String {
-    let n = value.round() as i64;
-    let digits = n.abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}{grouped}", if n < 0 { "-" } else { "" })
+    crate::web::format::grouped(value.round() as i64)
 }
 
 fn percent(value: f64) -> String {

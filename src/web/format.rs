@@ -29,6 +29,48 @@ pub fn metric_card(id: &str, title: &str, value: String, note: String) -> Markup
     }
 }
 
+/// A whole number with thousands separators: "1,234,567".
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        text.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(c);
+    }
+    text
+}
+
+/// A large count in three significant digits with one scale for every page:
+/// exact below 10,000 ("9,876"), then "12.3 k", "456 k", "4.60 M", "22.8 M",
+/// "1.20 B".
+pub fn compact(value: f64) -> String {
+    let n = value.round();
+    if n.abs() < 10_000.0 {
+        return grouped(n as i64);
+    }
+    let in_unit = |size: f64, unit: &str| {
+        let scaled = n / size;
+        let decimals = match scaled.abs() {
+            x if x >= 100.0 => 0,
+            x if x >= 10.0 => 1,
+            _ => 2,
+        };
+        let text = format!("{scaled:.decimals$}");
+        // Rounding may carry to 1000 (999.96 k): then the next unit says it.
+        let fits = text.trim_start_matches('-').parse::<f64>().unwrap_or(0.0) < 1000.0;
+        fits.then(|| format!("{text} {unit}"))
+    };
+    in_unit(1e3, "k")
+        .or_else(|| in_unit(1e6, "M"))
+        .or_else(|| in_unit(1e9, "B"))
+        .unwrap_or_else(|| format!("{:.0} B", n / 1e9))
+}
+
 /// A span of whole hours in words: "36 hours", "7 days", "1 day".
 pub fn hours_text(hours: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
@@ -142,6 +184,24 @@ mod tests {
                 "{field:?} came out as {line:?}"
             );
         }
+    }
+
+    #[test]
+    fn counts_read_one_way_on_every_page() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(-4_602), "-4,602");
+        assert_eq!(compact(9_876.0), "9,876");
+        assert_eq!(compact(12_345.0), "12.3 k");
+        assert_eq!(compact(456_000.0), "456 k");
+        assert_eq!(compact(4_602_000.0), "4.60 M");
+        assert_eq!(compact(22_800_000.0), "22.8 M");
+        assert_eq!(compact(1_200_000_000.0), "1.20 B");
+        assert_eq!(
+            compact(999_999.0),
+            "1.00 M",
+            "rounding carries into the next scale"
+        );
     }
 
     #[test]

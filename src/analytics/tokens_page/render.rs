@@ -10,16 +10,9 @@ use crate::analytics::{Grouping, TokenRow, regroup};
 use crate::web::charts::{self, Point};
 use crate::web::format::{metric_card, usd_cents};
 
-/// Token counts for cards and axes: exact below 10,000, then k and M.
+/// Token counts for cards and axes, in the one compact form of every page.
 fn tokens(value: f64) -> String {
-    let n = value.round() as i64;
-    if n.abs() >= 10_000_000 {
-        format!("{:.1} M", n as f64 / 1e6)
-    } else if n.abs() >= 10_000 {
-        format!("{:.0} k", n as f64 / 1e3)
-    } else {
-        n.to_string()
-    }
+    crate::web::format::compact(value)
 }
 
 fn share(part: i64, whole: i64) -> String {
@@ -237,11 +230,11 @@ mod tests {
     fn a_view_renders_its_sums_rows_and_links_escaped() {
         let html = render(&view(true)).into_string();
         // 10,000 tokens: 7,500 input (75 %) and 2,500 output.
-        assert!(card(&html, "tok-total").contains(">10 k<"));
+        assert!(card(&html, "tok-total").contains(">10.0 k<"));
         // Against 5,000 tokens and $10 with the same filters the period before.
         assert!(card(&html, "tok-total").contains("+100 %"));
         assert!(card(&html, "tok-cost").contains("−75 %"));
-        assert!(card(&html, "tok-input").contains(">7500<"));
+        assert!(card(&html, "tok-input").contains(">7,500<"));
         assert!(card(&html, "tok-input").contains("75 % of all tokens"));
         assert!(card(&html, "tok-cost").contains(">$2.50<"));
         assert!(html.contains("&lt;Triage &amp; Co&gt;") && !html.contains("<Triage"));

@@ -665,7 +665,7 @@ async fn the_token_cards_compare_the_filtered_calls_with_the_same_calls_before()
     let one = page("days=7&agent=agent-a").await;
     let tokens = card(&one, "tok-total");
     assert!(
-        tokens.contains(">1000<") && tokens.contains("+100 %"),
+        tokens.contains(">1,000<") && tokens.contains("+100 %"),
         "{tokens}"
     );
     assert!(card(&one, "tok-cost").contains("+100 %"), "{one}");

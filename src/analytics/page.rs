@@ -65,8 +65,24 @@ fn percent(value: f64) -> String {
     format!("{:.0} %", value * 100.0)
 }
 
+/// Today so far in `zone`, in whole hours (the hourly roll-ups' buckets).
+pub fn today(zone: Tz, now: i64) -> Period {
+    let midnight = zone
+        .timestamp_millis_opt(now)
+        .single()
+        .and_then(|local| {
+            zone.with_ymd_and_hms(local.year(), local.month(), local.day(), 0, 0, 0)
+                .earliest()
+        })
+        .map_or(now, |start| start.timestamp_millis());
+    Period {
+        from: midnight - midnight.rem_euclid(HOUR_MS),
+        to: super::rollups::hour_of(now) + HOUR_MS,
+    }
+}
+
 /// The current month so far in `zone`, in whole hours, and the month's length.
-fn month_to_date(zone: Tz, now: i64) -> (Period, f64) {
+pub fn month_to_date(zone: Tz, now: i64) -> (Period, f64) {
     // An instant always has exactly one local time.
     let Some(local) = zone.timestamp_millis_opt(now).single() else {
         return (Period::last_days(30), 30.0);
@@ -329,6 +345,17 @@ mod tests {
         let (period, days) = month_to_date(zone, now);
         assert_eq!(period.from, 1_772_341_200_000);
         assert!((days - 31.0).abs() < 0.1, "{days}");
+    }
+
+    #[test]
+    fn today_starts_at_local_midnight() {
+        // 2026-03-15 12:30 UTC is 08:30 in New York (EDT since 03-08): the
+        // day began at 04:00 UTC.
+        let zone: Tz = "America/New_York".parse().expect("zone");
+        let period = today(zone, utc(15, 12) + 30 * 60_000);
+        assert_eq!(period.from, utc(15, 4));
+        assert_eq!(period.to, utc(15, 13));
+        assert_eq!(today(Tz::UTC, utc(15, 12)).from, utc(15, 0));
     }
 
     fn utc(day: u32, hour: u32) -> i64 {

@@ -1,14 +1,260 @@
-//! The overview page: the current team, its members, and what your role allows.
+//! The overview: the team's home. It answers "is everything all right, and
+//! what do I do next": what runs now, today's and this month's spend, open
+//! error groups and the latest failures; and, for a team that has run nothing
+//! yet, a getting-started checklist ticked from the data.
 
 use axum::extract::State;
+use axum_extra::extract::CookieJar;
 use maud::{Markup, html};
 
+use crate::analytics::Totals;
+use crate::analytics::page::{month_to_date, today, viewer_zone};
+use crate::analytics::rollups::Bucket;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::AppResult;
-use crate::teams::Member;
+use crate::errors::{ErrorGroup, GroupFilter};
+use crate::executions::{ExecutionSummary, Filter, Status};
+use crate::storage::{Db, now_ms};
 
+use super::format::{compact, metric_card, usd_cents};
+use super::layout::when;
 use super::{Shell, page};
+
+/// How many rows each list on the overview shows.
+const LISTED: i64 = 5;
+
+/// What the team has set up, for the getting-started checklist.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Setup {
+    pub keys: usize,
+    pub agents: usize,
+    pub workflows: usize,
+    pub has_run: bool,
+    pub members: usize,
+}
+
+/// What the overview shows.
+pub struct OverviewView {
+    pub running: Vec<ExecutionSummary>,
+    pub failures: Vec<ExecutionSummary>,
+    pub open_errors: Vec<ErrorGroup>,
+    pub today: Totals,
+    pub month: Totals,
+    pub setup: Setup,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    jar: CookieJar,
+) -> AppResult<Markup> {
+    let shell = page(&state, &principal, Shell::new("Overview", "/"));
+    let (view, shell) = tokio::try_join!(load(&state.db, &principal.team_id, &jar), shell)?;
+    Ok(shell.render(render(&principal, &view)))
+}
+
+fn executions(statuses: &[Status], limit: i64) -> Filter {
+    Filter {
+        statuses: statuses.to_vec(),
+        limit,
+        ..Filter::default()
+    }
+}
+
+/// Loads every part of the view at once (none needs another).
+async fn load(db: &Db, team: &str, jar: &CookieJar) -> AppResult<OverviewView> {
+    let zone = viewer_zone(jar);
+    let now = now_ms();
+    let (month, _) = month_to_date(zone, now);
+    let open = GroupFilter {
+        resolved: Some(false),
+        ..GroupFilter::default()
+    };
+    let live = executions(&[Status::Pending, Status::Running], LISTED);
+    let failed = executions(&[Status::Failed], LISTED);
+    let any = executions(&[], 1);
+    let (running, failures, open_errors, today, month, ever, keys, agents, workflows, members) = tokio::try_join!(
+        crate::executions::list(db, team, &live),
+        crate::executions::list(db, team, &failed),
+        crate::errors::groups(db, team, &open, LISTED),
+        crate::analytics::totals(db, team, today(zone, now), Bucket::Hour),
+        crate::analytics::totals(db, team, month, Bucket::Hour),
+        crate::executions::list(db, team, &any),
+        crate::provider_keys::list(db, team),
+        crate::agents::list(db, team),
+        crate::workflows::list(db, team),
+        crate::teams::members(db, team),
+    )?;
+    Ok(OverviewView {
+        running,
+        failures,
+        open_errors,
+        today,
+        month,
+        setup: Setup {
+            keys: keys.len(),
+            agents: agents.len(),
+            workflows: workflows.len(),
+            has_run: !ever.is_empty(),
+            members: members.len(),
+        },
+    })
+}
+
+/// The overview's body for the signed-in principal (no queries).
+pub fn render(principal: &Principal, view: &OverviewView) -> Markup {
+    html! {
+        header.page-header {
+            h1 { (principal.team_name) }
+            p.lede { "Signed in as " strong { (principal.name) } " (" (principal.role) ")." }
+        }
+        @if !view.setup.has_run {
+            (getting_started(&view.setup))
+        }
+        div.cards {
+            (metric_card("ov-running", "Running now", view.running.len().to_string(), "executions pending or running".into()))
+            (metric_card("ov-today", "Spend today", usd_cents(view.today.cost_micros), format!("{} tokens", compact(view.today.tokens as f64))))
+            (metric_card("ov-month", "Spend this month", usd_cents(view.month.cost_micros), format!("{} executions", compact(view.month.executions as f64))))
+            (metric_card("ov-errors", "Open error groups", open_count(&view.open_errors), "unresolved".into()))
+        }
+        div.split {
+            (running_now(&view.running))
+            (latest_failures(&view.failures))
+        }
+        (open_error_groups(&view.open_errors))
+        (role_summary(principal))
+    }
+}
+
+/// "5+" when the list is full: there may be more.
+fn open_count(groups: &[ErrorGroup]) -> String {
+    if groups.len() as i64 >= LISTED {
+        format!("{LISTED}+")
+    } else {
+        groups.len().to_string()
+    }
+}
+
+/// The checklist of a team that has run nothing yet, each step ticked from
+/// the data.
+fn getting_started(setup: &Setup) -> Markup {
+    let steps: [(bool, &str, Markup); 5] = [
+        (
+            setup.keys > 0,
+            "Add a provider key",
+            html! { "Settings → " a href="/settings/api-keys" { "Provider keys" } " (or " code { "POST /api/keys" } ")" },
+        ),
+        (
+            setup.agents > 0,
+            "Define an agent",
+            html! { "a model, a key and instructions: " code { "POST /api/agents" } },
+        ),
+        (
+            setup.workflows > 0,
+            "Build a workflow",
+            html! { "steps that use the input and earlier outputs: " code { "POST /api/workflows" } },
+        ),
+        (
+            setup.has_run,
+            "Run it",
+            html! { "from the " a href="/monitor" { "Execution monitor" } " or " code { "POST /api/workflows/{id}/run" } },
+        ),
+        (
+            setup.members > 1,
+            "Invite someone",
+            html! { code { "hummbl user create --team …" } " adds a member" },
+        ),
+    ];
+    let done = steps.iter().filter(|(done, _, _)| *done).count();
+    html! {
+        section.panel aria-labelledby="start-title" {
+            h2 #start-title { "Getting started" }
+            p.hint { (done) " of " (steps.len()) " done." }
+            ol.checklist {
+                @for (done, title, how) in &steps {
+                    li class=(if *done { "yes" } else { "no" }) {
+                        span.visually-hidden { (if *done { "Done: " } else { "To do: " }) }
+                        strong { (title) } " — " (how)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn execution_rows(caption: &str, executions: &[ExecutionSummary]) -> Markup {
+    html! {
+        table.data {
+            caption.visually-hidden { (caption) }
+            thead { tr { th scope="col" { "Workflow" } th scope="col" { "Status" } th scope="col" { "Started" } } }
+            tbody {
+                @for execution in executions {
+                    tr {
+                        td { a href={"/monitor/" (execution.id)} { (execution.workflow_name) } }
+                        td { span class={"status status-" (execution.status)} { (execution.status) } }
+                        td { (when(Some(execution.created_at))) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn running_now(running: &[ExecutionSummary]) -> Markup {
+    html! {
+        section.panel aria-labelledby="running-title" {
+            h2 #running-title { "Running now" }
+            @if running.is_empty() {
+                p.empty { "Nothing is running." }
+            } @else {
+                (execution_rows("Executions running now", running))
+            }
+            p { a href="/monitor" { "Open the monitor" } }
+        }
+    }
+}
+
+fn latest_failures(failures: &[ExecutionSummary]) -> Markup {
+    html! {
+        section.panel aria-labelledby="failures-title" {
+            h2 #failures-title { "Latest failures" }
+            @if failures.is_empty() {
+                p.empty { "No failed executions." }
+            } @else {
+                (execution_rows("The latest failed executions", failures))
+            }
+            p { a href="/monitor?status=failed" { "All failures" } }
+        }
+    }
+}
+
+fn open_error_groups(groups: &[ErrorGroup]) -> Markup {
+    html! {
+        section.panel aria-labelledby="errors-title" {
+            h2 #errors-title { "Open error groups" }
+            @if groups.is_empty() {
+                p.empty { "No open errors. All clear." }
+            } @else {
+                table.data {
+                    caption.visually-hidden { "Unresolved error groups, most recent first" }
+                    thead { tr { th scope="col" { "Error" } th scope="col" { "Agent" } th scope="col" { "Occurrences" } th scope="col" { "Last seen" } } }
+                    tbody {
+                        @for group in groups {
+                            tr {
+                                td { (group.message) }
+                                td { (group.agent_name.as_deref().unwrap_or("—")) }
+                                td { (compact(group.occurrences as f64)) }
+                                td { (when(Some(group.last_seen))) }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/logs/errors" { "Open the error log" } }
+        }
+    }
+}
 
 fn permission_label(permission: Permission) -> &'static str {
     match permission {
@@ -22,65 +268,10 @@ fn permission_label(permission: Permission) -> &'static str {
     }
 }
 
-/// What the overview shows.
-pub struct OverviewView {
-    pub members: Vec<Member>,
-    /// Components switched on for the team, of all registered.
-    pub components_enabled: usize,
-    pub components: usize,
-}
-
-pub async fn show(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
-    let team = principal.team_id.as_str();
-    let (members, components, shell) = tokio::try_join!(
-        async { Ok(crate::teams::members(&state.db, team).await?) },
-        async { Ok(crate::components::list(&state.db, team).await?) },
-        page(&state, &principal, Shell::new("Overview", "/")),
-    )?;
-    let view = OverviewView {
-        members,
-        components_enabled: components.iter().filter(|c| c.enabled).count(),
-        components: components.len(),
-    };
-    Ok(shell.render(render(&principal, &view)))
-}
-
-/// The overview's body for the signed-in principal (no queries).
-pub fn render(principal: &Principal, view: &OverviewView) -> Markup {
-    let members = &view.members;
+fn role_summary(principal: &Principal) -> Markup {
     html! {
-        header.page-header {
-            h1 { (principal.team_name) }
-            p.lede { "You are signed in as " strong { (principal.name) } " with the role " strong { (principal.role) } "." }
-        }
-        div.cards {
-            section.card aria-labelledby="card-members" {
-                h2 #card-members { "Members" }
-                p.metric { (members.len()) }
-            }
-            section.card aria-labelledby="card-components" {
-                h2 #card-components { "Components enabled" }
-                p.metric { (view.components_enabled) " / " (view.components) }
-            }
-        }
-        section aria-labelledby="members-title" {
-            h2 #members-title { "Team members" }
-            table.data {
-                caption.visually-hidden { "Members of " (principal.team_name) }
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Role" } } }
-                tbody {
-                    @for member in members {
-                        tr {
-                            td { (member.name) }
-                            td { (member.email) }
-                            td { span class={"role role-" (member.role)} { (member.role) } }
-                        }
-                    }
-                }
-            }
-        }
-        section aria-labelledby="access-title" {
-            h2 #access-title { "What your role allows" }
+        details.panel {
+            summary { "What your role (" (principal.role) ") allows" }
             ul.checklist {
                 @for permission in Permission::ALL {
                     @let allowed = principal.can(permission);
@@ -91,5 +282,104 @@ pub fn render(principal: &Principal, view: &OverviewView) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Credential, Role};
+    use crate::executions::TriggerKind;
+
+    fn principal() -> Principal {
+        Principal {
+            user_id: "u".into(),
+            email: "ada@example.com".into(),
+            name: "Ada <admin>".into(),
+            team_id: "t".into(),
+            team_name: "Research".into(),
+            role: Role::Member,
+            credential: Credential::Session {
+                session_id: "s".into(),
+            },
+        }
+    }
+
+    fn execution(id: &str, status: Status) -> ExecutionSummary {
+        ExecutionSummary {
+            id: id.into(),
+            workflow_id: "w".into(),
+            workflow_name: "Brief <weekly>".into(),
+            workflow_version: 1,
+            status,
+            triggered_by: TriggerKind::User,
+            user_id: None,
+            retry_of: None,
+            retry_from: None,
+            steps_total: 2,
+            steps_done: 1,
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_tokens: 0,
+            cost_micros: 0,
+            error: None,
+            cancelled_by: None,
+            recoveries: 0,
+            created_at: 0,
+            started_at: None,
+            completed_at: None,
+        }
+    }
+
+    fn empty_view(setup: Setup) -> OverviewView {
+        OverviewView {
+            running: Vec::new(),
+            failures: Vec::new(),
+            open_errors: Vec::new(),
+            today: Totals::default(),
+            month: Totals::default(),
+            setup,
+        }
+    }
+
+    #[test]
+    fn a_new_team_gets_a_checklist_ticked_from_its_data() {
+        let setup = Setup {
+            keys: 1,
+            agents: 1,
+            workflows: 0,
+            has_run: false,
+            members: 1,
+        };
+        let html = render(&principal(), &empty_view(setup)).into_string();
+        assert!(html.contains("Getting started"));
+        assert!(html.contains("2 of 5 done."));
+        assert!(html.contains("Done: </span><strong>Add a provider key"));
+        assert!(html.contains("To do: </span><strong>Build a workflow"));
+        assert!(html.contains("Nothing is running.") && html.contains("All clear."));
+    }
+
+    #[test]
+    fn a_team_that_runs_sees_what_runs_spend_and_failures() {
+        let setup = Setup {
+            has_run: true,
+            ..Setup::default()
+        };
+        let mut view = empty_view(setup);
+        view.running = vec![execution("e-1", Status::Running)];
+        view.failures = vec![execution("e-2", Status::Failed)];
+        view.today.cost_micros = 1_250_000;
+        view.month.cost_micros = 22_800_000;
+        view.month.executions = 12_345;
+        let html = render(&principal(), &view).into_string();
+        assert!(
+            !html.contains("Getting started"),
+            "no checklist once it ran"
+        );
+        assert!(html.contains(r#"href="/monitor/e-1""#) && html.contains(r#"href="/monitor/e-2""#));
+        assert!(html.contains("Brief &lt;weekly&gt;") && !html.contains("<weekly>"));
+        assert!(html.contains("$1.25") && html.contains("$22.80"));
+        assert!(html.contains("12.3 k executions"));
+        assert!(html.contains("Ada &lt;admin&gt;"));
     }
 }

@@ -102,7 +102,7 @@ impl ShellView {
                 body data-component=(self.shell.component) {
                     a.skip-link href="#main" { "Skip to content" }
                     header.topbar {
-                        a.brand href="/" aria-label="HUMMBL home" { span.brand-mark aria-hidden="true" { "H" } "HUMMBL" }
+                        a.brand href="/" { span.brand-mark aria-hidden="true" { "H" } "HUMMBL" span.visually-hidden { " home" } }
                         @if is_demo {
                             span.badge.badge-demo title="This team holds generated demo data" { "Demo data" }
                         }
@@ -118,8 +118,9 @@ impl ShellView {
                             button.button.button-small type="submit" { "Switch" }
                         }
                         details.user-menu {
-                            summary aria-label={"User menu for " (who.name)} {
+                            summary {
                                 span.avatar aria-hidden="true" { (initials(&who.name)) }
+                                span.visually-hidden { "User menu for " }
                                 span.user-name { (who.name) }
                             }
                             div.user-menu-panel {

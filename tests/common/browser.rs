@@ -139,3 +139,111 @@ impl Browser {
         std::fs::write(dir.join(name), png).expect("save screenshot");
     }
 }
+
+/// One rule axe-core found broken on a page: its id (e.g. `color-contrast`),
+/// impact (`minor`, `moderate`, `serious` or `critical`), its one-line help,
+/// and the CSS selectors of the elements that break it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Violation {
+    pub id: String,
+    pub impact: Option<String>,
+    pub help: String,
+    pub targets: Vec<String>,
+}
+
+impl Violation {
+    /// Critical and serious violations are the ones the console must not have.
+    pub fn is_blocking(&self) -> bool {
+        matches!(self.impact.as_deref(), Some("critical" | "serious"))
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 3;
+        let mut targets = self.targets.iter().take(SHOWN).cloned().collect::<Vec<_>>();
+        if self.targets.len() > SHOWN {
+            targets.push(format!("and {} more", self.targets.len() - SHOWN));
+        }
+        write!(
+            f,
+            "{} ({}): {} at {}",
+            self.id,
+            self.impact.as_deref().unwrap_or("no impact"),
+            self.help,
+            targets.join(", ")
+        )
+    }
+}
+
+/// axe-core's `axe.min.js`, from `HUMMBL_AXE_JS` (scripts/test sets it after
+/// fetching the pinned version with scripts/fetch-axe); `None` (skip) when it
+/// is not set and this is not CI.
+pub fn axe_source() -> Option<String> {
+    let Some(path) = std::env::var_os("HUMMBL_AXE_JS").filter(|path| !path.is_empty()) else {
+        assert!(
+            !on_ci(),
+            "CI=true but HUMMBL_AXE_JS is not set (scripts/test sets it)"
+        );
+        eprintln!(
+            "skipping accessibility audit: HUMMBL_AXE_JS is not set; \
+             run `export HUMMBL_AXE_JS=$(scripts/fetch-axe)` first"
+        );
+        return None;
+    };
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "HUMMBL_AXE_JS={}: {err} (scripts/fetch-axe prints the path of a fresh copy)",
+            path.to_string_lossy()
+        )
+    });
+    Some(source)
+}
+
+impl Browser {
+    /// Runs axe-core (the source from [`axe_source`]) on the page as it is now
+    /// and returns every violation, whatever its impact.
+    ///
+    /// The source is sent as a WebDriver script, which Chromium runs outside the
+    /// page's Content-Security-Policy; it loads once per document (the check
+    /// for `window.axe` skips it on a page that has it already).
+    pub async fn axe(&self, axe_source: &str) -> Vec<Violation> {
+        let loaded = self
+            .client
+            .execute("return typeof window.axe === 'object';", vec![])
+            .await
+            .expect("look for axe");
+        if loaded != serde_json::Value::Bool(true) {
+            self.client
+                .execute(
+                    &format!("{axe_source}\n;return typeof window.axe === 'object';"),
+                    vec![],
+                )
+                .await
+                .expect("load axe-core into the page");
+        }
+        let answer = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                window.axe
+                  .run(document, { resultTypes: ["violations"] })
+                  .then((results) => done({
+                    violations: results.violations.map((rule) => ({
+                      id: rule.id,
+                      impact: rule.impact,
+                      help: rule.help,
+                      targets: rule.nodes.map((node) => node.target.flat().join(" ")),
+                    })),
+                  }))
+                  .catch((err) => done({ error: String(err) }));"#,
+                vec![],
+            )
+            .await
+            .expect("run axe-core");
+        if let Some(error) = answer.get("error") {
+            panic!("axe-core failed on the page: {error}");
+        }
+        serde_json::from_value(answer["violations"].clone()).expect("axe-core's violations")
+    }
+}

@@ -167,6 +167,7 @@ impl Fixture {
             "GET /api/telemetry/metrics/{component_id}" => plain("/api/telemetry/metrics/console"),
             "GET /api/keys"
             | "GET /api/agents"
+            | "GET /agents"
             | "GET /api/workflows"
             | "GET /api/executions"
             | "GET /api/executions/stream"
@@ -261,6 +262,27 @@ impl Fixture {
                         serde_json::json!({"name": format!("agent {n}b"), "provider": "openai",
                         "model": "gpt-4o", "key_id": key}),
                     ),
+                })
+            }
+            "POST /agents" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("name", format!("form agent {n}")),
+                    ("key_id", self.provider_key(&acting_user).await),
+                    ("model", "gpt-4o-mini".into()),
+                ]),
+            }),
+            "GET /agents/{id}/edit" | "POST /agents/{id}" | "POST /agents/{id}/archive" => {
+                let key = self.provider_key(&acting_user).await;
+                Some(Sample {
+                    path: route
+                        .path
+                        .replace("{id}", &self.agent(&acting_user, n).await),
+                    body: Body::Form(vec![
+                        ("name", format!("form agent {n}b")),
+                        ("key_id", key),
+                        ("model", "gpt-4o".into()),
+                    ]),
                 })
             }
             "POST /api/workflows" => Some(Sample {
@@ -539,6 +561,11 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /api/prices", Admin),
     ("POST /analytics/tokens/prices", Admin),
     // Agents and workflows.
+    ("GET /agents", Viewer),
+    ("POST /agents", Member),
+    ("GET /agents/{id}/edit", Member),
+    ("POST /agents/{id}", Member),
+    ("POST /agents/{id}/archive", Member),
     ("GET /api/agents", Viewer),
     ("GET /api/agents/{id}", Viewer),
     ("POST /api/agents", Member),

@@ -7,7 +7,7 @@ use common::{TestApp, client};
 use hummbl::auth::Role;
 use serde_json::json;
 
-const IDS: [&str; 9] = [
+const IDS: [&str; 10] = [
     "analytics-dashboard",
     "token-usage",
     "execution-monitor",
@@ -15,6 +15,7 @@ const IDS: [&str; 9] = [
     "team-members",
     "api-keys",
     "workflow-scheduler",
+    "agents",
     "notification-center",
     "pilot-evaluation",
 ];

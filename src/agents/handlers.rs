@@ -13,12 +13,24 @@ use crate::error::{AppError, AppResult};
 use crate::providers::ProviderKind;
 use crate::routes::Route;
 
-/// Agents and workflows belong to the execution monitor's component.
-/// Agents are part of the execution monitor (until the agents page lands).
-pub const COMPONENT: crate::components::ComponentId = crate::components::id::EXECUTION_MONITOR;
+/// The agents page and API are one component: switched off, both answer 404.
+pub const COMPONENT: crate::components::ComponentId = crate::components::id::AGENTS;
 
 pub fn routes() -> Vec<Route> {
     vec![
+        Route::page(Method::GET, "/agents", super::page::show).allowed(Permission::Read),
+        Route::page(Method::POST, "/agents", super::page::create_form)
+            .allowed(Permission::EditWorkflows),
+        Route::page(Method::GET, "/agents/{id}/edit", super::page::edit)
+            .allowed(Permission::EditWorkflows),
+        Route::page(Method::POST, "/agents/{id}", super::page::update_form)
+            .allowed(Permission::EditWorkflows),
+        Route::page(
+            Method::POST,
+            "/agents/{id}/archive",
+            super::page::archive_form,
+        )
+        .allowed(Permission::EditWorkflows),
         Route::api(Method::GET, "/api/agents", list_agents).allowed(Permission::Read),
         Route::api(Method::POST, "/api/agents", create_agent).allowed(Permission::EditWorkflows),
         Route::api(Method::GET, "/api/agents/{id}", get_agent).allowed(Permission::Read),
@@ -61,7 +73,7 @@ pub struct AgentList {
 const MAX_INSTRUCTIONS: usize = 20_000;
 const MAX_MODEL: usize = 200;
 
-async fn validate(
+pub(crate) async fn validate(
     state: &AppState,
     principal: &Principal,
     request: AgentRequest,

@@ -2,6 +2,7 @@
 //! standing instructions. Workflow steps name the agent that runs them.
 
 pub mod handlers;
+pub mod page;
 mod store;
 
 use serde::{Deserialize, Serialize};

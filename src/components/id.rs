@@ -30,6 +30,8 @@ pub const API_KEYS: ComponentId = ComponentId("api-keys");
 pub const WORKFLOW_SCHEDULER: ComponentId = ComponentId("workflow-scheduler");
 pub const NOTIFICATION_CENTER: ComponentId = ComponentId("notification-center");
 pub const PILOT_EVALUATION: ComponentId = ComponentId("pilot-evaluation");
+/// The runtime's console pages beyond the seed's eight.
+pub const AGENTS: ComponentId = ComponentId("agents");
 /// The shell (overview, account, settings): where unattributed requests count.
 pub const CONSOLE: ComponentId = ComponentId("console");
 /// Telemetry's own routes.

@@ -127,6 +127,15 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
+        id: id::AGENTS,
+        name: "Agents",
+        domain: "operations",
+        route: "/agents",
+        transformations: &["T2"],
+        version: "0.1.0",
+        kind: Kind::Page,
+    },
+    Definition {
         id: id::NOTIFICATION_CENTER,
         name: "Notification center",
         domain: "communication",

@@ -69,6 +69,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::components::id::EXECUTION_MONITOR),
     },
     NavEntry {
+        label: "Agents",
+        path: "/agents",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::components::id::AGENTS),
+    },
+    NavEntry {
         label: "Error logs",
         path: "/logs/errors",
         section: "Console",

@@ -168,6 +168,7 @@ impl Fixture {
             "GET /api/keys"
             | "GET /api/agents"
             | "GET /agents"
+            | "GET /workflows"
             | "GET /api/workflows"
             | "GET /api/executions"
             | "GET /api/executions/stream"
@@ -285,6 +286,12 @@ impl Fixture {
                     ]),
                 })
             }
+            "GET /workflows/{id}" | "POST /workflows/{id}/run" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.workflow(&acting_user, n).await),
+                body: Body::Form(vec![("input", "{}".into())]),
+            }),
             "POST /api/workflows" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(self.workflow_body(&acting_user, n).await),
@@ -566,6 +573,9 @@ const POLICY: &[(&str, Least)] = &[
     ("GET /agents/{id}/edit", Member),
     ("POST /agents/{id}", Member),
     ("POST /agents/{id}/archive", Member),
+    ("GET /workflows", Viewer),
+    ("GET /workflows/{id}", Viewer),
+    ("POST /workflows/{id}/run", Member),
     ("GET /api/agents", Viewer),
     ("GET /api/agents/{id}", Viewer),
     ("POST /api/agents", Member),

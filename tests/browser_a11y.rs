@@ -15,7 +15,6 @@ mod common;
 
 use common::TestApp;
 use common::browser::{Browser, Violation, axe_source};
-use hummbl::routes::Surface;
 
 /// Opens `path`, waits for its `main`, and audits it.
 async fn audit(browser: &Browser, axe: &str, app: &TestApp, path: &str) -> Vec<Violation> {
@@ -60,12 +59,7 @@ async fn every_page_of_the_console_passes_an_axe_core_audit() {
     browser
         .sign_in(&app.base, "owner@demo.hummbl.dev", "owner-demo-pass")
         .await;
-    let pages: Vec<String> = hummbl::app::routes()
-        .into_iter()
-        .filter(|route| route.surface == Surface::Page && route.method == axum::http::Method::GET)
-        .filter(|route| route.path != "/login")
-        .map(|route| route.path.replace("{id}", &execution))
-        .collect();
+    let pages = common::browser::demo_page_paths(&app).await;
     assert!(
         pages
             .iter()

@@ -19,7 +19,6 @@ use std::time::Duration;
 use common::TestApp;
 use common::browser::Browser;
 use fantoccini::Locator;
-use hummbl::routes::Surface;
 
 /// Every `hummbl_csp_violations_total` series, as (labels, count).
 fn violations(metrics: &str) -> Vec<(String, u64)> {
@@ -50,10 +49,6 @@ async fn no_page_of_the_console_violates_the_content_security_policy() {
     hummbl::demo::seed(&app.db, &app.state.vault)
         .await
         .expect("demo data");
-    let execution: String = sqlx::query_scalar("SELECT id FROM executions ORDER BY id LIMIT 1")
-        .fetch_one(app.db.read())
-        .await
-        .expect("a demo execution");
 
     // Anonymous: the login form and the error page without the shell.
     open(&browser, &app, "/login").await;
@@ -62,12 +57,7 @@ async fn no_page_of_the_console_violates_the_content_security_policy() {
     browser
         .sign_in(&app.base, "owner@demo.hummbl.dev", "owner-demo-pass")
         .await;
-    let pages: Vec<String> = hummbl::app::routes()
-        .into_iter()
-        .filter(|route| route.surface == Surface::Page && route.method == axum::http::Method::GET)
-        .filter(|route| route.path != "/login")
-        .map(|route| route.path.replace("{id}", &execution))
-        .collect();
+    let pages = common::browser::demo_page_paths(&app).await;
     for path in &pages {
         open(&browser, &app, path).await;
     }

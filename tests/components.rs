@@ -7,7 +7,7 @@ use common::{TestApp, client};
 use hummbl::auth::Role;
 use serde_json::json;
 
-const IDS: [&str; 10] = [
+const IDS: [&str; 11] = [
     "analytics-dashboard",
     "token-usage",
     "execution-monitor",
@@ -16,6 +16,7 @@ const IDS: [&str; 10] = [
     "api-keys",
     "workflow-scheduler",
     "agents",
+    "workflows",
     "notification-center",
     "pilot-evaluation",
 ];

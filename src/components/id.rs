@@ -32,6 +32,7 @@ pub const NOTIFICATION_CENTER: ComponentId = ComponentId("notification-center");
 pub const PILOT_EVALUATION: ComponentId = ComponentId("pilot-evaluation");
 /// The runtime's console pages beyond the seed's eight.
 pub const AGENTS: ComponentId = ComponentId("agents");
+pub const WORKFLOWS: ComponentId = ComponentId("workflows");
 /// The shell (overview, account, settings): where unattributed requests count.
 pub const CONSOLE: ComponentId = ComponentId("console");
 /// Telemetry's own routes.

@@ -136,6 +136,15 @@ pub const BUILT_IN: &[Definition] = &[
         kind: Kind::Page,
     },
     Definition {
+        id: id::WORKFLOWS,
+        name: "Workflows",
+        domain: "operations",
+        route: "/workflows",
+        transformations: &["T2"],
+        version: "0.1.0",
+        kind: Kind::Page,
+    },
+    Definition {
         id: id::NOTIFICATION_CENTER,
         name: "Notification center",
         domain: "communication",

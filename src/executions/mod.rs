@@ -21,7 +21,7 @@ pub use model::{
     Cancelled, ExecutionDetail, ExecutionSummary, Filter, Retried, RetryFrom, Status, StepResult,
     Trigger, TriggerKind,
 };
-pub use store::{get, list};
+pub use store::{WorkflowRuns, get, list, runs_by_workflow};
 
 use runner::Runner;
 use store::NewExecution;

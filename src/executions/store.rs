@@ -411,3 +411,36 @@ pub async fn copy_finished_steps(
         .await?;
     Ok(reused.len() as i64)
 }
+
+/// A workflow's runs since some time: how many, how many finished and
+/// succeeded, and its latest run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WorkflowRuns {
+    pub workflow_id: String,
+    pub runs: i64,
+    pub finished: i64,
+    pub succeeded: i64,
+    pub last_run_at: i64,
+    pub last_status: String,
+}
+
+/// Every workflow's runs created since `since` (those without runs are absent).
+pub async fn runs_by_workflow(
+    db: &Db,
+    team_id: &str,
+    since: i64,
+) -> Result<Vec<WorkflowRuns>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.workflow_id, COUNT(*) AS runs, \
+         CAST(SUM(CASE WHEN e.status IN ('succeeded', 'failed', 'cancelled') THEN 1 ELSE 0 END) AS BIGINT) AS finished, \
+         CAST(SUM(CASE WHEN e.status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT) AS succeeded, \
+         MAX(e.created_at) AS last_run_at, \
+         (SELECT x.status FROM executions x WHERE x.team_id = e.team_id AND x.workflow_id = e.workflow_id \
+          ORDER BY x.created_at DESC, x.id DESC LIMIT 1) AS last_status \
+         FROM executions e WHERE e.team_id = $1 AND e.created_at >= $2 GROUP BY e.team_id, e.workflow_id",
+    )
+    .bind(team_id)
+    .bind(since)
+    .fetch_all(db.read())
+    .await
+}

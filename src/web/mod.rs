@@ -76,6 +76,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::components::id::AGENTS),
     },
     NavEntry {
+        label: "Workflows",
+        path: "/workflows",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::components::id::WORKFLOWS),
+    },
+    NavEntry {
         label: "Error logs",
         path: "/logs/errors",
         section: "Console",

@@ -18,6 +18,10 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::GET, "/api/workflows", list_workflows).allowed(Permission::Read),
         Route::api(Method::POST, "/api/workflows", create_workflow)
             .allowed(Permission::EditWorkflows),
+        Route::page(Method::GET, "/workflows", super::page::show).allowed(Permission::Read),
+        Route::page(Method::GET, "/workflows/{id}", super::page::details).allowed(Permission::Read),
+        Route::page(Method::POST, "/workflows/{id}/run", super::page::run)
+            .allowed(Permission::Operate),
         Route::api(Method::GET, "/api/workflows/{id}", get_workflow).allowed(Permission::Read),
         Route::api(Method::PUT, "/api/workflows/{id}", update_workflow)
             .allowed(Permission::EditWorkflows),
@@ -29,7 +33,7 @@ pub fn routes() -> Vec<Route> {
             .allowed(Permission::Operate),
     ]
     .into_iter()
-    .map(|route| route.component(crate::components::id::EXECUTION_MONITOR))
+    .map(|route| route.component(crate::components::id::WORKFLOWS))
     .collect()
 }
 

@@ -4,6 +4,7 @@
 
 pub mod definition;
 pub mod handlers;
+pub mod page;
 mod store;
 
 use serde::Serialize;

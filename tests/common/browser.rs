@@ -247,3 +247,42 @@ impl Browser {
         serde_json::from_value(answer["violations"].clone()).expect("axe-core's violations")
     }
 }
+
+/// Every GET page of the route table but `/login`, with each `{id}` filled in
+/// from the demo data by what the page shows: an execution under `/monitor`,
+/// a workflow under `/workflows`, an agent under `/agents` (so the audits see
+/// the real pages, not a 404).
+pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
+    let first = |table: &'static str| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(&format!("SELECT id FROM {table} ORDER BY id LIMIT 1"))
+                .fetch_one(db.read())
+                .await
+                .unwrap_or_else(|err| panic!("a demo row in {table}: {err}"))
+        }
+    };
+    let (execution, workflow, agent) = (
+        first("executions").await,
+        first("workflows").await,
+        first("agents").await,
+    );
+    hummbl::app::routes()
+        .into_iter()
+        .filter(|route| {
+            route.surface == hummbl::routes::Surface::Page
+                && route.method == axum::http::Method::GET
+                && route.path != "/login"
+        })
+        .map(|route| {
+            let id = if route.path.starts_with("/workflows/") {
+                &workflow
+            } else if route.path.starts_with("/agents/") {
+                &agent
+            } else {
+                &execution
+            };
+            route.path.replace("{id}", id)
+        })
+        .collect()
+}

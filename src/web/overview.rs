@@ -148,17 +148,17 @@ fn getting_started(setup: &Setup) -> Markup {
         (
             setup.agents > 0,
             "Define an agent",
-            html! { "a model, a key and instructions: " code { "POST /api/agents" } },
+            html! { "a model, a key and instructions, on the " a href="/agents" { "Agents" } " page" },
         ),
         (
             setup.workflows > 0,
             "Build a workflow",
-            html! { "steps that use the input and earlier outputs: " code { "POST /api/workflows" } },
+            html! { "steps that use the input and earlier outputs: " code { "POST /api/workflows" } " (then see it under " a href="/workflows" { "Workflows" } ")" },
         ),
         (
             setup.has_run,
             "Run it",
-            html! { "from the " a href="/monitor" { "Execution monitor" } " or " code { "POST /api/workflows/{id}/run" } },
+            html! { "from its page under " a href="/workflows" { "Workflows" } ", and watch it in the " a href="/monitor" { "Execution monitor" } },
         ),
         (
             setup.members > 1,

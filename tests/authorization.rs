@@ -163,6 +163,7 @@ impl Fixture {
             | "GET /sdk/telemetry.d.ts"
             | "GET /api/telemetry/stream"
             | "GET /settings/ingestion-keys"
+            | "GET /settings/api-keys"
             | "GET /api/ingestion-keys" => plain(route.path),
             "GET /api/telemetry/metrics/{component_id}" => plain("/api/telemetry/metrics/console"),
             "GET /api/keys"
@@ -244,6 +245,27 @@ impl Fixture {
                     },
                 })
             }
+            "POST /settings/api-keys" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("provider", "openai".into()),
+                    ("label", format!("key {n}")),
+                    ("key", "sk-test-12345678".into()),
+                    ("base_url", UNREACHABLE.into()),
+                ]),
+            }),
+            "POST /settings/api-keys/{id}/label"
+            | "POST /settings/api-keys/{id}/secret"
+            | "POST /settings/api-keys/{id}/delete" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.provider_key(&acting_user).await),
+                body: Body::Form(vec![
+                    ("label", "renamed".into()),
+                    ("key", "sk-test-87654321".into()),
+                    ("base_url", UNREACHABLE.into()),
+                ]),
+            }),
             "POST /api/agents" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(
@@ -530,6 +552,11 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /settings/ingestion-keys/{id}/revoke", Admin),
     ("DELETE /api/ingestion-keys/{id}", Admin),
     // Provider keys and prices.
+    ("GET /settings/api-keys", Viewer),
+    ("POST /settings/api-keys", Admin),
+    ("POST /settings/api-keys/{id}/label", Admin),
+    ("POST /settings/api-keys/{id}/secret", Admin),
+    ("POST /settings/api-keys/{id}/delete", Admin),
     ("GET /api/keys", Viewer),
     ("POST /api/keys", Admin),
     ("PATCH /api/keys/{id}", Admin),

@@ -29,6 +29,7 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::POST, "/api/keys/{id}/test", test_key).allowed(Permission::ManageKeys),
     ]
     .into_iter()
+    .chain(super::page::routes())
     .map(|route| route.component(COMPONENT))
     .collect()
 }
@@ -168,9 +169,19 @@ pub async fn create_key(
     principal: Principal,
     ApiJson(request): ApiJson<NewKeyRequest>,
 ) -> AppResult<(StatusCode, Json<KeyInfo>)> {
+    let created = add(&state, &principal, request).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Validates and saves a new key (the API's and the page's).
+pub(super) async fn add(
+    state: &AppState,
+    principal: &Principal,
+    request: NewKeyRequest,
+) -> AppResult<KeyInfo> {
     let provider = parse_provider(
         &request.provider,
-        team_is_demo(&state, &principal.team_id).await?,
+        team_is_demo(state, &principal.team_id).await?,
     )?;
     let key = NewKey {
         provider,
@@ -179,11 +190,10 @@ pub async fn create_key(
         base_url: request
             .base_url
             .as_deref()
-            .map(|url| allowed_base_url(&state, url))
+            .map(|url| allowed_base_url(state, url))
             .transpose()?,
     };
-    let created = super::create(&state.db, &state.vault, (&principal).into(), key).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    super::create(&state.db, &state.vault, principal.into(), key).await
 }
 
 /// Change a key's label, base URL or the key itself (admin and owner). A new
@@ -198,6 +208,16 @@ pub async fn update_key(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<KeyChangeRequest>,
 ) -> AppResult<Json<KeyInfo>> {
+    Ok(Json(change(&state, &principal, &id, request).await?))
+}
+
+/// Validates and applies a change (the API's and the page's).
+pub(super) async fn change(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    request: KeyChangeRequest,
+) -> AppResult<KeyInfo> {
     if request.base_url.is_some() && request.key.is_none() {
         return Err(AppError::validation(
             "base_url",
@@ -214,27 +234,38 @@ pub async fn update_key(
         base_url: match request.base_url {
             None => None,
             Some(None) => Some(None),
-            Some(Some(url)) => Some(Some(allowed_base_url(&state, &url)?)),
+            Some(Some(url)) => Some(Some(allowed_base_url(state, &url)?)),
         },
     };
-    let updated = super::update(&state.db, &state.vault, (&principal).into(), &id, change)
+    super::update(&state.db, &state.vault, principal.into(), id, change)
         .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(Json(updated))
+        .ok_or(AppError::NotFound)
 }
 
-/// Delete a key (admin and owner). Agents using it stop until given another.
+/// Delete a key (admin and owner). Refused while live agents use it: archive
+/// them, or move them to another key, first.
 #[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath),
-    responses((status = 204), (status = 404)))]
+    responses((status = 204), (status = 404),
+        (status = 409, description = "Live agents use the key; the message names them")))]
 pub async fn delete_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    if !super::delete(&state.db, (&principal).into(), &id).await? {
-        return Err(AppError::NotFound);
-    }
+    remove(&state, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a key no live agent uses (the API's and the page's).
+pub(super) async fn remove(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+    match super::delete(&state.db, principal.into(), id).await? {
+        super::Deleted::Deleted => Ok(()),
+        super::Deleted::NotFound => Err(AppError::NotFound),
+        super::Deleted::InUse(agents) => Err(AppError::Conflict(format!(
+            "agents use this key: {}; archive them or give them another key first",
+            agents.join(", ")
+        ))),
+    }
 }
 
 /// Ask the provider whether it accepts the key (admin and owner).

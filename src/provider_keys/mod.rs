@@ -2,6 +2,7 @@
 //! their last four characters only, opened just for the call that needs them.
 
 pub mod handlers;
+pub mod page;
 mod store;
 
 use secrecy::SecretString;
@@ -10,7 +11,10 @@ use serde::Serialize;
 use crate::providers::ProviderKind;
 
 pub use handlers::routes;
-pub use store::{create, credential, delete, get, list, mark_refused, record_test, update};
+pub use store::{
+    Deleted, create, credential, delete, get, list, mark_accepted, mark_refused, record_test,
+    update,
+};
 
 /// A key as everyone may see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -27,7 +31,23 @@ pub struct KeyInfo {
     /// owners only (null for members and viewers).
     pub status_detail: Option<String>,
     pub created_at: i64,
+    /// The name of who saved it (null once they are gone).
+    pub created_by: Option<String>,
     pub last_used_at: Option<i64>,
+    /// How many live (not archived) agents use it.
+    pub agents: i64,
+}
+
+impl KeyInfo {
+    /// The status shown in the list: `unused` for a key no live agent uses
+    /// and no call ever used, else the key's status.
+    pub fn shown_status(&self) -> &'static str {
+        if self.status == KeyStatus::Active && self.agents == 0 && self.last_used_at.is_none() {
+            "unused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 /// A validated key to save.

@@ -12,8 +12,11 @@ use crate::providers::{Credential, ProviderKind};
 use crate::storage::{Db, Tx, decode_name, new_id, now_ms};
 use crate::vault::{KeyOwner, Sealed, Vault, VaultError};
 
-const COLUMNS: &str =
-    "id, provider, label, key_last_4, base_url, status, status_detail, created_at, last_used_at";
+/// A key's columns, with who created it and how many live agents use it.
+const COLUMNS: &str = "k.id, k.provider, k.label, k.key_last_4, k.base_url, k.status, k.status_detail, \
+     k.created_at, k.last_used_at, u.name AS created_by, \
+     (SELECT COUNT(*) FROM agents a WHERE a.key_id = k.id AND a.archived_at IS NULL) AS agents";
+const FROM: &str = "api_keys_secure k LEFT JOIN users u ON u.id = k.user_id";
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -26,6 +29,8 @@ struct KeyRow {
     status_detail: Option<String>,
     created_at: i64,
     last_used_at: Option<i64>,
+    created_by: Option<String>,
+    agents: i64,
 }
 
 impl TryFrom<KeyRow> for KeyInfo {
@@ -43,7 +48,9 @@ impl TryFrom<KeyRow> for KeyInfo {
             status: decode_name("key status", &row.status)?,
             status_detail: row.status_detail,
             created_at: row.created_at,
+            created_by: row.created_by,
             last_used_at: row.last_used_at,
+            agents: row.agents,
         })
     }
 }
@@ -102,7 +109,7 @@ pub async fn create(
 
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
     sqlx::query_as::<_, KeyRow>(&format!(
-        "SELECT {COLUMNS} FROM api_keys_secure WHERE team_id = $1 ORDER BY created_at"
+        "SELECT {COLUMNS} FROM {FROM} WHERE k.team_id = $1 ORDER BY k.created_at"
     ))
     .bind(team_id)
     .fetch_all(db.read())
@@ -114,7 +121,7 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
 
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<KeyInfo>, sqlx::Error> {
     sqlx::query_as::<_, KeyRow>(&format!(
-        "SELECT {COLUMNS} FROM api_keys_secure WHERE team_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM {FROM} WHERE k.team_id = $1 AND k.id = $2"
     ))
     .bind(team_id)
     .bind(id)
@@ -182,20 +189,50 @@ pub async fn update(
     Ok(get(db, actor.team_id, id).await?)
 }
 
-/// Deletes a key of the actor's team; false when there is no such key.
-pub async fn delete(db: &Db, actor: Actor<'_>, id: &str) -> Result<bool, sqlx::Error> {
+/// What became of a delete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    NotFound,
+    /// Live agents use the key (their names): it stays.
+    InUse(Vec<String>),
+}
+
+/// Deletes a key of the actor's team, unless a live (not archived) agent uses
+/// it: the check and the delete share the transaction.
+pub async fn delete(db: &Db, actor: Actor<'_>, id: &str) -> Result<Deleted, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let done = sqlx::query("DELETE FROM api_keys_secure WHERE team_id = $1 AND id = $2")
+    // The key's row lock makes an agent saved with this key meanwhile wait
+    // for the delete (its reference check), so none is missed below.
+    let exists: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM api_keys_secure WHERE team_id = $1 AND id = $2{}",
+        db.for_update()
+    ))
+    .bind(actor.team_id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if exists.is_none() {
+        return Ok(Deleted::NotFound);
+    }
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM agents WHERE team_id = $1 AND key_id = $2 AND archived_at IS NULL ORDER BY name",
+    )
+    .bind(actor.team_id)
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !users.is_empty() {
+        return Ok(Deleted::InUse(users));
+    }
+    sqlx::query("DELETE FROM api_keys_secure WHERE team_id = $1 AND id = $2")
         .bind(actor.team_id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
     audit(&mut tx, actor, "provider_key.deleted", id, None).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Deleted::Deleted)
 }
 
 #[derive(sqlx::FromRow)]
@@ -274,6 +311,13 @@ pub async fn record_test(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Marks a key the provider accepted during a run: used now, and active.
+pub async fn mark_accepted(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    mark_in(&mut tx, id, None).await?;
+    tx.commit().await
 }
 
 /// Marks a key refused by its provider during a run (401/403).

@@ -1,0 +1,188 @@
+//! The provider keys page (`/settings/api-keys`) and the key API behind it,
+//! against the real server and the fake provider: admins add, rename, replace
+//! and delete keys with the page's forms; members read the list and the server
+//! refuses their forms; a key agents use is not deleted (409 naming them); the
+//! key's plaintext appears in no page and no API answer.
+
+mod common;
+
+use common::TestApp;
+use common::fake_provider::{FakeProvider, GOOD_KEY};
+use common::runtime::{Api, member_api, owner_api};
+use hummbl::auth::Role;
+use reqwest::Method;
+use serde_json::Value;
+
+const SECRET: &str = "sk-page-PLAINTEXTSECRET-4321";
+const ROTATED: &str = "sk-page-ROTATEDSECRET-8765";
+
+/// Posts a page form: status, `Location` and body.
+async fn form(api: &Api, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+    let response = api
+        .client
+        .post(format!("{}{path}", api.base))
+        .header("cookie", &api.cookie)
+        .form(fields)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, location, response.text().await.expect("body"))
+}
+
+async fn keys(api: &Api) -> Vec<Value> {
+    let (status, listed) = api.get("/api/keys").await;
+    assert_eq!(status, 200, "{listed}");
+    listed["keys"].as_array().expect("keys").clone()
+}
+
+fn no_plaintext(text: &str) {
+    assert!(!text.contains("PLAINTEXTSECRET"), "plaintext in {text}");
+    assert!(!text.contains("ROTATEDSECRET"), "plaintext in {text}");
+}
+
+#[tokio::test]
+async fn admins_manage_keys_with_the_pages_forms() {
+    let app = TestApp::spawn().await;
+    let fake = FakeProvider::start().await;
+    let (owner, _team) = owner_api(&app, "keys-page-admin").await;
+
+    let (status, page) = owner.page("/settings/api-keys").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No provider keys yet."));
+    assert!(page.contains(r#"action="/settings/api-keys""#));
+    assert!(page.contains(r#"href="/settings/ingestion-keys""#));
+
+    // Add.
+    let base = fake.openai_base();
+    let (status, location, _) = form(
+        &owner,
+        "/settings/api-keys",
+        &[
+            ("provider", "openai"),
+            ("label", "Production"),
+            ("key", SECRET),
+            ("base_url", &base),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/settings/api-keys"));
+    let listed = keys(&owner).await;
+    assert_eq!(listed.len(), 1);
+    let id = listed[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(listed[0]["last4"], "4321");
+    assert_eq!(listed[0]["label"], "Production");
+    assert_eq!(listed[0]["agents"], 0);
+    assert!(listed[0]["created_by"].is_string());
+    let (_, page) = owner.page("/settings/api-keys").await;
+    assert!(page.contains("…4321"));
+    assert!(page.contains("badge-key-unused"), "no agent, never used");
+    assert!(page.contains(&format!(r#"action="/settings/api-keys/{id}/secret""#)));
+    no_plaintext(&page);
+
+    // A broken field: the page again, with the rule, and nothing saved.
+    let (status, _, body) = form(
+        &owner,
+        "/settings/api-keys",
+        &[("provider", "openai"), ("label", "Short"), ("key", "short")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("must be 8 to 512 characters"), "{body}");
+    assert_eq!(keys(&owner).await.len(), 1);
+
+    // Rename.
+    let (status, _, _) = form(
+        &owner,
+        &format!("/settings/api-keys/{id}/label"),
+        &[("label", "Primary")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(keys(&owner).await[0]["label"], "Primary");
+
+    // Replace the secret (and the base URL with it): the old one is gone.
+    let (status, _, _) = form(
+        &owner,
+        &format!("/settings/api-keys/{id}/secret"),
+        &[("key", ROTATED), ("base_url", &base)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let listed = keys(&owner).await;
+    assert_eq!(listed[0]["last4"], "8765");
+    no_plaintext(&listed.iter().map(Value::to_string).collect::<String>());
+
+    // Agents use it: deleting it is refused, naming them, on the page and the API.
+    let agent = owner
+        .agent("Summarizer <eu>", "openai", "gpt-4o-mini", &id)
+        .await;
+    let (status, _, body) = form(&owner, &format!("/settings/api-keys/{id}/delete"), &[]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("Summarizer &lt;eu&gt;"), "{body}");
+    let (status, answer) = owner
+        .send(Method::DELETE, &format!("/api/keys/{id}"), None)
+        .await;
+    assert_eq!(status, 409);
+    assert!(answer.to_string().contains("Summarizer <eu>"), "{answer}");
+    assert_eq!(keys(&owner).await[0]["agents"], 1);
+    let (_, page) = owner.page("/settings/api-keys").await;
+    assert!(!page.contains("badge-key-unused"), "an agent uses it");
+    no_plaintext(&page);
+
+    // Archived agents do not hold it.
+    let (status, _) = owner
+        .send(Method::DELETE, &format!("/api/agents/{agent}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, location, _) = form(&owner, &format!("/settings/api-keys/{id}/delete"), &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/settings/api-keys"));
+    assert!(keys(&owner).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn members_and_viewers_read_the_list_and_are_refused_changes() {
+    let app = TestApp::spawn().await;
+    let fake = FakeProvider::start().await;
+    let (owner, team) = owner_api(&app, "keys-page-read").await;
+    let id = owner
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    for (role, tag) in [(Role::Member, "keys-member"), (Role::Viewer, "keys-viewer")] {
+        let reader = member_api(&app, &team, tag, role).await;
+        let (status, page) = reader.page("/settings/api-keys").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("…1234"));
+        assert!(page.contains("Admins and owners add, change and delete provider keys."));
+        assert!(!page.contains("action=\"/settings/api-keys"), "no forms");
+        for path in [
+            "/settings/api-keys".to_string(),
+            format!("/settings/api-keys/{id}/label"),
+            format!("/settings/api-keys/{id}/secret"),
+            format!("/settings/api-keys/{id}/delete"),
+        ] {
+            let (status, _, _) = form(
+                &reader,
+                &path,
+                &[
+                    ("provider", "openai"),
+                    ("label", "mine"),
+                    ("key", "sk-member-12345678"),
+                ],
+            )
+            .await;
+            assert_eq!(status, 403, "{role:?} POST {path}");
+        }
+    }
+    let listed = keys(&owner).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["label"], "openai test");
+    app.stop().await;
+}

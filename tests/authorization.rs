@@ -256,7 +256,8 @@ impl Fixture {
             }),
             "POST /settings/api-keys/{id}/label"
             | "POST /settings/api-keys/{id}/secret"
-            | "POST /settings/api-keys/{id}/delete" => Some(Sample {
+            | "POST /settings/api-keys/{id}/delete"
+            | "POST /settings/api-keys/{id}/test" => Some(Sample {
                 path: route
                     .path
                     .replace("{id}", &self.provider_key(&acting_user).await),
@@ -557,6 +558,7 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /settings/api-keys/{id}/label", Admin),
     ("POST /settings/api-keys/{id}/secret", Admin),
     ("POST /settings/api-keys/{id}/delete", Admin),
+    ("POST /settings/api-keys/{id}/test", Admin),
     ("GET /api/keys", Viewer),
     ("POST /api/keys", Admin),
     ("PATCH /api/keys/{id}", Admin),

@@ -2,16 +2,18 @@
 //! against the real server and the fake provider: admins add, rename, replace
 //! and delete keys with the page's forms; members read the list and the server
 //! refuses their forms; a key agents use is not deleted (409 naming them); the
-//! key's plaintext appears in no page and no API answer.
+//! key's plaintext appears in no page and no API answer; the validity test
+//! lists the provider's models, marks a refused key invalid and a later
+//! accepted one active.
 
 mod common;
 
 use common::TestApp;
-use common::fake_provider::{FakeProvider, GOOD_KEY};
+use common::fake_provider::{FakeProvider, GOOD_KEY, REVOKED_KEY};
 use common::runtime::{Api, member_api, owner_api};
 use hummbl::auth::Role;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const SECRET: &str = "sk-page-PLAINTEXTSECRET-4321";
 const ROTATED: &str = "sk-page-ROTATEDSECRET-8765";
@@ -167,6 +169,7 @@ async fn members_and_viewers_read_the_list_and_are_refused_changes() {
             format!("/settings/api-keys/{id}/label"),
             format!("/settings/api-keys/{id}/secret"),
             format!("/settings/api-keys/{id}/delete"),
+            format!("/settings/api-keys/{id}/test"),
         ] {
             let (status, _, _) = form(
                 &reader,
@@ -184,5 +187,98 @@ async fn members_and_viewers_read_the_list_and_are_refused_changes() {
     let listed = keys(&owner).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["label"], "openai test");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_test_lists_models_and_marks_the_key_invalid_then_active() {
+    let app = TestApp::spawn().await;
+    let fake = FakeProvider::start().await;
+    let (owner, team) = owner_api(&app, "keys-page-test").await;
+    let id = owner
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let path = format!("/api/keys/{id}/test");
+
+    // Accepted: the provider's models, its latency, a message.
+    let tested = owner.expect_post(&path, json!({}), 200).await;
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["models"], json!(["gpt-4o-mini"]));
+    assert!(tested["latency_ms"].as_i64().is_some_and(|ms| ms >= 0));
+    assert!(
+        tested["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 models"))
+    );
+    let listed = keys(&owner).await;
+    assert_eq!(listed[0]["status"], "active");
+    assert_eq!(listed[0]["last_test_result"], "ok");
+    assert!(listed[0]["last_tested_at"].is_i64());
+    assert!(listed[0]["last_used_at"].is_null(), "a test is not a use");
+
+    // A secret the provider refuses: invalid, with the provider's message.
+    let (status, _) = owner
+        .send(
+            Method::PATCH,
+            &format!("/api/keys/{id}"),
+            Some(json!({"key": REVOKED_KEY})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let tested = owner.expect_post(&path, json!({}), 200).await;
+    assert_eq!(
+        (&tested["ok"], &tested["models"]),
+        (&json!(false), &json!([]))
+    );
+    assert!(
+        tested["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Incorrect API key")),
+        "{tested}"
+    );
+    let listed = keys(&owner).await;
+    assert_eq!(listed[0]["status"], "invalid");
+    assert_eq!(listed[0]["last_test_result"], "refused");
+    let (_, page) = owner.page("/settings/api-keys").await;
+    assert!(page.contains("badge-key-invalid"));
+    assert!(
+        page.contains("Incorrect API key"),
+        "admins read the message"
+    );
+
+    // Members see the result, not the provider's words.
+    let member = member_api(&app, &team, "keys-test-member", Role::Member).await;
+    let (_, listed) = member.get("/api/keys").await;
+    assert_eq!(listed["keys"][0]["last_test_result"], "refused");
+    assert!(listed["keys"][0]["last_test_message"].is_null());
+    assert!(!listed.to_string().contains("Incorrect API key"));
+    let (_, page) = member.page("/settings/api-keys").await;
+    assert!(!page.contains("Incorrect API key"));
+    assert_eq!(member.post(&path, json!({})).await.0, 403);
+
+    // The good secret again, tested from the page's form: active.
+    let (status, _) = owner
+        .send(
+            Method::PATCH,
+            &format!("/api/keys/{id}"),
+            Some(json!({"key": GOOD_KEY})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    sqlx::query("UPDATE api_keys_secure SET status = 'invalid' WHERE id = $1")
+        .bind(&id)
+        .execute(app.db.write())
+        .await
+        .expect("mark invalid");
+    let (status, location, _) = form(&owner, &format!("/settings/api-keys/{id}/test"), &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/settings/api-keys"));
+    let listed = keys(&owner).await;
+    assert_eq!(
+        listed[0]["status"], "active",
+        "a success marks it active again"
+    );
+    assert_eq!(listed[0]["last_test_result"], "ok");
+    no_plaintext(&listed.iter().map(Value::to_string).collect::<String>());
+    assert!(!listed.iter().any(|k| k.to_string().contains(GOOD_KEY)));
     app.stop().await;
 }

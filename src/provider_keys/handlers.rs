@@ -9,7 +9,7 @@ use axum::http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{KeyChange, KeyInfo, NewKey};
+use super::{KeyChange, KeyInfo, NewKey, TestRecord, TestResult};
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -70,10 +70,15 @@ pub struct KeyList {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyTest {
-    /// Whether the provider accepted the key.
+    /// Whether the provider accepted the key (it listed its models).
     pub ok: bool,
-    pub status: String,
-    pub detail: Option<String>,
+    /// How long the provider took to answer.
+    pub latency_ms: i64,
+    /// What came of it: the provider's refusal or the error, or how many
+    /// models it listed.
+    pub message: String,
+    /// The model ids the provider listed (at most 200).
+    pub models: Vec<String>,
 }
 
 const MIN_KEY_CHARS: usize = 8;
@@ -155,6 +160,7 @@ pub async fn list_keys(
     if !principal.can(Permission::ManageKeys) {
         for key in &mut keys {
             key.status_detail = None;
+            key.last_test_message = None;
         }
     }
     Ok(Json(KeyList { keys }))
@@ -268,45 +274,53 @@ pub(super) async fn remove(state: &AppState, principal: &Principal, id: &str) ->
     }
 }
 
-/// Ask the provider whether it accepts the key (admin and owner).
+/// Ask the provider whether it accepts the key (admin and owner), with its
+/// cheapest authenticated call, the model list. A refusal (401/403) marks the
+/// key invalid, a later success active again; a network error or an outage
+/// says nothing about the key and leaves its status.
 #[utoipa::path(post, path = "/api/keys/{id}/test", tag = "keys", params(crate::api::IdPath),
-    responses((status = 200, body = KeyTest), (status = 404)))]
+    responses((status = 200, body = KeyTest), (status = 404),
+        (status = 409, description = "The stored key cannot be opened (sealed under another master key, or changed outside HUMMBL)")))]
 pub async fn test_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<KeyTest>> {
-    let credential = super::credential(&state.db, &state.vault, &principal.team_id, &id)
+    Ok(Json(test(&state, &principal, &id).await?))
+}
+
+/// Tests a key and records the result (the API's and the page's).
+pub(super) async fn test(state: &AppState, principal: &Principal, id: &str) -> AppResult<KeyTest> {
+    let credential = super::credential(&state.db, &state.vault, &principal.team_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let started = std::time::Instant::now();
     let answer = state.providers.test_key(&credential).await;
-    let refused = match &answer {
-        Err(error @ crate::providers::CallError::InvalidKey { .. }) => Some(error.to_string()),
-        _ => None,
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (result, message, models) = match answer {
+        Ok(models) => (
+            TestResult::Ok,
+            format!(
+                "the provider accepted the key and listed {} models",
+                models.len()
+            ),
+            models,
+        ),
+        Err(error @ crate::providers::CallError::InvalidKey { .. }) => {
+            (TestResult::Refused, error.to_string(), Vec::new())
+        }
+        Err(error) => (TestResult::Failed, error.to_string(), Vec::new()),
     };
-    // Only an answer about the key itself changes its status: a network error
-    // or a provider outage says nothing about whether the key is valid.
-    let answered = match (&answer, refused.as_deref()) {
-        (Ok(()), _) => Some(Ok(())),
-        (Err(_), Some(message)) => Some(Err(message)),
-        (Err(_), None) => None,
+    let record = TestRecord {
+        result,
+        latency_ms,
+        message: &message,
     };
-    super::record_test(&state.db, (&principal).into(), &id, answered).await?;
-    Ok(Json(match answer {
-        Ok(()) => KeyTest {
-            ok: true,
-            status: "active".into(),
-            detail: None,
-        },
-        Err(error) => KeyTest {
-            ok: false,
-            status: if refused.is_some() {
-                "invalid"
-            } else {
-                "unchecked"
-            }
-            .into(),
-            detail: Some(error.to_string()),
-        },
-    }))
+    super::record_test(&state.db, principal.into(), id, &record).await?;
+    Ok(KeyTest {
+        ok: result == TestResult::Ok,
+        latency_ms,
+        message,
+        models,
+    })
 }

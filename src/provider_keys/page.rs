@@ -14,7 +14,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::KeyInfo;
-use super::handlers::{KeyChangeRequest, NewKeyRequest, add, change, remove};
+use super::TestResult;
+use super::handlers::{KeyChangeRequest, NewKeyRequest, add, change, remove, test};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -33,6 +34,8 @@ pub fn routes() -> Vec<Route> {
         Route::page(Method::POST, "/settings/api-keys/{id}/secret", secret_form)
             .allowed(Permission::ManageKeys),
         Route::page(Method::POST, "/settings/api-keys/{id}/delete", delete_form)
+            .allowed(Permission::ManageKeys),
+        Route::page(Method::POST, "/settings/api-keys/{id}/test", test_form)
             .allowed(Permission::ManageKeys),
     ]
 }
@@ -89,7 +92,8 @@ pub fn render(view: &View) -> Markup {
                 thead { tr {
                     th scope="col" { "Provider" } th scope="col" { "Label" } th scope="col" { "Last four" }
                     th scope="col" { "Base URL" } th scope="col" { "Created" } th scope="col" { "Last used" }
-                    th scope="col" { "Agents" } th scope="col" { "Status" }
+                    th scope="col" { "Agents" } th scope="col" { "Last test" } th scope="col" { "Status" }
+                    @if view.may_manage { th scope="col" { span.visually-hidden { "Test" } } }
                 } }
                 tbody {
                     @for key in &view.keys { (key_row(key, view.may_manage)) }
@@ -122,12 +126,39 @@ fn key_row(key: &KeyInfo, may_manage: bool) -> Markup {
             td { (when(key.last_used_at)) }
             td { (key.agents) }
             td {
+                @match key.last_test_result {
+                    None => span.muted { "never" },
+                    Some(result) => {
+                        (test_result(result)) " " (when(key.last_tested_at))
+                        @if let Some(ms) = key.last_test_latency_ms { " · " (ms) " ms" }
+                        @if may_manage {
+                            @if let Some(message) = &key.last_test_message { p.hint { (message) } }
+                        }
+                    }
+                }
+            }
+            td {
                 span class={"badge badge-key-" (status)} { (status) }
                 @if may_manage {
                     @if let Some(detail) = &key.status_detail { p.hint { (detail) } }
                 }
             }
+            @if may_manage {
+                td {
+                    form method="post" action={"/settings/api-keys/" (key.id) "/test"} {
+                        button.button.button-small type="submit" aria-label={"Test key " (key.label)} { "Test" }
+                    }
+                }
+            }
         }
+    }
+}
+
+fn test_result(result: TestResult) -> &'static str {
+    match result {
+        TestResult::Ok => "accepted",
+        TestResult::Refused => "refused",
+        TestResult::Failed => "no answer",
     }
 }
 
@@ -289,6 +320,16 @@ async fn delete_form(
     answer(&state, &principal, outcome).await
 }
 
+/// Tests the key; the list shows the result (the message to admins only).
+async fn test_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
+    let outcome = test(&state, &principal, &id).await.map(|_| ());
+    answer(&state, &principal, outcome).await
+}
+
 fn non_empty(text: String) -> Option<String> {
     let trimmed = text.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_string())
@@ -314,6 +355,14 @@ mod tests {
             created_by: Some("Ada".into()),
             last_used_at,
             agents,
+            last_tested_at: Some(1_700_000_200_000),
+            last_test_result: Some(if status == KeyStatus::Invalid {
+                TestResult::Refused
+            } else {
+                TestResult::Ok
+            }),
+            last_test_latency_ms: Some(42),
+            last_test_message: Some("provider said: Incorrect API key".into()),
         }
     }
 
@@ -336,6 +385,10 @@ mod tests {
         assert!(html.contains("badge-key-invalid"));
         assert!(html.contains("Incorrect API key"));
         assert!(html.contains("Agents use this key"));
+        assert!(html.contains(r#"action="/settings/api-keys/k-1/test""#));
+        assert!(html.contains("refused"));
+        assert!(html.contains("42 ms"));
+        assert!(html.contains("provider said: Incorrect API key"));
         assert!(html.contains(r#"href="/settings/ingestion-keys""#));
     }
 
@@ -352,6 +405,10 @@ mod tests {
         let html = render(&view).into_string();
         assert!(!html.contains("<form"));
         assert!(!html.contains("Incorrect API key"));
+        assert!(
+            html.contains("42 ms"),
+            "the result and latency are for everyone"
+        );
         assert!(html.contains("Admins and owners add, change and delete provider keys."));
         assert!(html.contains("…wxyz"));
     }

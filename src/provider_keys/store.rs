@@ -5,7 +5,7 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::{KeyChange, KeyInfo, KeyStatus, NewKey};
+use super::{KeyChange, KeyInfo, KeyStatus, NewKey, TestRecord, TestResult};
 use crate::audit::Actor;
 use crate::error::AppError;
 use crate::providers::{Credential, ProviderKind};
@@ -14,7 +14,8 @@ use crate::vault::{KeyOwner, Sealed, Vault, VaultError};
 
 /// A key's columns, with who created it and how many live agents use it.
 const COLUMNS: &str = "k.id, k.provider, k.label, k.key_last_4, k.base_url, k.status, k.status_detail, \
-     k.created_at, k.last_used_at, u.name AS created_by, \
+     k.created_at, k.last_used_at, u.name AS created_by, k.last_tested_at, k.last_test_result, \
+     k.last_test_latency_ms, k.last_test_message, \
      (SELECT COUNT(*) FROM agents a WHERE a.key_id = k.id AND a.archived_at IS NULL) AS agents";
 const FROM: &str = "api_keys_secure k LEFT JOIN users u ON u.id = k.user_id";
 
@@ -31,6 +32,10 @@ struct KeyRow {
     last_used_at: Option<i64>,
     created_by: Option<String>,
     agents: i64,
+    last_tested_at: Option<i64>,
+    last_test_result: Option<String>,
+    last_test_latency_ms: Option<i64>,
+    last_test_message: Option<String>,
 }
 
 impl TryFrom<KeyRow> for KeyInfo {
@@ -51,6 +56,14 @@ impl TryFrom<KeyRow> for KeyInfo {
             created_by: row.created_by,
             last_used_at: row.last_used_at,
             agents: row.agents,
+            last_tested_at: row.last_tested_at,
+            last_test_result: row
+                .last_test_result
+                .as_deref()
+                .map(|text| decode_name("key test result", text))
+                .transpose()?,
+            last_test_latency_ms: row.last_test_latency_ms,
+            last_test_message: row.last_test_message,
         })
     }
 }
@@ -288,27 +301,42 @@ pub async fn credential(
     }))
 }
 
-/// Records the outcome of a key test: the key's status when the provider
-/// answered (accepted, or refused as `refused`), and the audit entry.
+/// Records a key test with its audit entry: its result, latency and message,
+/// and the key's status when the provider answered about the key (accepted:
+/// active again; refused: invalid, with its message). A test is not a use.
 pub async fn record_test(
     db: &Db,
     actor: Actor<'_>,
     id: &str,
-    answered: Option<Result<(), &str>>,
+    test: &TestRecord<'_>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    if let Some(answer) = answered {
-        mark_in(&mut tx, id, answer.err()).await?;
+    let status = match test.result {
+        TestResult::Ok => Some((KeyStatus::Active, None)),
+        TestResult::Refused => Some((KeyStatus::Invalid, Some(test.message))),
+        TestResult::Failed => None,
+    };
+    if let Some((status, detail)) = status {
+        sqlx::query("UPDATE api_keys_secure SET status = $1, status_detail = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(detail)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
-    let ok = matches!(answered, Some(Ok(())));
-    audit(
-        &mut tx,
-        actor,
-        "provider_key.tested",
-        id,
-        Some(json!({"ok": ok})),
+    sqlx::query(
+        "UPDATE api_keys_secure SET last_tested_at = $1, last_test_result = $2, last_test_latency_ms = $3, \
+         last_test_message = $4 WHERE id = $5",
     )
+    .bind(now_ms())
+    .bind(test.result.as_str())
+    .bind(test.latency_ms)
+    .bind(test.message)
+    .bind(id)
+    .execute(&mut *tx)
     .await?;
+    let detail = json!({"ok": test.result == TestResult::Ok, "result": test.result.as_str()});
+    audit(&mut tx, actor, "provider_key.tested", id, Some(detail)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -234,17 +234,18 @@ impl Fixture {
                     "key": "sk-test-12345678", "base_url": UNREACHABLE}),
                 ),
             }),
-            "PATCH /api/keys/{id}" | "DELETE /api/keys/{id}" | "POST /api/keys/{id}/test" => {
-                Some(Sample {
-                    path: route
-                        .path
-                        .replace("{id}", &self.provider_key(&acting_user).await),
-                    body: match route.method.as_str() {
-                        "PATCH" => Body::Json(serde_json::json!({"label": "renamed"})),
-                        _ => Body::None,
-                    },
-                })
-            }
+            "PATCH /api/keys/{id}"
+            | "DELETE /api/keys/{id}"
+            | "POST /api/keys/{id}/test"
+            | "GET /api/keys/{id}/usage" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.provider_key(&acting_user).await),
+                body: match route.method.as_str() {
+                    "PATCH" => Body::Json(serde_json::json!({"label": "renamed"})),
+                    _ => Body::None,
+                },
+            }),
             "POST /settings/api-keys" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![
@@ -564,6 +565,7 @@ const POLICY: &[(&str, Least)] = &[
     ("PATCH /api/keys/{id}", Admin),
     ("DELETE /api/keys/{id}", Admin),
     ("POST /api/keys/{id}/test", Admin),
+    ("GET /api/keys/{id}/usage", Viewer),
     ("GET /api/prices", Viewer),
     ("POST /api/prices", Admin),
     ("POST /analytics/tokens/prices", Admin),

@@ -282,3 +282,90 @@ async fn the_test_lists_models_and_marks_the_key_invalid_then_active() {
     assert!(!listed.iter().any(|k| k.to_string().contains(GOOD_KEY)));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn usage_counts_the_steps_that_called_with_the_key() {
+    let app = TestApp::spawn().await;
+    let fake = FakeProvider::start().await;
+    let (owner, team) = owner_api(&app, "keys-usage").await;
+    let used = owner
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let idle = owner
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let agent = owner.agent("Writer", "openai", "gpt-4o-mini", &used).await;
+    let two_steps = owner
+        .workflow(
+            "Two",
+            json!([{"id": "a", "agent": agent, "prompt": "Facts about {{input.topic}}"},
+                   {"id": "b", "agent": agent, "prompt": "Brief: {{steps.a.output}}", "depends_on": ["a"]}]),
+        )
+        .await;
+    let failing = owner
+        .workflow(
+            "Fails",
+            json!([{"id": "a", "agent": agent, "prompt": "[fail:400] no"}]),
+        )
+        .await;
+    let mut executions = Vec::new();
+    for (workflow, status) in [(&two_steps, "succeeded"), (&failing, "failed")] {
+        let id = owner.run(workflow, json!({"topic": "tides"})).await;
+        let execution = owner.wait_finished(&id).await;
+        assert_eq!(execution["status"], status, "{execution:#}");
+        executions.push(execution);
+    }
+    let steps: Vec<&Value> = executions
+        .iter()
+        .flat_map(|e| e["steps"].as_array().expect("steps").iter())
+        .collect();
+    let sum = |field: &str| -> i64 { steps.iter().map(|s| s[field].as_i64().unwrap_or(0)).sum() };
+
+    let (status, usage) = owner.get(&format!("/api/keys/{used}/usage?days=30")).await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["calls"], 3, "{usage}");
+    assert_eq!(usage["errors"], 1);
+    assert_eq!(usage["input_tokens"], sum("input_tokens"));
+    assert_eq!(usage["output_tokens"], sum("output_tokens"));
+    assert_eq!(usage["cached_tokens"], sum("cached_tokens"));
+    assert_eq!(usage["cost_micros"], sum("cost_micros"));
+    let days = usage["days"].as_array().expect("days");
+    assert_eq!(days.len(), 30);
+    assert_eq!(days[29]["calls"], 3, "today is the last day");
+    assert_eq!(days[0]["calls"], 0);
+
+    // Everyone in the team reads it; another key's is its own; bad periods are 422.
+    let viewer = member_api(&app, &team, "keys-usage-viewer", Role::Viewer).await;
+    let (status, idle_usage) = viewer.get(&format!("/api/keys/{idle}/usage")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            idle_usage["calls"].clone(),
+            idle_usage["days"].as_array().map(Vec::len)
+        ),
+        (json!(0), Some(30))
+    );
+    for days in ["0", "366", "x"] {
+        let (status, _) = owner
+            .get(&format!("/api/keys/{used}/usage?days={days}"))
+            .await;
+        assert!(matches!(status, 400 | 422), "days={days}: {status}");
+    }
+    let (status, _) = owner.get("/api/keys/no-such-key/usage").await;
+    assert_eq!(status, 404);
+
+    // The page: the used key is active with its calls; the idle one unused.
+    let listed = keys(&owner).await;
+    let used_row = listed
+        .iter()
+        .find(|k| k["id"] == used.as_str())
+        .expect("key");
+    assert!(
+        used_row["last_used_at"].is_i64(),
+        "a call marks the key used"
+    );
+    let (_, page) = viewer.page("/settings/api-keys").await;
+    assert!(page.contains("<td>3 <svg"), "{page}");
+    assert_eq!(page.matches("badge-key-unused").count(), 1);
+    app.stop().await;
+}

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{KeyChange, KeyInfo, NewKey, TestRecord, TestResult};
-use crate::api::ApiJson;
+use crate::api::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -27,6 +27,7 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::PATCH, "/api/keys/{id}", update_key).allowed(Permission::ManageKeys),
         Route::api(Method::DELETE, "/api/keys/{id}", delete_key).allowed(Permission::ManageKeys),
         Route::api(Method::POST, "/api/keys/{id}/test", test_key).allowed(Permission::ManageKeys),
+        Route::api(Method::GET, "/api/keys/{id}/usage", key_usage).allowed(Permission::Read),
     ]
     .into_iter()
     .chain(super::page::routes())
@@ -323,4 +324,41 @@ pub(super) async fn test(state: &AppState, principal: &Principal, id: &str) -> A
         message,
         models,
     })
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// The period: the last N days, today included (1 to 365, default 30).
+    #[param(minimum = 1, maximum = 365)]
+    pub days: Option<i64>,
+}
+
+/// A key's usage over the last N days (everyone in the team): calls, tokens,
+/// cost and errors of the steps that called the provider with it, in total
+/// and per UTC day.
+#[utoipa::path(get, path = "/api/keys/{id}/usage", tag = "keys", params(crate::api::IdPath, UsageQuery),
+    responses((status = 200, body = super::usage::KeyUsage), (status = 404), (status = 422)))]
+pub async fn key_usage(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> AppResult<Json<super::usage::KeyUsage>> {
+    let days = query.days.unwrap_or(30);
+    if !(1..=365).contains(&days) {
+        return Err(AppError::validation("days", "must be between 1 and 365"));
+    }
+    if super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound);
+    }
+    let period = crate::analytics::Period::last_days(days);
+    let rows = super::usage_by_day(&state.db, &principal.team_id, period, Some(&id)).await?;
+    Ok(Json(super::usage::fold(
+        period,
+        rows.into_iter().map(|(_, day, totals)| (day, totals)),
+    )))
 }

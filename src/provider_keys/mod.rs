@@ -4,6 +4,7 @@
 pub mod handlers;
 pub mod page;
 mod store;
+pub mod usage;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -13,7 +14,7 @@ use crate::providers::ProviderKind;
 pub use handlers::routes;
 pub use store::{
     Deleted, create, credential, delete, get, list, mark_accepted, mark_refused, record_test,
-    update,
+    update, usage_by_day,
 };
 
 /// A key as everyone may see it.

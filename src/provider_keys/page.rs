@@ -13,9 +13,10 @@ use maud::{Markup, html};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::KeyInfo;
 use super::TestResult;
 use super::handlers::{KeyChangeRequest, NewKeyRequest, add, change, remove, test};
+use super::usage::KeyUsage;
+use super::{KeyInfo, usage};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -40,9 +41,14 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+/// The days of usage the list shows.
+const USAGE_DAYS: i64 = 30;
+
 /// What the page shows.
 pub struct View {
     pub keys: Vec<KeyInfo>,
+    /// Each key's usage over the last [`USAGE_DAYS`] days (every key has one).
+    pub usage: std::collections::HashMap<String, KeyUsage>,
     /// Admins and owners: forms, and the provider's messages.
     pub may_manage: bool,
     /// A refusal of the last form, shown above the list.
@@ -55,13 +61,26 @@ async fn load_and_render(
     flash: Option<Markup>,
 ) -> AppResult<Markup> {
     let shell = Shell::new("API keys", PATH).component(super::handlers::COMPONENT);
-    let (keys, shell) = tokio::try_join!(
+    let period = crate::analytics::Period::last_days(USAGE_DAYS);
+    let (keys, rows, shell) = tokio::try_join!(
         async { Ok(super::list(&state.db, &principal.team_id).await?) },
+        async { Ok(super::usage_by_day(&state.db, &principal.team_id, period, None).await?) },
         page(state, principal, shell),
     )?;
+    let usage = keys
+        .iter()
+        .map(|key| {
+            let days = rows
+                .iter()
+                .filter(|(key_id, _, _)| *key_id == key.id)
+                .map(|&(_, day, totals)| (day, totals));
+            (key.id.clone(), usage::fold(period, days))
+        })
+        .collect();
     let may_manage = principal.can(Permission::ManageKeys);
     Ok(shell.render(render(&View {
         keys,
+        usage,
         may_manage,
         flash,
     })))
@@ -92,11 +111,13 @@ pub fn render(view: &View) -> Markup {
                 thead { tr {
                     th scope="col" { "Provider" } th scope="col" { "Label" } th scope="col" { "Last four" }
                     th scope="col" { "Base URL" } th scope="col" { "Created" } th scope="col" { "Last used" }
-                    th scope="col" { "Agents" } th scope="col" { "Last test" } th scope="col" { "Status" }
+                    th scope="col" { "Agents" } th scope="col" { "Calls, 30 days" } th scope="col" { "Tokens" }
+                    th scope="col" { "Cost" } th scope="col" { "Errors" }
+                    th scope="col" { "Last test" } th scope="col" { "Status" }
                     @if view.may_manage { th scope="col" { span.visually-hidden { "Test" } } }
                 } }
                 tbody {
-                    @for key in &view.keys { (key_row(key, view.may_manage)) }
+                    @for key in &view.keys { (key_row(key, view.usage.get(&key.id), view.may_manage)) }
                 }
             }
             @if view.may_manage {
@@ -106,8 +127,9 @@ pub fn render(view: &View) -> Markup {
     }
 }
 
-fn key_row(key: &KeyInfo, may_manage: bool) -> Markup {
+fn key_row(key: &KeyInfo, usage: Option<&KeyUsage>, may_manage: bool) -> Markup {
     let status = key.shown_status();
+    let totals = usage.map(|usage| usage.totals).unwrap_or_default();
     html! {
         tr {
             td { (key.provider_name) }
@@ -125,6 +147,13 @@ fn key_row(key: &KeyInfo, may_manage: bool) -> Markup {
             }
             td { (when(key.last_used_at)) }
             td { (key.agents) }
+            td {
+                (totals.calls)
+                @if let Some(usage) = usage { " " (sparkline(usage)) }
+            }
+            td { (totals.tokens()) }
+            td { (crate::web::format::usd_cents(totals.cost_micros)) }
+            td { (totals.errors) }
             td {
                 @match key.last_test_result {
                     None => span.muted { "never" },
@@ -150,6 +179,34 @@ fn key_row(key: &KeyInfo, may_manage: bool) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Calls per day as a small line (the numbers are in the row beside it).
+fn sparkline(usage: &KeyUsage) -> Markup {
+    const WIDTH: f64 = 60.0;
+    const HEIGHT: f64 = 16.0;
+    let most = usage
+        .days
+        .iter()
+        .map(|day| day.totals.calls)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let step = WIDTH / (usage.days.len().max(2) - 1) as f64;
+    let points: Vec<String> = usage
+        .days
+        .iter()
+        .enumerate()
+        .map(|(i, day)| {
+            let y = HEIGHT - 1.0 - (HEIGHT - 2.0) * day.totals.calls as f64 / most as f64;
+            format!("{:.1},{:.1}", i as f64 * step, y)
+        })
+        .collect();
+    html! {
+        svg.sparkline viewBox="0 0 60 16" aria-hidden="true" focusable="false" {
+            polyline points=(points.join(" ")) {}
         }
     }
 }
@@ -366,10 +423,47 @@ mod tests {
         }
     }
 
+    /// Usage of `id`: 3 days, 7 calls (2 failed), 1,234 tokens, $0.25.
+    fn used(id: &str) -> std::collections::HashMap<String, KeyUsage> {
+        let day = crate::analytics::rollups::DAY_MS;
+        let period = crate::analytics::Period {
+            from: 0,
+            to: 3 * day,
+        };
+        let totals = usage::Totals {
+            calls: 7,
+            input_tokens: 1_000,
+            output_tokens: 200,
+            cached_tokens: 34,
+            cost_micros: 250_000,
+            errors: 2,
+        };
+        [(id.to_string(), usage::fold(period, [(day, totals)]))].into()
+    }
+
+    #[test]
+    fn usage_shows_totals_and_a_sparkline() {
+        let view = View {
+            keys: vec![key("k-1", 1, Some(1), KeyStatus::Active)],
+            usage: used("k-1"),
+            may_manage: false,
+            flash: None,
+        };
+        let html = render(&view).into_string();
+        assert!(html.contains("<td>7 <svg"), "{html}");
+        assert!(html.contains("<td>1234</td>"));
+        assert!(html.contains("<td>2</td>"));
+        assert!(
+            html.contains(r#"points="0.0,15.0 30.0,1.0 60.0,15.0""#),
+            "{html}"
+        );
+    }
+
     #[test]
     fn admins_get_forms_and_the_providers_message() {
         let view = View {
             keys: vec![key("k-1", 2, Some(1_700_000_100_000), KeyStatus::Invalid)],
+            usage: used("k-1"),
             may_manage: true,
             flash: None,
         };
@@ -399,6 +493,7 @@ mod tests {
         invalid.status_detail = Some("Incorrect API key".into());
         let view = View {
             keys: vec![invalid],
+            usage: used("k-1"),
             may_manage: false,
             flash: None,
         };
@@ -421,6 +516,7 @@ mod tests {
                 key("k-2", 1, None, KeyStatus::Active),
                 key("k-3", 0, Some(1), KeyStatus::Active),
             ],
+            usage: Default::default(),
             may_manage: false,
             flash: None,
         };
@@ -429,6 +525,7 @@ mod tests {
         assert_eq!(html.matches("badge-key-active").count(), 2);
         let empty = View {
             keys: vec![],
+            usage: Default::default(),
             may_manage: true,
             flash: None,
         };

@@ -381,3 +381,75 @@ async fn audit(
 ) -> Result<(), sqlx::Error> {
     crate::audit::record_in(tx, actor, action, ("provider_key", id), detail).await
 }
+
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    key_id: String,
+    day: i64,
+    calls: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost_micros: i64,
+    errors: i64,
+}
+
+/// Per key and UTC day in `period`: the team's steps that called a provider
+/// with a key (`key`: this one only), counted like the roll-ups count steps.
+pub async fn usage_by_day(
+    db: &Db,
+    team_id: &str,
+    period: crate::analytics::Period,
+    key: Option<&str>,
+) -> Result<Vec<(String, i64, super::usage::Totals)>, sqlx::Error> {
+    use crate::analytics::rollups::DAY_MS;
+    use crate::storage::sql::{sum_as, sums};
+    let day = format!("t.completed_at - (t.completed_at % {DAY_MS})");
+    let sql = format!(
+        "SELECT t.key_id AS key_id, {day} AS day, COUNT(*) AS calls, {}, {} FROM task_results t \
+         WHERE t.team_id = $1 AND t.completed_at >= $2 AND t.completed_at < $3 AND t.key_id IS NOT NULL \
+         AND t.status IN ('succeeded', 'failed') AND t.reused_from IS NULL AND t.attempts > 0{} \
+         GROUP BY t.key_id, {day}",
+        sums(
+            "t.",
+            &[
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "cost_micros"
+            ]
+        ),
+        sum_as("CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END", "errors"),
+        if key.is_some() {
+            " AND t.key_id = $4"
+        } else {
+            ""
+        },
+    );
+    let mut query = sqlx::query_as::<_, UsageRow>(&sql)
+        .bind(team_id)
+        .bind(period.from)
+        .bind(period.to);
+    if let Some(key) = key {
+        query = query.bind(key);
+    }
+    Ok(query
+        .fetch_all(db.read())
+        .await?
+        .into_iter()
+        .map(|row| {
+            (
+                row.key_id,
+                row.day,
+                super::usage::Totals {
+                    calls: row.calls,
+                    input_tokens: row.input_tokens,
+                    output_tokens: row.output_tokens,
+                    cached_tokens: row.cached_tokens,
+                    cost_micros: row.cost_micros,
+                    errors: row.errors,
+                },
+            )
+        })
+        .collect())
+}

@@ -13,6 +13,7 @@ use crate::analytics::rollups::{DAY_MS, day_of};
 
 /// Calls, tokens, cost and errors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = KeyUsageTotals)]
 pub struct Totals {
     pub calls: i64,
     pub input_tokens: i64,
@@ -41,6 +42,7 @@ impl Totals {
 
 /// One UTC day of a key's usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = KeyUsageDay)]
 pub struct Day {
     /// The day's start (ms, UTC).
     pub day: i64,

@@ -274,6 +274,10 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
         .provider_key("openai", "http://127.0.0.1:9/v1", "sk-audit-12345678")
         .await;
     let agent = api.agent("kept", "openai", "gpt-4o-mini", &key).await;
+    // No agent uses this one, so deleting it reaches the audit write.
+    let spare = api
+        .provider_key("openai", "http://127.0.0.1:9/v1", "sk-spare-12345678")
+        .await;
     refuse_audit_writes(&app).await;
 
     let new_agent =
@@ -345,7 +349,7 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
         .await;
     assert_eq!(status, 500, "renaming a key");
     let (status, _) = api
-        .send(Method::DELETE, &format!("/api/keys/{key}"), None)
+        .send(Method::DELETE, &format!("/api/keys/{spare}"), None)
         .await;
     assert_eq!(status, 500, "deleting a key");
     let (_, keys) = api.get("/api/keys").await;
@@ -355,6 +359,10 @@ async fn a_change_whose_audit_entry_fails_is_not_made() {
         .iter()
         .filter_map(|key| key["label"].as_str())
         .collect();
-    assert_eq!(labels, ["openai test"], "no key saved, renamed or deleted");
+    assert_eq!(
+        labels,
+        ["openai test", "openai test"],
+        "no key saved, renamed or deleted"
+    );
     app.stop().await;
 }

@@ -163,6 +163,7 @@ impl Fixture {
             | "GET /sdk/telemetry.d.ts"
             | "GET /api/telemetry/stream"
             | "GET /settings/ingestion-keys"
+            | "GET /settings/api-keys"
             | "GET /api/ingestion-keys" => plain(route.path),
             "GET /api/telemetry/metrics/{component_id}" => plain("/api/telemetry/metrics/console"),
             "GET /api/keys"
@@ -235,17 +236,40 @@ impl Fixture {
                     "key": "sk-test-12345678", "base_url": UNREACHABLE}),
                 ),
             }),
-            "PATCH /api/keys/{id}" | "DELETE /api/keys/{id}" | "POST /api/keys/{id}/test" => {
-                Some(Sample {
-                    path: route
-                        .path
-                        .replace("{id}", &self.provider_key(&acting_user).await),
-                    body: match route.method.as_str() {
-                        "PATCH" => Body::Json(serde_json::json!({"label": "renamed"})),
-                        _ => Body::None,
-                    },
-                })
-            }
+            "PATCH /api/keys/{id}"
+            | "DELETE /api/keys/{id}"
+            | "POST /api/keys/{id}/test"
+            | "GET /api/keys/{id}/usage" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.provider_key(&acting_user).await),
+                body: match route.method.as_str() {
+                    "PATCH" => Body::Json(serde_json::json!({"label": "renamed"})),
+                    _ => Body::None,
+                },
+            }),
+            "POST /settings/api-keys" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("provider", "openai".into()),
+                    ("label", format!("key {n}")),
+                    ("key", "sk-test-12345678".into()),
+                    ("base_url", UNREACHABLE.into()),
+                ]),
+            }),
+            "POST /settings/api-keys/{id}/label"
+            | "POST /settings/api-keys/{id}/secret"
+            | "POST /settings/api-keys/{id}/delete"
+            | "POST /settings/api-keys/{id}/test" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.provider_key(&acting_user).await),
+                body: Body::Form(vec![
+                    ("label", "renamed".into()),
+                    ("key", "sk-test-87654321".into()),
+                    ("base_url", UNREACHABLE.into()),
+                ]),
+            }),
             "POST /api/agents" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(
@@ -559,11 +583,18 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /settings/ingestion-keys/{id}/revoke", Admin),
     ("DELETE /api/ingestion-keys/{id}", Admin),
     // Provider keys and prices.
+    ("GET /settings/api-keys", Viewer),
+    ("POST /settings/api-keys", Admin),
+    ("POST /settings/api-keys/{id}/label", Admin),
+    ("POST /settings/api-keys/{id}/secret", Admin),
+    ("POST /settings/api-keys/{id}/delete", Admin),
+    ("POST /settings/api-keys/{id}/test", Admin),
     ("GET /api/keys", Viewer),
     ("POST /api/keys", Admin),
     ("PATCH /api/keys/{id}", Admin),
     ("DELETE /api/keys/{id}", Admin),
     ("POST /api/keys/{id}/test", Admin),
+    ("GET /api/keys/{id}/usage", Viewer),
     ("GET /api/prices", Viewer),
     ("POST /api/prices", Admin),
     ("POST /analytics/tokens/prices", Admin),

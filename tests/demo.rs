@@ -108,6 +108,23 @@ async fn the_demo_history_is_consistent_priced_and_labelled_simulated() {
             .as_str()
             .is_some_and(|n| n.contains("simulated"))
     );
+    // The history's steps count as the demo key's usage.
+    let key = keys["keys"][0]["id"].as_str().expect("key id");
+    let (status, usage) = api.get(&format!("/api/keys/{key}/usage?days=30")).await;
+    assert_eq!(status, 200);
+    let steps = count(
+        &app,
+        "SELECT COUNT(*) FROM task_results WHERE key_id IS NOT NULL AND status IN ('succeeded', 'failed') \
+         AND reused_from IS NULL AND attempts > 0",
+    )
+    .await;
+    assert!(steps > 0);
+    assert!(
+        usage["calls"]
+            .as_i64()
+            .is_some_and(|calls| calls > 0 && calls <= steps),
+        "{usage}"
+    );
     let (_, agents) = api.get("/api/agents").await;
     let agents = agents["agents"].as_array().expect("agents");
     assert_eq!(agents.len(), 6);

@@ -172,7 +172,7 @@ fn message(answer: &Value) -> &str {
 }
 
 fn detail(tested: &Value) -> &str {
-    tested["detail"].as_str().unwrap_or_default()
+    tested["message"].as_str().unwrap_or_default()
 }
 
 /// Runs a one-step workflow on `key` and returns the finished step.
@@ -263,9 +263,16 @@ async fn loopback_and_private_hosts_are_refused_unless_allowed() {
     // the runner's chat, which fails at once (not retried) and reaches nothing.
     let key = stored_key(&app, &team, &user, &fake.openai_base()).await;
     let tested = test_key(&api, &key).await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    assert_eq!(tested["models"], json!([]));
+    // Refused before any answer: nothing is known about the key itself.
+    let (_, listed) = api.get("/api/keys").await;
     assert_eq!(
-        (tested["ok"].clone(), tested["status"].clone()),
-        (json!(false), json!("unchecked"))
+        (
+            listed["keys"][0]["status"].clone(),
+            listed["keys"][0]["last_test_result"].clone()
+        ),
+        (json!("active"), json!("failed"))
     );
     assert!(
         detail(&tested).contains("not allowed by the egress policy")
@@ -399,15 +406,21 @@ async fn members_do_not_see_what_the_provider_answered() {
         .provider_key("openai", &provider.base(), GOOD_KEY)
         .await;
     let tested = test_key(&owner_api, &key).await;
-    assert_eq!(tested["status"], "invalid");
+    assert_eq!(tested["ok"], false);
     assert!(
         detail(&tested).contains(banner),
         "admins see the answer: {tested}"
     );
 
     let (_, listed) = owner_api.get("/api/keys").await;
+    assert_eq!(listed["keys"][0]["status"], "invalid");
     assert!(
         listed["keys"][0]["status_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(banner))
+    );
+    assert!(
+        listed["keys"][0]["last_test_message"]
             .as_str()
             .is_some_and(|d| d.contains(banner))
     );

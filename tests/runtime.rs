@@ -510,7 +510,15 @@ async fn provider_failures_are_retried_recorded_and_stop_the_execution() {
         .expect_post(&format!("/api/keys/{revoked}/test"), json!({}), 200)
         .await;
     assert_eq!(tested["ok"], false);
-    assert_eq!(tested["status"], "invalid");
+    let (_, keys) = s.api.get("/api/keys").await;
+    let retested = keys["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["id"] == revoked.as_str()))
+        .expect("key");
+    assert_eq!(
+        (&retested["status"], &retested["last_test_result"]),
+        (&json!("invalid"), &json!("refused"))
+    );
     s.app.stop().await;
 }
 

@@ -151,8 +151,8 @@ const EXECUTION_HEAD: &str = "INSERT INTO executions (id, team_id, workflow_id, 
 const EXECUTION_COLUMNS: usize = 20;
 const STEP_HEAD: &str = "INSERT INTO task_results (id, execution_id, team_id, task_name, agent_id, status, input, output, \
     error, started_at, completed_at, provider, model, input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, \
-    attempts, error_class, provider_response)";
-const STEP_COLUMNS: usize = 21;
+    attempts, error_class, provider_response, key_id)";
+const STEP_COLUMNS: usize = 22;
 /// Rows per task_results statement (SQLite allows 32766 parameters).
 const STEP_ROWS_PER_STATEMENT: usize = 1000;
 
@@ -265,6 +265,7 @@ impl StepRow<'_> {
             int(attempts),
             Value::Text(class),
             Value::Text(body),
+            Value::Text(self.agent.key_id.clone()),
         ]);
     }
 }

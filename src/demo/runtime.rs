@@ -117,6 +117,8 @@ const WORKFLOWS: &[(&str, &[DemoStep])] = &[
 pub struct DemoAgent {
     pub id: String,
     pub model: String,
+    /// The provider key its calls use (usage per key counts them).
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +177,7 @@ pub async fn seed(
         agents.push(DemoAgent {
             id: agent.id,
             model: (*model).into(),
+            key_id: agent.key_id,
         });
     }
     let mut workflows = Vec::new();
@@ -238,6 +241,7 @@ pub async fn load(db: &Db, team_id: &str) -> anyhow::Result<DemoRuntime> {
         .map(|agent| DemoAgent {
             id: agent.id,
             model: agent.model,
+            key_id: agent.key_id,
         })
         .collect();
     let workflows = crate::workflows::list(db, team_id)

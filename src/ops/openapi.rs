@@ -51,6 +51,7 @@ use crate::routes::{Access, Route};
         crate::provider_keys::handlers::update_key,
         crate::provider_keys::handlers::delete_key,
         crate::provider_keys::handlers::test_key,
+        crate::provider_keys::handlers::key_usage,
         crate::agents::handlers::list_agents,
         crate::agents::handlers::create_agent,
         crate::agents::handlers::get_agent,

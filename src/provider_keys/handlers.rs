@@ -9,8 +9,8 @@ use axum::http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{KeyChange, KeyInfo, NewKey};
-use crate::api::ApiJson;
+use super::{KeyChange, KeyInfo, NewKey, TestRecord, TestResult};
+use crate::api::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
@@ -27,8 +27,10 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::PATCH, "/api/keys/{id}", update_key).allowed(Permission::ManageKeys),
         Route::api(Method::DELETE, "/api/keys/{id}", delete_key).allowed(Permission::ManageKeys),
         Route::api(Method::POST, "/api/keys/{id}/test", test_key).allowed(Permission::ManageKeys),
+        Route::api(Method::GET, "/api/keys/{id}/usage", key_usage).allowed(Permission::Read),
     ]
     .into_iter()
+    .chain(super::page::routes())
     .map(|route| route.component(COMPONENT))
     .collect()
 }
@@ -69,10 +71,15 @@ pub struct KeyList {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyTest {
-    /// Whether the provider accepted the key.
+    /// Whether the provider accepted the key (it listed its models).
     pub ok: bool,
-    pub status: String,
-    pub detail: Option<String>,
+    /// How long the provider took to answer.
+    pub latency_ms: i64,
+    /// What came of it: the provider's refusal or the error, or how many
+    /// models it listed.
+    pub message: String,
+    /// The model ids the provider listed (at most 200).
+    pub models: Vec<String>,
 }
 
 const MIN_KEY_CHARS: usize = 8;
@@ -154,6 +161,7 @@ pub async fn list_keys(
     if !principal.can(Permission::ManageKeys) {
         for key in &mut keys {
             key.status_detail = None;
+            key.last_test_message = None;
         }
     }
     Ok(Json(KeyList { keys }))
@@ -168,9 +176,19 @@ pub async fn create_key(
     principal: Principal,
     ApiJson(request): ApiJson<NewKeyRequest>,
 ) -> AppResult<(StatusCode, Json<KeyInfo>)> {
+    let created = add(&state, &principal, request).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Validates and saves a new key (the API's and the page's).
+pub(super) async fn add(
+    state: &AppState,
+    principal: &Principal,
+    request: NewKeyRequest,
+) -> AppResult<KeyInfo> {
     let provider = parse_provider(
         &request.provider,
-        team_is_demo(&state, &principal.team_id).await?,
+        team_is_demo(state, &principal.team_id).await?,
     )?;
     let key = NewKey {
         provider,
@@ -179,11 +197,10 @@ pub async fn create_key(
         base_url: request
             .base_url
             .as_deref()
-            .map(|url| allowed_base_url(&state, url))
+            .map(|url| allowed_base_url(state, url))
             .transpose()?,
     };
-    let created = super::create(&state.db, &state.vault, (&principal).into(), key).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    super::create(&state.db, &state.vault, principal.into(), key).await
 }
 
 /// Change a key's label, base URL or the key itself (admin and owner). A new
@@ -198,6 +215,16 @@ pub async fn update_key(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<KeyChangeRequest>,
 ) -> AppResult<Json<KeyInfo>> {
+    Ok(Json(change(&state, &principal, &id, request).await?))
+}
+
+/// Validates and applies a change (the API's and the page's).
+pub(super) async fn change(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    request: KeyChangeRequest,
+) -> AppResult<KeyInfo> {
     if request.base_url.is_some() && request.key.is_none() {
         return Err(AppError::validation(
             "base_url",
@@ -214,68 +241,124 @@ pub async fn update_key(
         base_url: match request.base_url {
             None => None,
             Some(None) => Some(None),
-            Some(Some(url)) => Some(Some(allowed_base_url(&state, &url)?)),
+            Some(Some(url)) => Some(Some(allowed_base_url(state, &url)?)),
         },
     };
-    let updated = super::update(&state.db, &state.vault, (&principal).into(), &id, change)
+    super::update(&state.db, &state.vault, principal.into(), id, change)
         .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(Json(updated))
+        .ok_or(AppError::NotFound)
 }
 
-/// Delete a key (admin and owner). Agents using it stop until given another.
+/// Delete a key (admin and owner). Refused while live agents use it: archive
+/// them, or move them to another key, first.
 #[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys", params(crate::api::IdPath),
-    responses((status = 204), (status = 404)))]
+    responses((status = 204), (status = 404),
+        (status = 409, description = "Live agents use the key; the message names them")))]
 pub async fn delete_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    if !super::delete(&state.db, (&principal).into(), &id).await? {
-        return Err(AppError::NotFound);
-    }
+    remove(&state, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Ask the provider whether it accepts the key (admin and owner).
+/// Deletes a key no live agent uses (the API's and the page's).
+pub(super) async fn remove(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+    match super::delete(&state.db, principal.into(), id).await? {
+        super::Deleted::Deleted => Ok(()),
+        super::Deleted::NotFound => Err(AppError::NotFound),
+        super::Deleted::InUse(agents) => Err(AppError::Conflict(format!(
+            "agents use this key: {}; archive them or give them another key first",
+            agents.join(", ")
+        ))),
+    }
+}
+
+/// Ask the provider whether it accepts the key (admin and owner), with its
+/// cheapest authenticated call, the model list. A refusal (401/403) marks the
+/// key invalid, a later success active again; a network error or an outage
+/// says nothing about the key and leaves its status.
 #[utoipa::path(post, path = "/api/keys/{id}/test", tag = "keys", params(crate::api::IdPath),
-    responses((status = 200, body = KeyTest), (status = 404)))]
+    responses((status = 200, body = KeyTest), (status = 404),
+        (status = 409, description = "The stored key cannot be opened (sealed under another master key, or changed outside HUMMBL)")))]
 pub async fn test_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<KeyTest>> {
-    let credential = super::credential(&state.db, &state.vault, &principal.team_id, &id)
+    Ok(Json(test(&state, &principal, &id).await?))
+}
+
+/// Tests a key and records the result (the API's and the page's).
+pub(super) async fn test(state: &AppState, principal: &Principal, id: &str) -> AppResult<KeyTest> {
+    let credential = super::credential(&state.db, &state.vault, &principal.team_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let started = std::time::Instant::now();
     let answer = state.providers.test_key(&credential).await;
-    let refused = match &answer {
-        Err(error @ crate::providers::CallError::InvalidKey { .. }) => Some(error.to_string()),
-        _ => None,
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (result, message, models) = match answer {
+        Ok(models) => (
+            TestResult::Ok,
+            format!(
+                "the provider accepted the key and listed {} models",
+                models.len()
+            ),
+            models,
+        ),
+        Err(error @ crate::providers::CallError::InvalidKey { .. }) => {
+            (TestResult::Refused, error.to_string(), Vec::new())
+        }
+        Err(error) => (TestResult::Failed, error.to_string(), Vec::new()),
     };
-    // Only an answer about the key itself changes its status: a network error
-    // or a provider outage says nothing about whether the key is valid.
-    let answered = match (&answer, refused.as_deref()) {
-        (Ok(()), _) => Some(Ok(())),
-        (Err(_), Some(message)) => Some(Err(message)),
-        (Err(_), None) => None,
+    let record = TestRecord {
+        result,
+        latency_ms,
+        message: &message,
     };
-    super::record_test(&state.db, (&principal).into(), &id, answered).await?;
-    Ok(Json(match answer {
-        Ok(()) => KeyTest {
-            ok: true,
-            status: "active".into(),
-            detail: None,
-        },
-        Err(error) => KeyTest {
-            ok: false,
-            status: if refused.is_some() {
-                "invalid"
-            } else {
-                "unchecked"
-            }
-            .into(),
-            detail: Some(error.to_string()),
-        },
-    }))
+    super::record_test(&state.db, principal.into(), id, &record).await?;
+    Ok(KeyTest {
+        ok: result == TestResult::Ok,
+        latency_ms,
+        message,
+        models,
+    })
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// The period: the last N days, today included (1 to 365, default 30).
+    #[param(minimum = 1, maximum = 365)]
+    pub days: Option<i64>,
+}
+
+/// A key's usage over the last N days (everyone in the team): calls, tokens,
+/// cost and errors of the steps that called the provider with it, in total
+/// and per UTC day.
+#[utoipa::path(get, path = "/api/keys/{id}/usage", tag = "keys", params(crate::api::IdPath, UsageQuery),
+    responses((status = 200, body = super::usage::KeyUsage), (status = 404), (status = 422)))]
+pub async fn key_usage(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> AppResult<Json<super::usage::KeyUsage>> {
+    let days = query.days.unwrap_or(30);
+    if !(1..=365).contains(&days) {
+        return Err(AppError::validation("days", "must be between 1 and 365"));
+    }
+    if super::get(&state.db, &principal.team_id, &id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound);
+    }
+    let period = crate::analytics::Period::last_days(days);
+    let rows = super::usage_by_day(&state.db, &principal.team_id, period, Some(&id)).await?;
+    Ok(Json(super::usage::fold(
+        period,
+        rows.into_iter().map(|(_, day, totals)| (day, totals)),
+    )))
 }

@@ -2,7 +2,9 @@
 //! their last four characters only, opened just for the call that needs them.
 
 pub mod handlers;
+pub mod page;
 mod store;
+pub mod usage;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -10,7 +12,10 @@ use serde::Serialize;
 use crate::providers::ProviderKind;
 
 pub use handlers::routes;
-pub use store::{create, credential, delete, get, list, mark_refused, record_test, update};
+pub use store::{
+    Deleted, create, credential, delete, get, list, mark_accepted, mark_refused, record_test,
+    update, usage_by_day,
+};
 
 /// A key as everyone may see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -27,7 +32,30 @@ pub struct KeyInfo {
     /// owners only (null for members and viewers).
     pub status_detail: Option<String>,
     pub created_at: i64,
+    /// The name of who saved it (null once they are gone).
+    pub created_by: Option<String>,
     pub last_used_at: Option<i64>,
+    /// How many live (not archived) agents use it.
+    pub agents: i64,
+    /// The last validity test: when, its result, how long the provider took.
+    pub last_tested_at: Option<i64>,
+    pub last_test_result: Option<TestResult>,
+    pub last_test_latency_ms: Option<i64>,
+    /// What the provider said at the last test; admins and owners only (null
+    /// for members and viewers).
+    pub last_test_message: Option<String>,
+}
+
+impl KeyInfo {
+    /// The status shown in the list: `unused` for a key no live agent uses
+    /// and no call ever used, else the key's status.
+    pub fn shown_status(&self) -> &'static str {
+        if self.status == KeyStatus::Active && self.agents == 0 && self.last_used_at.is_none() {
+            "unused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 /// A validated key to save.
@@ -45,6 +73,49 @@ pub struct KeyChange {
     pub label: Option<String>,
     pub secret: Option<SecretString>,
     pub base_url: Option<Option<String>>,
+}
+
+/// What a key's validity test found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TestResult {
+    /// The provider listed its models with the key.
+    Ok,
+    /// The provider refused the key (401/403): the key is marked invalid.
+    Refused,
+    /// No answer about the key (network error, outage, odd answer): its
+    /// status stays as it was.
+    Failed,
+}
+
+impl TestResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestResult::Ok => "ok",
+            TestResult::Refused => "refused",
+            TestResult::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for TestResult {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<TestResult, ()> {
+        match text {
+            "ok" => Ok(TestResult::Ok),
+            "refused" => Ok(TestResult::Refused),
+            "failed" => Ok(TestResult::Failed),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A finished validity test, to record.
+pub struct TestRecord<'a> {
+    pub result: TestResult,
+    pub latency_ms: i64,
+    pub message: &'a str,
 }
 
 /// Whether the provider accepts a key, as far as HUMMBL knows.

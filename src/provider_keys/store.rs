@@ -5,15 +5,19 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::{KeyChange, KeyInfo, KeyStatus, NewKey};
+use super::{KeyChange, KeyInfo, KeyStatus, NewKey, TestRecord, TestResult};
 use crate::audit::Actor;
 use crate::error::AppError;
 use crate::providers::{Credential, ProviderKind};
 use crate::storage::{Db, Tx, decode_name, new_id, now_ms};
 use crate::vault::{KeyOwner, Sealed, Vault, VaultError};
 
-const COLUMNS: &str =
-    "id, provider, label, key_last_4, base_url, status, status_detail, created_at, last_used_at";
+/// A key's columns, with who created it and how many live agents use it.
+const COLUMNS: &str = "k.id, k.provider, k.label, k.key_last_4, k.base_url, k.status, k.status_detail, \
+     k.created_at, k.last_used_at, u.name AS created_by, k.last_tested_at, k.last_test_result, \
+     k.last_test_latency_ms, k.last_test_message, \
+     (SELECT COUNT(*) FROM agents a WHERE a.key_id = k.id AND a.archived_at IS NULL) AS agents";
+const FROM: &str = "api_keys_secure k LEFT JOIN users u ON u.id = k.user_id";
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -26,6 +30,12 @@ struct KeyRow {
     status_detail: Option<String>,
     created_at: i64,
     last_used_at: Option<i64>,
+    created_by: Option<String>,
+    agents: i64,
+    last_tested_at: Option<i64>,
+    last_test_result: Option<String>,
+    last_test_latency_ms: Option<i64>,
+    last_test_message: Option<String>,
 }
 
 impl TryFrom<KeyRow> for KeyInfo {
@@ -43,7 +53,17 @@ impl TryFrom<KeyRow> for KeyInfo {
             status: decode_name("key status", &row.status)?,
             status_detail: row.status_detail,
             created_at: row.created_at,
+            created_by: row.created_by,
             last_used_at: row.last_used_at,
+            agents: row.agents,
+            last_tested_at: row.last_tested_at,
+            last_test_result: row
+                .last_test_result
+                .as_deref()
+                .map(|text| decode_name("key test result", text))
+                .transpose()?,
+            last_test_latency_ms: row.last_test_latency_ms,
+            last_test_message: row.last_test_message,
         })
     }
 }
@@ -102,7 +122,7 @@ pub async fn create(
 
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
     sqlx::query_as::<_, KeyRow>(&format!(
-        "SELECT {COLUMNS} FROM api_keys_secure WHERE team_id = $1 ORDER BY created_at"
+        "SELECT {COLUMNS} FROM {FROM} WHERE k.team_id = $1 ORDER BY k.created_at"
     ))
     .bind(team_id)
     .fetch_all(db.read())
@@ -114,7 +134,7 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
 
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<KeyInfo>, sqlx::Error> {
     sqlx::query_as::<_, KeyRow>(&format!(
-        "SELECT {COLUMNS} FROM api_keys_secure WHERE team_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM {FROM} WHERE k.team_id = $1 AND k.id = $2"
     ))
     .bind(team_id)
     .bind(id)
@@ -182,20 +202,50 @@ pub async fn update(
     Ok(get(db, actor.team_id, id).await?)
 }
 
-/// Deletes a key of the actor's team; false when there is no such key.
-pub async fn delete(db: &Db, actor: Actor<'_>, id: &str) -> Result<bool, sqlx::Error> {
+/// What became of a delete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    NotFound,
+    /// Live agents use the key (their names): it stays.
+    InUse(Vec<String>),
+}
+
+/// Deletes a key of the actor's team, unless a live (not archived) agent uses
+/// it: the check and the delete share the transaction.
+pub async fn delete(db: &Db, actor: Actor<'_>, id: &str) -> Result<Deleted, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let done = sqlx::query("DELETE FROM api_keys_secure WHERE team_id = $1 AND id = $2")
+    // The key's row lock makes an agent saved with this key meanwhile wait
+    // for the delete (its reference check), so none is missed below.
+    let exists: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM api_keys_secure WHERE team_id = $1 AND id = $2{}",
+        db.for_update()
+    ))
+    .bind(actor.team_id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if exists.is_none() {
+        return Ok(Deleted::NotFound);
+    }
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM agents WHERE team_id = $1 AND key_id = $2 AND archived_at IS NULL ORDER BY name",
+    )
+    .bind(actor.team_id)
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !users.is_empty() {
+        return Ok(Deleted::InUse(users));
+    }
+    sqlx::query("DELETE FROM api_keys_secure WHERE team_id = $1 AND id = $2")
         .bind(actor.team_id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
     audit(&mut tx, actor, "provider_key.deleted", id, None).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Deleted::Deleted)
 }
 
 #[derive(sqlx::FromRow)]
@@ -251,29 +301,51 @@ pub async fn credential(
     }))
 }
 
-/// Records the outcome of a key test: the key's status when the provider
-/// answered (accepted, or refused as `refused`), and the audit entry.
+/// Records a key test with its audit entry: its result, latency and message,
+/// and the key's status when the provider answered about the key (accepted:
+/// active again; refused: invalid, with its message). A test is not a use.
 pub async fn record_test(
     db: &Db,
     actor: Actor<'_>,
     id: &str,
-    answered: Option<Result<(), &str>>,
+    test: &TestRecord<'_>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    if let Some(answer) = answered {
-        mark_in(&mut tx, id, answer.err()).await?;
+    let status = match test.result {
+        TestResult::Ok => Some((KeyStatus::Active, None)),
+        TestResult::Refused => Some((KeyStatus::Invalid, Some(test.message))),
+        TestResult::Failed => None,
+    };
+    if let Some((status, detail)) = status {
+        sqlx::query("UPDATE api_keys_secure SET status = $1, status_detail = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(detail)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
-    let ok = matches!(answered, Some(Ok(())));
-    audit(
-        &mut tx,
-        actor,
-        "provider_key.tested",
-        id,
-        Some(json!({"ok": ok})),
+    sqlx::query(
+        "UPDATE api_keys_secure SET last_tested_at = $1, last_test_result = $2, last_test_latency_ms = $3, \
+         last_test_message = $4 WHERE id = $5",
     )
+    .bind(now_ms())
+    .bind(test.result.as_str())
+    .bind(test.latency_ms)
+    .bind(test.message)
+    .bind(id)
+    .execute(&mut *tx)
     .await?;
+    let detail = json!({"ok": test.result == TestResult::Ok, "result": test.result.as_str()});
+    audit(&mut tx, actor, "provider_key.tested", id, Some(detail)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Marks a key the provider accepted during a run: used now, and active.
+pub async fn mark_accepted(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    mark_in(&mut tx, id, None).await?;
+    tx.commit().await
 }
 
 /// Marks a key refused by its provider during a run (401/403).
@@ -308,4 +380,76 @@ async fn audit(
     detail: Option<serde_json::Value>,
 ) -> Result<(), sqlx::Error> {
     crate::audit::record_in(tx, actor, action, ("provider_key", id), detail).await
+}
+
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    key_id: String,
+    day: i64,
+    calls: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost_micros: i64,
+    errors: i64,
+}
+
+/// Per key and UTC day in `period`: the team's steps that called a provider
+/// with a key (`key`: this one only), counted like the roll-ups count steps.
+pub async fn usage_by_day(
+    db: &Db,
+    team_id: &str,
+    period: crate::analytics::Period,
+    key: Option<&str>,
+) -> Result<Vec<(String, i64, super::usage::Totals)>, sqlx::Error> {
+    use crate::analytics::rollups::DAY_MS;
+    use crate::storage::sql::{sum_as, sums};
+    let day = format!("t.completed_at - (t.completed_at % {DAY_MS})");
+    let sql = format!(
+        "SELECT t.key_id AS key_id, {day} AS day, COUNT(*) AS calls, {}, {} FROM task_results t \
+         WHERE t.team_id = $1 AND t.completed_at >= $2 AND t.completed_at < $3 AND t.key_id IS NOT NULL \
+         AND t.status IN ('succeeded', 'failed') AND t.reused_from IS NULL AND t.attempts > 0{} \
+         GROUP BY t.key_id, {day}",
+        sums(
+            "t.",
+            &[
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "cost_micros"
+            ]
+        ),
+        sum_as("CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END", "errors"),
+        if key.is_some() {
+            " AND t.key_id = $4"
+        } else {
+            ""
+        },
+    );
+    let mut query = sqlx::query_as::<_, UsageRow>(&sql)
+        .bind(team_id)
+        .bind(period.from)
+        .bind(period.to);
+    if let Some(key) = key {
+        query = query.bind(key);
+    }
+    Ok(query
+        .fetch_all(db.read())
+        .await?
+        .into_iter()
+        .map(|row| {
+            (
+                row.key_id,
+                row.day,
+                super::usage::Totals {
+                    calls: row.calls,
+                    input_tokens: row.input_tokens,
+                    output_tokens: row.output_tokens,
+                    cached_tokens: row.cached_tokens,
+                    cost_micros: row.cost_micros,
+                    errors: row.errors,
+                },
+            )
+        })
+        .collect())
 }

@@ -96,13 +96,12 @@ fn parse(text: &str, requested_model: &str) -> Result<ChatResponse, CallError> {
 pub(super) async fn list_models(
     providers: &Providers,
     credential: &Credential,
-) -> Result<(), CallError> {
+) -> Result<Vec<String>, CallError> {
     let url = endpoint(credential.base_url.as_deref(), DEFAULT_BASE, "/v1/models");
-    // Only the status matters; a long model list is not read.
-    providers
-        .answer(authorized(providers.http.get(url), credential))
+    let body = providers
+        .send(authorized(providers.http.get(url), credential))
         .await?;
-    Ok(())
+    super::model_ids(&body)
 }
 
 #[cfg(test)]

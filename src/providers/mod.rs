@@ -109,6 +109,30 @@ pub struct ChatResponse {
     pub model: String,
 }
 
+/// How many model ids a key test answers at most.
+pub const MAX_MODELS: usize = 200;
+
+/// The model ids of a model list: OpenAI's and Anthropic's both answer
+/// `{"data": [{"id": …}, …]}`.
+fn model_ids(body: &str) -> Result<Vec<String>, CallError> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        data: Vec<Model>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Model {
+        id: String,
+    }
+    let list: List = serde_json::from_str(body)
+        .map_err(|err| CallError::BadResponse(format!("the model list did not parse: {err}")))?;
+    Ok(list
+        .data
+        .into_iter()
+        .take(MAX_MODELS)
+        .map(|model| model.id)
+        .collect())
+}
+
 /// Why a call failed. `body` is the provider's answer, shortened.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -315,12 +339,13 @@ impl Providers {
         }
     }
 
-    /// Checks a key with a cheap authenticated request (the model list).
-    pub async fn test_key(&self, credential: &Credential) -> Result<(), CallError> {
+    /// Checks a key with the provider's cheapest authenticated request, the
+    /// model list; answers the model ids (at most [`MAX_MODELS`]).
+    pub async fn test_key(&self, credential: &Credential) -> Result<Vec<String>, CallError> {
         match credential.kind {
             ProviderKind::Openai => openai::list_models(self, credential).await,
             ProviderKind::Anthropic => anthropic::list_models(self, credential).await,
-            ProviderKind::Simulated => Ok(()),
+            ProviderKind::Simulated => Ok(vec!["simulated".to_string()]),
         }
     }
 
@@ -487,6 +512,26 @@ fn endpoint(base: Option<&str>, default: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_list_gives_its_ids_capped() {
+        let anthropic = r#"{"data":[{"type":"model","id":"claude-3-5-haiku-20241022","display_name":"Claude"}],
+            "has_more":false,"first_id":"claude-3-5-haiku-20241022"}"#;
+        assert_eq!(
+            model_ids(anthropic).expect("parses"),
+            ["claude-3-5-haiku-20241022"]
+        );
+        let many: Vec<_> = (0..250)
+            .map(|n| serde_json::json!({"id": format!("m{n}"), "object": "model"}))
+            .collect();
+        let openai = serde_json::json!({"object": "list", "data": many}).to_string();
+        let ids = model_ids(&openai).expect("parses");
+        assert_eq!((ids.len(), ids[0].as_str()), (MAX_MODELS, "m0"));
+        assert!(matches!(
+            model_ids("<html>"),
+            Err(CallError::BadResponse(_))
+        ));
+    }
 
     #[test]
     fn provider_names_round_trip() {

@@ -109,18 +109,17 @@ fn parse(text: &str, requested_model: &str) -> Result<ChatResponse, CallError> {
 pub(super) async fn list_models(
     providers: &Providers,
     credential: &Credential,
-) -> Result<(), CallError> {
+) -> Result<Vec<String>, CallError> {
     let url = endpoint(credential.base_url.as_deref(), DEFAULT_BASE, "/models");
-    // Only the status matters; a long model list is not read.
-    providers
-        .answer(
+    let body = providers
+        .send(
             providers
                 .http
                 .get(url)
                 .bearer_auth(credential.secret.expose_secret()),
         )
         .await?;
-    Ok(())
+    super::model_ids(&body)
 }
 
 #[cfg(test)]

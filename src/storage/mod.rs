@@ -263,6 +263,17 @@ impl Db {
         }
     }
 
+    /// Appended to a `SELECT` of rows the transaction is about to change or
+    /// delete on a condition it checks first: PostgreSQL locks them (a row
+    /// another transaction is referencing waits, and waits for it); SQLite's
+    /// single writer already serializes.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// The `VALUES` list of a multi-row INSERT: `(?, ?), (?, ?)` on SQLite,
     /// `($1, $2), ($3, $4)` on PostgreSQL. SQLite resolves each `$n` by walking
     /// the statement's whole parameter list (quadratic in a 1,000-parameter

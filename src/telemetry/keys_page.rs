@@ -154,7 +154,9 @@ fn render_keys(keys: &[KeyInfo], may_manage: bool, flash: Option<Markup>) -> Mar
             h1 { "Ingestion keys" }
             p.lede {
                 "Write-only keys other apps use to send telemetry to this team with the SDK at "
-                code { "/sdk/telemetry.js" } " or " code { "POST /api/telemetry/track" } "."
+                code { "/sdk/telemetry.js" } " or " code { "POST /api/telemetry/track" } ". "
+                "They can only send; provider keys for model calls are on "
+                a href="/settings/api-keys" { "API keys" } "."
             }
         }
         @if let Some(flash) = flash { (flash) }

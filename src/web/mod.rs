@@ -97,6 +97,20 @@ pub const NAV: &[NavEntry] = &[
         component: None,
     },
     NavEntry {
+        label: "API keys",
+        path: "/settings/api-keys",
+        section: "Settings",
+        permission: Permission::Read,
+        component: Some(crate::components::id::API_KEYS),
+    },
+    NavEntry {
+        label: "Ingestion keys",
+        path: "/settings/ingestion-keys",
+        section: "Settings",
+        permission: Permission::Read,
+        component: None,
+    },
+    NavEntry {
         label: "Account",
         path: "/account",
         section: "Settings",

@@ -168,6 +168,9 @@ async fn run_step(
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match result {
         Ok(response) => {
+            if let Some(key_id) = &agent.key_id {
+                crate::provider_keys::mark_accepted(&ctx.db, key_id).await?;
+            }
             record_success(ctx, plan, agent, step, &response, latency_ms, attempts).await
         }
         Err(error) => {

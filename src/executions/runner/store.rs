@@ -270,9 +270,9 @@ pub(super) async fn begin_step(
     };
     sqlx::query(
         "INSERT INTO task_results (id, execution_id, team_id, task_name, agent_id, status, input, provider, model, \
-         started_at, attempts) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, 0) \
+         started_at, attempts, key_id) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, 0, $10) \
          ON CONFLICT (execution_id, task_name) DO UPDATE SET status = 'running', input = excluded.input, \
-         agent_id = excluded.agent_id, provider = excluded.provider, model = excluded.model, \
+         agent_id = excluded.agent_id, provider = excluded.provider, model = excluded.model, key_id = excluded.key_id, \
          started_at = excluded.started_at, output = NULL, error = NULL, error_class = NULL, \
          provider_response = NULL, completed_at = NULL",
     )
@@ -285,6 +285,7 @@ pub(super) async fn begin_step(
     .bind(agent.provider.as_str())
     .bind(&agent.model)
     .bind(now_ms())
+    .bind(&agent.key_id)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

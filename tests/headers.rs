@@ -9,7 +9,6 @@ mod common;
 
 use common::runtime::demo_api;
 use common::{TestApp, client};
-use hummbl::routes::Surface;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::json;
@@ -62,18 +61,8 @@ fn assert_not_stored(headers: &HeaderMap, what: &str) {
 async fn every_console_page_carries_the_security_headers_and_is_not_stored() {
     let app = TestApp::spawn().await;
     let (owner, team) = demo_api(&app, "owner@demo.hummbl.dev").await;
-    let execution: String =
-        sqlx::query_scalar("SELECT id FROM executions WHERE team_id = $1 ORDER BY id LIMIT 1")
-            .bind(&team)
-            .fetch_one(app.db.read())
-            .await
-            .expect("a demo execution");
-    let pages: Vec<String> = hummbl::app::routes()
-        .into_iter()
-        .filter(|route| route.surface == Surface::Page && route.method == Method::GET)
-        .filter(|route| route.path != "/login")
-        .map(|route| route.path.replace("{id}", &execution))
-        .collect();
+    let (owner, _) = (owner, team);
+    let pages = common::browser::demo_page_paths(&app).await;
     assert!(
         pages.len() >= 9,
         "the route table lists the pages: {pages:?}"

@@ -427,6 +427,12 @@ mod tests {
             status_detail: None,
             created_at: 0,
             last_used_at: None,
+            created_by: None,
+            agents: 0,
+            last_tested_at: None,
+            last_test_result: None,
+            last_test_latency_ms: None,
+            last_test_message: None,
         }
     }
 

@@ -230,6 +230,10 @@ async fn streams_are_capped_per_user_and_in_total() {
     let cy = Credential::Cookie(app.session_cookie(&cy, &team).await);
     let full = open(&app, &cy).await;
     assert_eq!(full.status(), 429, "the server-wide limit");
+    assert!(
+        app.metrics_text().await.contains("hummbl_open_streams 3"),
+        "the open streams are counted in /metrics"
+    );
     // A closed stream frees its place.
     drop(second);
     let deadline = Instant::now() + Duration::from_secs(5);

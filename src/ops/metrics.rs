@@ -60,6 +60,7 @@ pub struct Metrics {
     worker_ticks: Family<WorkerLabels, Counter>,
     worker_failures: Family<WorkerLabels, Counter>,
     csp_violations: Family<DirectiveLabels, Counter>,
+    open_streams: Gauge,
 }
 
 impl Default for Metrics {
@@ -120,8 +121,15 @@ impl Metrics {
             "Content-Security-Policy violations reported by browsers, by directive",
             csp_violations.clone(),
         );
+        let open_streams = Gauge::default();
+        registry.register(
+            "open_streams",
+            "Live streams (SSE) open in this process",
+            open_streams.clone(),
+        );
         Metrics {
             registry,
+            open_streams,
             csp_violations,
             worker_ticks,
             worker_failures,
@@ -171,8 +179,11 @@ impl Metrics {
         }
     }
 
-    /// The registry in Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    /// The registry in Prometheus text exposition format, with `open_streams`
+    /// (read from the stream registry when scraped).
+    pub fn render(&self, open_streams: usize) -> String {
+        self.open_streams
+            .set(i64::try_from(open_streams).unwrap_or(i64::MAX));
         let mut text = String::new();
         if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::error!(error = %err, "encoding metrics failed");

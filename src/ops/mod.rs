@@ -69,7 +69,7 @@ async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Resp
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.metrics.render(state.streams.count()),
     )
         .into_response()
 }

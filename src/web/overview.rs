@@ -42,6 +42,16 @@ pub struct OverviewView {
     pub today: Totals,
     pub month: Totals,
     pub setup: Setup,
+    /// Whether the team has the Agents and Workflows pages switched on (the
+    /// checklist links to them only then).
+    pub pages: Pages,
+}
+
+/// The checklist's pages that a team may switch off.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pages {
+    pub agents: bool,
+    pub workflows: bool,
 }
 
 pub async fn show(
@@ -74,7 +84,19 @@ async fn load(db: &Db, team: &str, jar: &CookieJar) -> AppResult<OverviewView> {
     let live = executions(&[Status::Pending, Status::Running], LISTED);
     let failed = executions(&[Status::Failed], LISTED);
     let any = executions(&[], 1);
-    let (running, failures, open_errors, today, month, ever, keys, agents, workflows, members) = tokio::try_join!(
+    let (
+        running,
+        failures,
+        open_errors,
+        today,
+        month,
+        ever,
+        keys,
+        agents,
+        workflows,
+        members,
+        enabled,
+    ) = tokio::try_join!(
         crate::executions::list(db, team, &live),
         crate::executions::list(db, team, &failed),
         crate::errors::groups(db, team, &open, LISTED),
@@ -85,7 +107,10 @@ async fn load(db: &Db, team: &str, jar: &CookieJar) -> AppResult<OverviewView> {
         crate::agents::list(db, team),
         crate::workflows::list(db, team),
         crate::teams::members(db, team),
+        crate::components::enabled_map(db, team),
     )?;
+    let on =
+        |id: crate::components::ComponentId| enabled.get(id.as_str()).copied().unwrap_or(false);
     Ok(OverviewView {
         running,
         failures,
@@ -99,6 +124,10 @@ async fn load(db: &Db, team: &str, jar: &CookieJar) -> AppResult<OverviewView> {
             has_run: !ever.is_empty(),
             members: members.len(),
         },
+        pages: Pages {
+            agents: on(crate::components::id::AGENTS),
+            workflows: on(crate::components::id::WORKFLOWS),
+        },
     })
 }
 
@@ -110,7 +139,7 @@ pub fn render(principal: &Principal, view: &OverviewView) -> Markup {
             p.lede { "Signed in as " strong { (principal.name) } " (" (principal.role) ")." }
         }
         @if !view.setup.has_run {
-            (getting_started(&view.setup))
+            (getting_started(&view.setup, view.pages))
         }
         div.cards {
             (metric_card("ov-running", "Running now", view.running.len().to_string(), "executions pending or running".into()))
@@ -138,7 +167,9 @@ fn open_count(groups: &[ErrorGroup]) -> String {
 
 /// The checklist of a team that has run nothing yet, each step ticked from
 /// the data.
-fn getting_started(setup: &Setup) -> Markup {
+fn getting_started(setup: &Setup, pages: Pages) -> Markup {
+    let agents = page_link(pages.agents, "/agents", "Agents");
+    let workflows = page_link(pages.workflows, "/workflows", "Workflows");
     let steps: [(bool, &str, Markup); 5] = [
         (
             setup.keys > 0,
@@ -148,17 +179,17 @@ fn getting_started(setup: &Setup) -> Markup {
         (
             setup.agents > 0,
             "Define an agent",
-            html! { "a model, a key and instructions, on the " a href="/agents" { "Agents" } " page" },
+            html! { "a model, a key and instructions: " (agents) " (or " code { "POST /api/agents" } ")" },
         ),
         (
             setup.workflows > 0,
             "Build a workflow",
-            html! { "steps that use the input and earlier outputs: " code { "POST /api/workflows" } " (then see it under " a href="/workflows" { "Workflows" } ")" },
+            html! { "steps that use the input and earlier outputs: " code { "POST /api/workflows" } ", then find it under " (workflows) },
         ),
         (
             setup.has_run,
             "Run it",
-            html! { "from its page under " a href="/workflows" { "Workflows" } ", and watch it in the " a href="/monitor" { "Execution monitor" } },
+            html! { "from its page under " (workflows) ", and watch it in the " a href="/monitor" { "Execution monitor" } },
         ),
         (
             setup.members > 1,
@@ -180,6 +211,13 @@ fn getting_started(setup: &Setup) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A link to a page the team has switched on, else its name alone.
+fn page_link(enabled: bool, href: &str, name: &str) -> Markup {
+    html! {
+        @if enabled { a href=(href) { (name) } } @else { (name) " (switched off)" }
     }
 }
 
@@ -339,6 +377,10 @@ mod tests {
             today: Totals::default(),
             month: Totals::default(),
             setup,
+            pages: Pages {
+                agents: true,
+                workflows: false,
+            },
         }
     }
 
@@ -357,6 +399,10 @@ mod tests {
         assert!(html.contains("Done: </span><strong>Add a provider key"));
         assert!(html.contains("To do: </span><strong>Build a workflow"));
         assert!(html.contains("Nothing is running.") && html.contains("All clear."));
+        assert!(html.contains(r#"href="/agents""#));
+        assert!(
+            !html.contains(r#"href="/workflows""#) && html.contains("Workflows (switched off)")
+        );
     }
 
     #[test]

@@ -375,7 +375,16 @@ fn agent_form(view: &AgentsView) -> Markup {
                     }
                     @if let Some(message) = field_error("key_id") { p.field-error { (message) } }
                 }
-                (text_field("agent-model", "model", "Model (e.g. gpt-4o-mini, claude-3-5-haiku-20241022)", &form.model, field_error("model"), true))
+                div.field {
+                    label for="agent-model" { "Model (pick a priced one or type any the key serves)" }
+                    input #agent-model name="model" value=(form.model) list="priced-models" required aria-invalid=[field_error("model").map(|_| "true")];
+                    datalist #priced-models {
+                        @for listed in crate::prices::defaults() {
+                            option value=(listed.model) { (listed.provider) }
+                        }
+                    }
+                    @if let Some(message) = field_error("model") { p.field-error { (message) } }
+                }
                 div.field {
                     label for="agent-instructions" { "Instructions" }
                     textarea #agent-instructions name="instructions" rows="4" maxlength="20000" { (form.instructions) }
@@ -490,6 +499,11 @@ mod tests {
         assert!(html.contains("12.3 k") && html.contains("$3.29"));
         assert!(html.contains(r#"action="/agents/a-1/archive""#));
         assert!(html.contains(r#"action="/agents""#), "the create form");
+        assert!(
+            html.contains(r#"list="priced-models""#)
+                && html.contains(r#"<option value="gpt-4o-mini">"#),
+            "the model field offers the priced models"
+        );
     }
 
     #[test]

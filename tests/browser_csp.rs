@@ -40,6 +40,17 @@ async fn open(browser: &Browser, app: &TestApp, path: &str) {
     browser.wait_for("main", path).await;
 }
 
+/// The pages whose look the README shows (docs/screenshots), by path.
+fn screenshot_of(path: &str) -> Option<&'static str> {
+    match path {
+        "/settings/api-keys" => Some("api-keys.png"),
+        "/agents" => Some("agents.png"),
+        "/workflows" => Some("workflows.png"),
+        _ if path.starts_with("/workflows/") => Some("workflow.png"),
+        _ => None,
+    }
+}
+
 #[tokio::test]
 async fn no_page_of_the_console_violates_the_content_security_policy() {
     let Some(browser) = Browser::start().await else {
@@ -60,6 +71,9 @@ async fn no_page_of_the_console_violates_the_content_security_policy() {
     let pages = common::browser::demo_page_paths(&app).await;
     for path in &pages {
         open(&browser, &app, path).await;
+        if let Some(name) = screenshot_of(path) {
+            browser.save_screenshot(name).await;
+        }
     }
     open(&browser, &app, "/no-such-page").await;
 

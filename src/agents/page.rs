@@ -296,10 +296,12 @@ pub fn render(view: &AgentsView) -> Markup {
                             td { (compact(usage.map_or(0, |u| u.calls) as f64)) }
                             td { (usd_cents(usage.map_or(0, |u| u.cost_micros))) }
                             @if view.may_edit {
-                                td.actions {
-                                    a.button.button-small href={"/agents/" (agent.id) "/edit"} aria-label={"Edit " (agent.name)} { "Edit" }
-                                    form method="post" action={"/agents/" (agent.id) "/archive"} {
-                                        button.button.button-small.button-danger type="submit" aria-label={"Archive " (agent.name)} { "Archive" }
+                                td {
+                                    div.row-actions {
+                                        a.button.button-small href={"/agents/" (agent.id) "/edit"} aria-label={"Edit " (agent.name)} { "Edit" }
+                                        form method="post" action={"/agents/" (agent.id) "/archive"} {
+                                            button.button.button-small.button-danger type="submit" aria-label={"Archive " (agent.name)} { "Archive" }
+                                        }
                                     }
                                 }
                             }

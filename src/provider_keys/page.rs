@@ -106,7 +106,7 @@ pub fn render(view: &View) -> Markup {
         @if view.keys.is_empty() {
             p.empty { "No provider keys yet." }
         } @else {
-            table.data {
+            div.table-scroll { table.data {
                 caption.visually-hidden { "Provider keys" }
                 thead { tr {
                     th scope="col" { "Provider" } th scope="col" { "Label" } th scope="col" { "Last four" }
@@ -119,7 +119,7 @@ pub fn render(view: &View) -> Markup {
                 tbody {
                     @for key in &view.keys { (key_row(key, view.usage.get(&key.id), view.may_manage)) }
                 }
-            }
+            } }
             @if view.may_manage {
                 @for key in &view.keys { (key_forms(key)) }
             }
@@ -148,12 +148,12 @@ fn key_row(key: &KeyInfo, usage: Option<&KeyUsage>, may_manage: bool) -> Markup 
             td { (when(key.last_used_at)) }
             td { (key.agents) }
             td {
-                (totals.calls)
+                (crate::web::format::compact(totals.calls as f64))
                 @if let Some(usage) = usage { " " (sparkline(usage)) }
             }
-            td { (totals.tokens()) }
+            td { (crate::web::format::compact(totals.tokens() as f64)) }
             td { (crate::web::format::usd_cents(totals.cost_micros)) }
-            td { (totals.errors) }
+            td { (crate::web::format::compact(totals.errors as f64)) }
             td {
                 @match key.last_test_result {
                     None => span.muted { "never" },
@@ -451,7 +451,7 @@ mod tests {
         };
         let html = render(&view).into_string();
         assert!(html.contains("<td>7 <svg"), "{html}");
-        assert!(html.contains("<td>1234</td>"));
+        assert!(html.contains("<td>1,234</td>"));
         assert!(html.contains("<td>2</td>"));
         assert!(
             html.contains(r#"points="0.0,15.0 30.0,1.0 60.0,15.0""#),

@@ -111,12 +111,19 @@ impl AppState {
         }
     }
 
-    /// Takes a place for a live stream of `principal` (429 at the limits).
-    pub fn open_stream(
+    /// Takes a place for a live stream of `principal` (429 at the limits); a
+    /// session's stream ends at the session's absolute end at the latest.
+    pub async fn open_stream(
         &self,
         principal: &crate::auth::Principal,
     ) -> Result<crate::bus::streams::StreamPermit, crate::error::AppError> {
-        self.streams.open(principal, &self.shutdown)
+        let ends_at = match principal.session_id() {
+            Some(digest) => {
+                crate::auth::session::hard_end(&self.db, digest, self.session_lifetime()).await?
+            }
+            None => None,
+        };
+        self.streams.open(principal, &self.shutdown, ends_at)
     }
 
     /// Closes the live streams that `ended` covers, on every replica; call it

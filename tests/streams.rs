@@ -275,3 +275,32 @@ async fn logout_on_one_replica_ends_the_stream_on_another() {
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn a_stream_ends_when_its_session_reaches_its_absolute_end() {
+    let app = TestApp::spawn_with(|config| config.session_max_age = Duration::from_secs(2)).await;
+    let (user, team) = app
+        .user("ada@example.com", "correct horse 1", None, Role::Member)
+        .await;
+    let cookie = app.session_cookie(&user, &team).await;
+    let opened = Instant::now();
+    let mut stream = open_body(&app, &Credential::Cookie(cookie)).await;
+    assert!(
+        stays_open(&mut stream).await,
+        "open before the session's end"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => panic!("the stream outlived its session"),
+            Ok(None) | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+    let lived = opened.elapsed();
+    assert!(
+        lived >= Duration::from_millis(1500),
+        "ended too early: {lived:?}"
+    );
+    app.stop().await;
+}

@@ -143,6 +143,18 @@ pub async fn end_all(db: &Db, actor: crate::audit::Actor<'_>) -> Result<u64, sql
     store::end_all_sessions(db, actor).await
 }
 
+/// When the session behind `digest` ends however busy it is (its absolute
+/// lifetime), if it exists.
+pub async fn hard_end(
+    db: &Db,
+    digest: &str,
+    lifetime: Lifetime,
+) -> Result<Option<i64>, sqlx::Error> {
+    Ok(store::session_created_at(db, digest)
+        .await?
+        .map(|created_at| created_at.saturating_add(lifetime.absolute_ms)))
+}
+
 /// Moves a session to another team (the team switcher).
 pub async fn switch_team(db: &Db, session_id: &str, team_id: &str) -> Result<(), sqlx::Error> {
     store::set_session_team(db, session_id, team_id).await

@@ -322,3 +322,11 @@ pub async fn revoke_all_tokens(db: &Db, actor: Actor<'_>) -> Result<u64, sqlx::E
     tx.commit().await?;
     Ok(result.rows_affected())
 }
+
+/// When a session was created (for its absolute end), if it exists.
+pub async fn session_created_at(db: &Db, digest: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT created_at FROM sessions WHERE id = $1")
+        .bind(digest)
+        .fetch_optional(db.read())
+        .await
+}

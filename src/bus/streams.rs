@@ -116,7 +116,20 @@ impl StreamPermit {
 impl Drop for StreamPermit {
     fn drop(&mut self) {
         self.streams.lock().open.remove(&self.id);
+        // Lets a timer waiting to end the stream (see `end_at`) go.
+        self.ended.cancel();
     }
+}
+
+/// Cancels `ended` at `ends_at` (ms since the epoch) unless it ends before.
+fn end_at(ended: CancellationToken, ends_at: i64) {
+    let wait = u64::try_from(ends_at.saturating_sub(crate::storage::now_ms())).unwrap_or(0);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = ended.cancelled() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => ended.cancel(),
+        }
+    });
 }
 
 impl OpenStreams {
@@ -140,6 +153,7 @@ impl OpenStreams {
         self: &Arc<Self>,
         principal: &Principal,
         shutdown: &CancellationToken,
+        ends_at: Option<i64>,
     ) -> Result<StreamPermit, AppError> {
         let mut registry = self.lock();
         if registry.open.len() >= self.limits.total {
@@ -171,6 +185,10 @@ impl OpenStreams {
                 ended: ended.clone(),
             },
         );
+        drop(registry);
+        if let Some(ends_at) = ends_at {
+            end_at(ended.clone(), ends_at);
+        }
         Ok(StreamPermit {
             id,
             streams: self.clone(),
@@ -304,21 +322,24 @@ mod tests {
         }));
         let shutdown = CancellationToken::new();
         let ada = principal("ada", "t", session("s1"));
-        let first = streams.open(&ada, &shutdown).expect("first");
-        let _second = streams.open(&ada, &shutdown).expect("second");
-        let refused = streams.open(&ada, &shutdown).err().expect("third refused");
+        let first = streams.open(&ada, &shutdown, None).expect("first");
+        let _second = streams.open(&ada, &shutdown, None).expect("second");
+        let refused = streams
+            .open(&ada, &shutdown, None)
+            .err()
+            .expect("third refused");
         assert!(refused.to_string().contains("per user"), "{refused}");
         let _bo = streams
-            .open(&principal("bo", "t", session("s2")), &shutdown)
+            .open(&principal("bo", "t", session("s2")), &shutdown, None)
             .expect("bo");
         let full = streams
-            .open(&principal("cy", "t", session("s3")), &shutdown)
+            .open(&principal("cy", "t", session("s3")), &shutdown, None)
             .err()
             .expect("server full");
         assert_eq!(full.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
         drop(first);
         assert_eq!(streams.count(), 2, "a dropped permit frees its place");
-        assert!(streams.open(&ada, &shutdown).is_ok());
+        assert!(streams.open(&ada, &shutdown, None).is_ok());
     }
 
     #[test]
@@ -327,7 +348,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let open = |user: &str, team: &str, credential: Credential| {
             streams
-                .open(&principal(user, team, credential), &shutdown)
+                .open(&principal(user, team, credential), &shutdown, None)
                 .expect("open")
         };
         let here = open("ada", "t1", session("here"));

@@ -400,7 +400,7 @@ pub async fn stream_events(
     principal: Principal,
     headers: HeaderMap,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let permit = state.open_stream(&principal)?;
+    let permit = state.open_stream(&principal).await?;
     Ok(state.bus.sse_response(
         principal.team_id,
         crate::bus::Feed::Telemetry,

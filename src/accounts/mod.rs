@@ -2,6 +2,7 @@
 //! account page (password, personal API tokens).
 
 pub mod handlers;
+mod page;
 mod store;
 
 use secrecy::SecretString;

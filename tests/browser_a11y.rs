@@ -75,23 +75,7 @@ async fn every_page_of_the_console_passes_an_axe_core_audit() {
     );
 
     // The monitor opens an execution's page inside a dialog (monitor.js).
-    browser
-        .client
-        .goto(&app.url("/monitor"))
-        .await
-        .expect("goto /monitor");
-    browser
-        .wait_for(
-            "#executions tbody a[href^='/monitor/']",
-            "an execution link",
-        )
-        .await
-        .click()
-        .await
-        .expect("open the dialog");
-    browser
-        .wait_for("dialog#execution-dialog[open]", "the execution dialog")
-        .await;
+    browser.open_execution_dialog(&app.base).await;
     record("/monitor (execution dialog open)", browser.axe(&axe).await);
 
     // A violation of our own: proves axe-core runs in these pages, under their

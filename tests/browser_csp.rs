@@ -78,19 +78,7 @@ async fn no_page_of_the_console_violates_the_content_security_policy() {
     open(&browser, &app, "/no-such-page").await;
 
     // The monitor opens an execution's page inside a dialog (monitor.js).
-    open(&browser, &app, "/monitor").await;
-    browser
-        .wait_for(
-            "#executions tbody a[href^='/monitor/']",
-            "an execution link",
-        )
-        .await
-        .click()
-        .await
-        .expect("open the dialog");
-    browser
-        .wait_for("dialog#execution-dialog[open]", "the execution dialog")
-        .await;
+    browser.open_execution_dialog(&app.base).await;
 
     // A violation of our own: proves reports arrive, and arrives after any
     // report of the pages above.

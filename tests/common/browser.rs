@@ -131,6 +131,24 @@ impl Browser {
             .expect(what)
     }
 
+    /// Opens the monitor and an execution's page in its dialog (monitor.js).
+    pub async fn open_execution_dialog(&self, base: &str) {
+        self.client
+            .goto(&format!("{base}/monitor"))
+            .await
+            .expect("goto /monitor");
+        self.wait_for(
+            "#executions tbody a[href^='/monitor/']",
+            "an execution link",
+        )
+        .await
+        .click()
+        .await
+        .expect("open the dialog");
+        self.wait_for("dialog#execution-dialog[open]", "the execution dialog")
+            .await;
+    }
+
     /// Saves the page as shown under docs/screenshots, for the README.
     pub async fn save_screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");

@@ -170,6 +170,7 @@ impl Fixture {
             | "GET /api/agents"
             | "GET /agents"
             | "GET /workflows"
+            | "GET /workflows/new"
             | "GET /api/workflows"
             | "GET /api/executions"
             | "GET /api/executions/stream"
@@ -310,6 +311,31 @@ impl Fixture {
                     ]),
                 })
             }
+            "POST /workflows/new" | "GET /workflows/{id}/edit" | "POST /workflows/{id}/edit" => {
+                let agent = self.agent(&acting_user, n).await;
+                let path = match route.path.contains("{id}") {
+                    true => route
+                        .path
+                        .replace("{id}", &self.workflow(&acting_user, n).await),
+                    false => route.path.into(),
+                };
+                Some(Sample {
+                    path,
+                    body: Body::Form(vec![
+                        ("name", format!("editor workflow {n}")),
+                        ("steps[0].id", "a".into()),
+                        ("steps[0].agent", agent),
+                        ("steps[0].prompt", "hi".into()),
+                        ("action", "save".into()),
+                    ]),
+                })
+            }
+            "GET /workflows/{id}/compare" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.workflow(&acting_user, n).await),
+                body: Body::None,
+            }),
             "GET /workflows/{id}" | "POST /workflows/{id}/run" => Some(Sample {
                 path: route
                     .path
@@ -606,6 +632,11 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /agents/{id}/archive", Member),
     ("GET /workflows", Viewer),
     ("GET /workflows/{id}", Viewer),
+    ("GET /workflows/{id}/compare", Viewer),
+    ("GET /workflows/new", Member),
+    ("POST /workflows/new", Member),
+    ("GET /workflows/{id}/edit", Member),
+    ("POST /workflows/{id}/edit", Member),
     ("POST /workflows/{id}/run", Member),
     ("GET /api/agents", Viewer),
     ("GET /api/agents/{id}", Viewer),

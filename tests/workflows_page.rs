@@ -98,3 +98,113 @@ async fn a_workflow_is_run_from_its_page_and_its_success_rate_shows() {
     assert_eq!(member.get("/api/workflows").await.0, 404);
     app.stop().await;
 }
+
+/// The step editor over plain form posts (its buttons work without scripts):
+/// add a step, refusals beside the field they name, save, a second version and
+/// what changed between the two.
+#[tokio::test]
+async fn the_step_editor_builds_versions_and_the_compare_page_shows_changes() {
+    let app = TestApp::spawn().await;
+    let fake = FakeProvider::start().await;
+    let (owner, team) = owner_api(&app, "workflow-editor").await;
+    let key = owner
+        .provider_key("openai", &fake.openai_base(), GOOD_KEY)
+        .await;
+    let agent = owner.agent("Writer", "openai", "gpt-4o-mini", &key).await;
+    let member = member_api(&app, &team, "workflow-editor-member", Role::Member).await;
+
+    let (status, editor) = member.page("/workflows/new").await;
+    assert_eq!(status, 200);
+    assert!(editor.contains(r#"name="steps[0].prompt""#) && editor.contains(&agent));
+    let first = [
+        ("name", "Brief"),
+        ("steps[0].id", "facts"),
+        ("steps[0].was", "step-1"),
+        ("steps[0].agent", agent.as_str()),
+        ("steps[0].prompt", "Facts about {{input.topic}}"),
+    ];
+    let mut add = first.to_vec();
+    add.push(("action", "add"));
+    let (status, added) = member.form_page("/workflows/new", &add).await;
+    assert_eq!(status, 200, "adding a step draws the editor again");
+    assert!(
+        added.contains(r#"name="steps[1].depends_on" value="facts" checked"#),
+        "a new step waits for the one before it"
+    );
+    assert!(added.contains(r#"data-insert="{{steps.facts.output}}""#));
+
+    let mut dangling = first.to_vec();
+    dangling.extend([
+        ("steps[1].id", "brief"),
+        ("steps[1].agent", agent.as_str()),
+        ("steps[1].prompt", "Brief from {{steps.facts.output}}"),
+        ("steps[1].depends_on", "ghost"),
+        ("action", "save"),
+    ]);
+    let (status, refused) = member.form_page("/workflows/new", &dangling).await;
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains(r#"id="steps-1-depends_on-error""#) && refused.contains("ghost"),
+        "the refusal sits beside step 2's Waits for: {refused}"
+    );
+    let unwaited: Vec<_> = dangling
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "steps[1].depends_on")
+        .collect();
+    let (status, refused) = member.form_page("/workflows/new", &unwaited).await;
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains(r#"id="steps-1-prompt-error""#),
+        "{refused}"
+    );
+
+    let mut good = unwaited.clone();
+    good.push(("steps[1].depends_on", "facts"));
+    let (status, location) = member.post_form("/workflows/new", &good).await;
+    assert_eq!(status, 303, "saved: {location}");
+    let workflow = location.trim_start_matches("/workflows/").to_string();
+    let saved = owner.get(&format!("/api/workflows/{workflow}")).await.1;
+    assert_eq!(saved["steps"][1]["depends_on"], json!(["facts"]), "{saved}");
+    let (_, page) = member.page(&location).await;
+    assert!(page.contains("<svg") && page.contains("brief waits for facts"));
+
+    let mut renamed = good.clone();
+    for field in renamed.iter_mut() {
+        match field.0 {
+            "steps[0].id" => field.1 = "research",
+            "steps[0].was" => field.1 = "facts",
+            "steps[1].was" => field.1 = "brief",
+            _ => {}
+        }
+    }
+    let (status, _) = member
+        .post_form(&format!("/workflows/{workflow}/edit"), &renamed)
+        .await;
+    assert_eq!(status, 303, "a renamed step keeps the step waiting for it");
+    let saved = owner.get(&format!("/api/workflows/{workflow}")).await.1;
+    assert_eq!(saved["version"], 2);
+    assert_eq!(
+        saved["steps"][1]["prompt"],
+        "Brief from {{steps.research.output}}"
+    );
+    let (status, compare) = member.page(&format!("/workflows/{workflow}/compare")).await;
+    assert_eq!(status, 200);
+    assert!(
+        compare.contains("Added <code>research</code>")
+            && compare.contains("Removed <code>facts</code>"),
+        "{compare}"
+    );
+    assert_eq!(
+        member
+            .page(&format!("/workflows/{workflow}/compare?from=7"))
+            .await
+            .0,
+        422
+    );
+
+    let viewer = member_api(&app, &team, "workflow-editor-viewer", Role::Viewer).await;
+    assert_eq!(viewer.page("/workflows/new").await.0, 403);
+    assert_eq!(viewer.form_page("/workflows/new", &good).await.0, 403);
+    app.stop().await;
+}

@@ -122,6 +122,7 @@ pub const NAV: &[NavEntry] = &[
 const APP_CSS: &str = include_str!("../../assets/app.css");
 const APP_JS: &str = include_str!("../../assets/app.js");
 const MONITOR_JS: &str = include_str!("../../assets/monitor.js");
+const EDITOR_JS: &str = include_str!("../../assets/editor.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 async fn asset(Path(file): Path<String>) -> Response {
@@ -129,6 +130,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         "app.css" => ("text/css; charset=utf-8", APP_CSS),
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "monitor.js" => ("text/javascript; charset=utf-8", MONITOR_JS),
+        "editor.js" => ("text/javascript; charset=utf-8", EDITOR_JS),
         "favicon.svg" => ("image/svg+xml", FAVICON),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };

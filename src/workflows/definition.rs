@@ -299,8 +299,9 @@ impl Definition {
     }
 }
 
-/// Names of the input fields the steps' prompts use.
-fn input_fields(steps: &[Step]) -> Vec<String> {
+/// Names of the input fields the steps' prompts use (prompts that do not parse
+/// are skipped, so an editor can offer the fields of a draft).
+pub fn input_fields(steps: &[Step]) -> Vec<String> {
     let mut fields: Vec<String> = steps
         .iter()
         .filter_map(|step| pieces(&step.prompt).ok())

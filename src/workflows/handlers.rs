@@ -19,7 +19,21 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::POST, "/api/workflows", create_workflow)
             .allowed(Permission::EditWorkflows),
         Route::page(Method::GET, "/workflows", super::page::show).allowed(Permission::Read),
+        Route::page(Method::GET, "/workflows/new", super::editor::new)
+            .allowed(Permission::EditWorkflows),
+        Route::page(Method::POST, "/workflows/new", super::editor::create_form)
+            .allowed(Permission::EditWorkflows),
         Route::page(Method::GET, "/workflows/{id}", super::page::details).allowed(Permission::Read),
+        Route::page(Method::GET, "/workflows/{id}/compare", super::compare::show)
+            .allowed(Permission::Read),
+        Route::page(Method::GET, "/workflows/{id}/edit", super::editor::edit)
+            .allowed(Permission::EditWorkflows),
+        Route::page(
+            Method::POST,
+            "/workflows/{id}/edit",
+            super::editor::update_form,
+        )
+        .allowed(Permission::EditWorkflows),
         Route::page(Method::POST, "/workflows/{id}/run", super::page::run)
             .allowed(Permission::Operate),
         Route::api(Method::GET, "/api/workflows/{id}", get_workflow).allowed(Permission::Read),
@@ -76,7 +90,8 @@ fn empty_object() -> serde_json::Value {
 
 const MAX_DESCRIPTION: usize = 2_000;
 
-async fn validate(
+/// The API's checks, shared by the step editor's forms.
+pub(super) async fn validate(
     state: &AppState,
     principal: &Principal,
     request: WorkflowRequest,

@@ -2,7 +2,11 @@
 //! previous versions (`workflow_versions`); an execution records the version it
 //! ran, so history stays readable after edits.
 
+pub mod compare;
 pub mod definition;
+pub mod diff;
+pub mod editor;
+pub mod graph;
 pub mod handlers;
 pub mod page;
 mod store;
@@ -38,4 +42,16 @@ pub struct WorkflowFields {
     pub name: String,
     pub description: Option<String>,
     pub definition: Definition,
+}
+
+/// A step for unit tests: run by agent `a-1`, default timeout.
+#[cfg(test)]
+pub(crate) fn test_step(id: &str, prompt: &str, depends_on: &[&str]) -> Step {
+    Step {
+        id: id.into(),
+        agent: "a-1".into(),
+        prompt: prompt.into(),
+        depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+        timeout_secs: None,
+    }
 }

@@ -1,8 +1,8 @@
 //! `/workflows`: the team's workflows with their last run and 30-day success
-//! rate; `/workflows/{id}`: a workflow's steps, its versions and a Run form
-//! (JSON input, pre-filled with the fields its prompts use) that opens the new
-//! execution in the monitor. The step editor comes next; today workflows are
-//! built with `POST /api/workflows`.
+//! rate; `/workflows/{id}`: a workflow's step graph and steps, its versions and
+//! a Run form (JSON input, pre-filled with the fields its prompts use) that
+//! opens the new execution in the monitor; `/workflows/{id}/compare`: what
+//! changed between two versions. The step editor is `editor`.
 
 use std::collections::HashMap;
 
@@ -28,6 +28,7 @@ const RATE_DAYS: i64 = 30;
 pub struct WorkflowsView {
     pub workflows: Vec<Workflow>,
     pub runs: HashMap<String, WorkflowRuns>,
+    pub may_edit: bool,
 }
 
 pub async fn show(State(state): State<AppState>, principal: Principal) -> AppResult<Markup> {
@@ -43,7 +44,12 @@ pub async fn show(State(state): State<AppState>, principal: Principal) -> AppRes
         .into_iter()
         .map(|runs| (runs.workflow_id.clone(), runs))
         .collect();
-    Ok(shell.render(render_list(&WorkflowsView { workflows, runs })))
+    let may_edit = principal.can(Permission::EditWorkflows);
+    Ok(shell.render(render_list(&WorkflowsView {
+        workflows,
+        runs,
+        may_edit,
+    })))
 }
 
 /// "83 % of 12", or a dash before anything finished.
@@ -62,7 +68,10 @@ pub fn render_list(view: &WorkflowsView) -> Markup {
     html! {
         header.page-header {
             h1 { "Workflows" }
-            p.lede { "Steps run by agents, each using the run's input and earlier steps' output. Build them with " code { "POST /api/workflows" } "; run them here." }
+            p.lede { "Steps run by agents, each using the run's input and earlier steps' output." }
+            @if view.may_edit {
+                a.button.button-primary href="/workflows/new" { "New workflow" }
+            }
         }
         @if view.workflows.is_empty() {
             p.empty { "No workflows yet." }
@@ -103,6 +112,7 @@ pub struct WorkflowView {
     pub versions: Vec<VersionInfo>,
     pub agents: HashMap<String, String>,
     pub may_run: bool,
+    pub may_edit: bool,
     /// A refused run: the input sent and why.
     pub refused: Option<(String, AppError)>,
 }
@@ -119,6 +129,7 @@ async fn load_one(state: &AppState, principal: &Principal, id: &str) -> AppResul
         versions,
         agents: agents.into_iter().map(|a| (a.id, a.name)).collect(),
         may_run: principal.can(Permission::Operate),
+        may_edit: principal.can(Permission::EditWorkflows),
         refused: None,
     })
 }
@@ -171,12 +182,16 @@ pub fn render_workflow(view: &WorkflowView) -> Markup {
         header.page-header {
             h1 { (workflow.name) " " span.badge { "v" (workflow.version) } }
             @if let Some(description) = &workflow.description { p.lede { (description) } }
+            @if view.may_edit {
+                a.button href={"/workflows/" (workflow.id) "/edit"} { "Edit steps" }
+            }
         }
         @if view.may_run {
             (run_form(view))
         }
         section.panel aria-labelledby="steps-title" {
             h2 #steps-title { "Steps" }
+            (super::graph::render(&workflow.steps, agent))
             table.data {
                 caption.visually-hidden { "Steps of " (workflow.name) }
                 thead { tr { th scope="col" { "Step" } th scope="col" { "Agent" } th scope="col" { "Waits for" } th scope="col" { "Prompt" } } }
@@ -196,16 +211,24 @@ pub fn render_workflow(view: &WorkflowView) -> Markup {
             h2 #versions-title { "Versions" }
             table.data {
                 caption.visually-hidden { "Versions of " (workflow.name) }
-                thead { tr { th scope="col" { "Version" } th scope="col" { "Steps" } th scope="col" { "Saved" } } }
+                thead { tr { th scope="col" { "Version" } th scope="col" { "Steps" } th scope="col" { "Saved" } th scope="col" { "Changes" } } }
                 tbody {
                     @for version in &view.versions {
                         tr {
                             td { "v" (version.version) }
                             td { (version.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(" → ")) }
                             td { (when(Some(version.created_at))) }
+                            td {
+                                @if version.version > 1 {
+                                    a href={"/workflows/" (workflow.id) "/compare?from=" (version.version - 1) "&to=" (version.version)} { "Compare with v" (version.version - 1) }
+                                } @else { span.muted { "first" } }
+                            }
                         }
                     }
                 }
+            }
+            @if view.versions.len() > 1 {
+                (super::compare::compare_form(&workflow.id, &view.versions, None))
             }
         }
         p { a href="/workflows" { "All workflows" } }
@@ -286,17 +309,7 @@ async fn start(state: &AppState, principal: &Principal, id: &str, text: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflows::Step;
-
-    fn step(id: &str, prompt: &str, depends_on: &[&str]) -> Step {
-        Step {
-            id: id.into(),
-            agent: "a-1".into(),
-            prompt: prompt.into(),
-            depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
-            timeout_secs: None,
-        }
-    }
+    use crate::workflows::test_step as step;
 
     fn workflow() -> Workflow {
         Workflow {
@@ -331,17 +344,21 @@ mod tests {
         let view = WorkflowsView {
             workflows: vec![workflow()],
             runs: HashMap::from([("w-1".to_string(), runs)]),
+            may_edit: true,
         };
         let html = render_list(&view).into_string();
         assert!(html.contains(r#"href="/workflows/w-1""#));
         assert!(html.contains("Brief &lt;weekly&gt;"));
         assert!(html.contains("83 % of 12"));
+        assert!(html.contains(r#"href="/workflows/new""#));
         assert!(html.contains("status-failed"));
         let never = WorkflowsView {
             workflows: vec![workflow()],
             runs: HashMap::new(),
+            may_edit: false,
         };
-        assert!(render_list(&never).into_string().contains("never"));
+        let html = render_list(&never).into_string();
+        assert!(html.contains("never") && !html.contains("/workflows/new"));
     }
 
     #[test]
@@ -351,6 +368,7 @@ mod tests {
             versions: Vec::new(),
             agents: HashMap::from([("a-1".to_string(), "Writer".to_string())]),
             may_run: true,
+            may_edit: true,
             refused: None,
         };
         let html = render_workflow(&view).into_string();
@@ -360,10 +378,13 @@ mod tests {
                 && html.contains("&quot;topic&quot;")
         );
         assert!(html.contains("Writer") && html.contains("facts</code>"));
+        assert!(html.contains(r#"href="/workflows/w-1/edit""#) && html.contains("<svg"));
         let viewer = WorkflowView {
             may_run: false,
+            may_edit: false,
             ..view
         };
-        assert!(!render_workflow(&viewer).into_string().contains("<form"));
+        let html = render_workflow(&viewer).into_string();
+        assert!(!html.contains("<form") && !html.contains("/edit\""));
     }
 }

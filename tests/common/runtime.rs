@@ -60,16 +60,19 @@ impl Api {
         )
     }
 
-    /// Posts a form with this client's session: status and `Location`.
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let response = self
-            .client
+    async fn send_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
             .form(form)
             .send()
             .await
-            .expect("post");
+            .expect("post")
+    }
+
+    /// Posts a form with this client's session: status and `Location`.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let response = self.send_form(path, form).await;
         let location = response
             .headers()
             .get("location")
@@ -77,6 +80,13 @@ impl Api {
             .unwrap_or_default()
             .to_string();
         (response.status().as_u16(), location)
+    }
+
+    /// Posts a form with this client's session: status and the page it answers.
+    pub async fn form_page(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let response = self.send_form(path, form).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("page"))
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

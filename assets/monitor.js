@@ -4,6 +4,8 @@
 // The browser's EventSource reconnects by itself and resumes with Last-Event-ID;
 // a `resync` event (we fell behind) reloads the page. Without this script the
 // page still shows the list as of loading, and every button still works.
+// On an execution's own page, while it runs, its state and steps are redrawn
+// as they change.
 
 const table = document.getElementById("executions");
 
@@ -157,4 +159,39 @@ if (table) {
       location.href = link.href;
     }
   });
+}
+
+// An execution's page while it runs: redraw it from the server whenever the
+// stream says this execution changed, until it has finished.
+const live = document.querySelector("[data-live-execution]");
+if (live) {
+  const id = live.dataset.liveExecution;
+  const stream = new EventSource("/api/executions/stream");
+  let pending = Promise.resolve();
+  const redraw = () => {
+    pending = pending.then(async () => {
+      try {
+        const response = await fetch(location.href, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = page.querySelector("main");
+        if (!fresh) return;
+        fresh.querySelectorAll("script").forEach((script) => script.remove());
+        document.querySelector("main")?.replaceChildren(...fresh.childNodes);
+        if (!fresh.querySelector("[data-live-execution]")) stream.close();
+      } catch {
+        // The next change tries again.
+      }
+    });
+  };
+  stream.addEventListener("execution.changed", (message) => {
+    try {
+      if (JSON.parse(message.data).id === id) redraw();
+    } catch {
+      // Not an execution: nothing to redraw.
+    }
+  });
+  stream.addEventListener("resync", redraw);
+  // A change may land between this page's load and the stream's start.
+  stream.addEventListener("open", redraw, { once: true });
 }

@@ -46,7 +46,12 @@ fn screenshot_of(path: &str) -> Option<&'static str> {
         "/settings/api-keys" => Some("api-keys.png"),
         "/agents" => Some("agents.png"),
         "/workflows" => Some("workflows.png"),
-        _ if path.starts_with("/workflows/") => Some("workflow.png"),
+        _ if path.starts_with("/workflows/")
+            && path.matches('/').count() == 2
+            && path != "/workflows/new" =>
+        {
+            Some("workflow.png")
+        }
         _ => None,
     }
 }

@@ -278,8 +278,10 @@ pub async fn details(
 /// An execution's page body: its summary, actions and step timeline.
 pub fn render_details(execution: &super::ExecutionDetail, may_act: bool) -> Markup {
     let summary = &execution.summary;
+    // While it runs, `monitor.js` redraws the page as its state changes.
+    let live = (!summary.status.is_finished()).then_some(summary.id.as_str());
     html! {
-        header.page-header {
+        header.page-header data-live-execution=[live] {
             h1 { (summary.workflow_name) " " span class={"status status-" (summary.status)} { (summary.status) } }
             p.lede { "Execution " code { (summary.id) } " · version " (summary.workflow_version) " · "
                 (summary.steps_done) " / " (summary.steps_total) " steps · " (summary.input_tokens + summary.output_tokens + summary.cached_tokens) " tokens · "
@@ -310,6 +312,9 @@ pub fn render_details(execution: &super::ExecutionDetail, may_act: bool) -> Mark
                     @if let Some(body) = &step.provider_response { details { summary { "The provider's answer" } pre { (body) } } }
                 }
             }
+        }
+        @if live.is_some() {
+            script type="module" src="/assets/monitor.js" {}
         }
     }
 }

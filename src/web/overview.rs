@@ -184,7 +184,7 @@ fn getting_started(setup: &Setup, pages: Pages) -> Markup {
         (
             setup.workflows > 0,
             "Build a workflow",
-            html! { "steps that use the input and earlier outputs: " code { "POST /api/workflows" } ", then find it under " (workflows) },
+            html! { "steps that use the input and earlier outputs, in the " (page_link(pages.workflows, "/workflows/new", "step editor")) " (or " code { "POST /api/workflows" } ")" },
         ),
         (
             setup.has_run,

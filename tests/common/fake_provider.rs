@@ -7,7 +7,8 @@
 //! - `[fail:STATUS]` answers STATUS with the provider's error body;
 //! - `[flaky:N:TAG]` answers 500 the first N times TAG is seen.
 //!
-//! The key `sk-test-revoked` is refused with 401. Every call is recorded.
+//! It accepts `GOOD_KEY` and `ROTATED_KEY`; any other key (such as
+//! `REVOKED_KEY`) is refused with 401. Every call is recorded.
 
 #![allow(dead_code)]
 
@@ -24,6 +25,12 @@ use serde_json::{Value, json};
 
 pub const GOOD_KEY: &str = "sk-test-good-key-1234";
 pub const REVOKED_KEY: &str = "sk-test-revoked";
+/// A second key the fake accepts, to rotate to.
+pub const ROTATED_KEY: &str = "sk-test-rotated-key-5678";
+
+fn accepts(key: &str) -> bool {
+    key == GOOD_KEY || key == ROTATED_KEY
+}
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -256,7 +263,7 @@ async fn anthropic_messages(
             "anthropic-version: header is required",
         );
     }
-    if key != GOOD_KEY {
+    if !accepts(key) {
         return anthropic_error(401, "authentication_error", "invalid x-api-key");
     }
     let Ok(request) = serde_json::from_str::<Value>(&body) else {
@@ -293,7 +300,7 @@ async fn anthropic_messages(
 
 async fn models(headers: HeaderMap) -> Response {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        if key != GOOD_KEY {
+        if !accepts(key) {
             return anthropic_error(401, "authentication_error", "invalid x-api-key");
         }
     } else if let Some(refused) = refuse_bearer(&headers) {
@@ -312,7 +319,7 @@ fn refuse_bearer(headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    (presented != GOOD_KEY).then(|| {
+    (!accepts(presented)).then(|| {
         openai_error(
             401,
             &format!("Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.", mask(presented)),

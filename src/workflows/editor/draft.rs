@@ -196,9 +196,9 @@ impl Draft {
         }
     }
 
-    /// `step-N` with the smallest N no step uses.
+    /// `step-N`, N the step's position unless another step has that id.
     fn unused_id(&self) -> String {
-        (1..)
+        (self.steps.len() + 1..)
             .map(|n| format!("step-{n}"))
             .find(|id| self.steps.iter().all(|step| &step.id != id))
             .unwrap_or_else(|| "step".into())
@@ -382,7 +382,7 @@ mod tests {
     fn steps_are_added_removed_and_reordered() {
         let (mut draft, _) = Draft::from_form(two_steps()).expect("form");
         assert!(draft.apply(Action::Add));
-        assert_eq!(draft.steps[2].id, "step-1");
+        assert_eq!(draft.steps[2].id, "step-3");
         assert_eq!(draft.steps[2].depends_on, vec!["brief".to_string()]);
         assert!(!draft.apply(Action::Up(0)));
         assert!(draft.apply(Action::Down(0)));

@@ -24,6 +24,19 @@ async fn members_manage_agents_through_the_page_and_viewers_only_read() {
     let (status, empty) = member.page("/agents").await;
     assert_eq!(status, 200);
     assert!(empty.contains("No agents yet.") && empty.contains("Create agent"));
+    let tested = owner
+        .post(&format!("/api/keys/{key}/test"), serde_json::json!({}))
+        .await;
+    assert_eq!(
+        tested.1["models"],
+        serde_json::json!(["gpt-4o-mini"]),
+        "{tested:?}"
+    );
+    let (_, offered) = member.page("/agents").await;
+    assert!(
+        offered.contains("listed by"),
+        "the models the key's provider listed are offered: {offered}"
+    );
 
     let form = [
         ("name", "Writer"),

@@ -378,11 +378,11 @@ fn agent_form(view: &AgentsView) -> Markup {
                     @if let Some(message) = field_error("key_id") { p.field-error { (message) } }
                 }
                 div.field {
-                    label for="agent-model" { "Model (pick a priced one or type any the key serves)" }
-                    input #agent-model name="model" value=(form.model) list="priced-models" required aria-invalid=[field_error("model").map(|_| "true")];
-                    datalist #priced-models {
-                        @for listed in crate::prices::defaults() {
-                            option value=(listed.model) { (listed.provider) }
+                    label for="agent-model" { "Model (pick one the key listed or a priced one, or type any the key serves)" }
+                    input #agent-model name="model" value=(form.model) list="agent-models" required aria-invalid=[field_error("model").map(|_| "true")];
+                    datalist #agent-models {
+                        @for (model, source) in model_choices(&view.keys) {
+                            option value=(model) { (source) }
                         }
                     }
                     @if let Some(message) = field_error("model") { p.field-error { (message) } }
@@ -401,6 +401,29 @@ fn agent_form(view: &AgentsView) -> Markup {
             }
         }
     }
+}
+
+/// The models offered: those each key's provider listed at its last test
+/// (labelled with the key), then the priced ones not listed already.
+fn model_choices(keys: &[KeyInfo]) -> Vec<(String, String)> {
+    let mut choices: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for key in keys {
+        for model in &key.models {
+            if seen.insert(model.clone()) {
+                choices.push((model.clone(), format!("listed by {}", key.label)));
+            }
+        }
+    }
+    for priced in crate::prices::defaults() {
+        if seen.insert(priced.model.clone()) {
+            choices.push((
+                priced.model.clone(),
+                format!("{} (priced)", priced.provider),
+            ));
+        }
+    }
+    choices
 }
 
 fn text_field(
@@ -444,7 +467,31 @@ mod tests {
             last_test_result: None,
             last_test_latency_ms: None,
             last_test_message: None,
+            models: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_models_a_key_listed_come_first_then_the_priced_ones() {
+        let listed = KeyInfo {
+            models: vec!["llama3.1:8b".into(), "gpt-4o-mini".into()],
+            ..key()
+        };
+        let choices = model_choices(&[listed]);
+        assert_eq!(
+            choices[0],
+            ("llama3.1:8b".into(), "listed by Prod <main>".into())
+        );
+        assert_eq!(choices[1].0, "gpt-4o-mini");
+        assert_eq!(
+            choices
+                .iter()
+                .filter(|(model, _)| model == "gpt-4o-mini")
+                .count(),
+            1,
+            "a model listed and priced is offered once"
+        );
+        assert!(choices.len() > 2, "the priced models follow");
     }
 
     fn agent() -> Agent {
@@ -502,7 +549,7 @@ mod tests {
         assert!(html.contains(r#"action="/agents/a-1/archive""#));
         assert!(html.contains(r#"action="/agents""#), "the create form");
         assert!(
-            html.contains(r#"list="priced-models""#)
+            html.contains(r#"list="agent-models""#)
                 && html.contains(r#"<option value="gpt-4o-mini">"#),
             "the model field offers the priced models"
         );

@@ -316,6 +316,7 @@ pub(super) async fn test(state: &AppState, principal: &Principal, id: &str) -> A
         result,
         latency_ms,
         message: &message,
+        models: &models,
     };
     super::record_test(&state.db, principal.into(), id, &record).await?;
     Ok(KeyTest {

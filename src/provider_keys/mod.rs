@@ -44,6 +44,9 @@ pub struct KeyInfo {
     /// What the provider said at the last test; admins and owners only (null
     /// for members and viewers).
     pub last_test_message: Option<String>,
+    /// The models the provider listed at the last successful test (none
+    /// before one), offered when an agent picks its model.
+    pub models: Vec<String>,
 }
 
 impl KeyInfo {
@@ -116,6 +119,8 @@ pub struct TestRecord<'a> {
     pub result: TestResult,
     pub latency_ms: i64,
     pub message: &'a str,
+    /// The models listed (kept on the key when the test succeeded).
+    pub models: &'a [String],
 }
 
 /// Whether the provider accepts a key, as far as HUMMBL knows.

@@ -420,6 +420,7 @@ mod tests {
             }),
             last_test_latency_ms: Some(42),
             last_test_message: Some("provider said: Incorrect API key".into()),
+            models: Vec::new(),
         }
     }
 

@@ -9,13 +9,13 @@ use super::{KeyChange, KeyInfo, KeyStatus, NewKey, TestRecord, TestResult};
 use crate::audit::Actor;
 use crate::error::AppError;
 use crate::providers::{Credential, ProviderKind};
-use crate::storage::{Db, Tx, decode_name, new_id, now_ms};
+use crate::storage::{Db, Tx, decode_json, decode_name, new_id, now_ms};
 use crate::vault::{KeyOwner, Sealed, Vault, VaultError};
 
 /// A key's columns, with who created it and how many live agents use it.
 const COLUMNS: &str = "k.id, k.provider, k.label, k.key_last_4, k.base_url, k.status, k.status_detail, \
      k.created_at, k.last_used_at, u.name AS created_by, k.last_tested_at, k.last_test_result, \
-     k.last_test_latency_ms, k.last_test_message, \
+     k.last_test_latency_ms, k.last_test_message, k.models, \
      (SELECT COUNT(*) FROM agents a WHERE a.key_id = k.id AND a.archived_at IS NULL) AS agents";
 const FROM: &str = "api_keys_secure k LEFT JOIN users u ON u.id = k.user_id";
 
@@ -36,6 +36,7 @@ struct KeyRow {
     last_test_result: Option<String>,
     last_test_latency_ms: Option<i64>,
     last_test_message: Option<String>,
+    models: Option<String>,
 }
 
 impl TryFrom<KeyRow> for KeyInfo {
@@ -64,9 +65,19 @@ impl TryFrom<KeyRow> for KeyInfo {
                 .transpose()?,
             last_test_latency_ms: row.last_test_latency_ms,
             last_test_message: row.last_test_message,
+            models: row
+                .models
+                .as_deref()
+                .map(|text| decode_json("key models", text))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
+
+/// How many of the models a provider lists are kept for the agent form
+/// (OpenRouter-style gateways list hundreds).
+const MAX_KEPT_MODELS: usize = 1000;
 
 pub(super) fn last4(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
@@ -320,6 +331,14 @@ pub async fn record_test(
         sqlx::query("UPDATE api_keys_secure SET status = $1, status_detail = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(detail)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if test.result == TestResult::Ok {
+        let listed = &test.models[..test.models.len().min(MAX_KEPT_MODELS)];
+        sqlx::query("UPDATE api_keys_secure SET models = $1 WHERE id = $2")
+            .bind(json!(listed).to_string())
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -74,12 +74,29 @@ async fn no_page_of_the_console_violates_the_content_security_policy() {
         .sign_in(&app.base, "owner@demo.hummbl.dev", "owner-demo-pass")
         .await;
     let pages = common::browser::demo_page_paths(&app).await;
+    let mut too_wide = Vec::new();
     for path in &pages {
         open(&browser, &app, path).await;
         if let Some(name) = screenshot_of(path) {
             browser.save_screenshot(name).await;
         }
+        // Wide tables scroll in their own box; the page itself never sideways.
+        let widths = browser
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+                vec![],
+            )
+            .await
+            .expect("page widths");
+        if widths[0].as_i64() > widths[1].as_i64() {
+            too_wide.push(format!("{path} {widths}"));
+        }
     }
+    assert!(
+        too_wide.is_empty(),
+        "pages wider than the 1280 px window: {too_wide:?}"
+    );
     open(&browser, &app, "/no-such-page").await;
 
     // The monitor opens an execution's page inside a dialog (monitor.js).

@@ -111,8 +111,7 @@ pub fn render(view: &View) -> Markup {
                 thead { tr {
                     th scope="col" { "Provider" } th scope="col" { "Label" } th scope="col" { "Last four" }
                     th scope="col" { "Base URL" } th scope="col" { "Created" } th scope="col" { "Last used" }
-                    th scope="col" { "Agents" } th scope="col" { "Calls, 30 days" } th scope="col" { "Tokens" }
-                    th scope="col" { "Cost" } th scope="col" { "Errors" }
+                    th scope="col" { "Agents" } th scope="col" { "Last 30 days" }
                     th scope="col" { "Last test" } th scope="col" { "Status" }
                     @if view.may_manage { th scope="col" { span.visually-hidden { "Test" } } }
                 } }
@@ -147,13 +146,16 @@ fn key_row(key: &KeyInfo, usage: Option<&KeyUsage>, may_manage: bool) -> Markup 
             }
             td { (when(key.last_used_at)) }
             td { (key.agents) }
-            td {
-                (crate::web::format::compact(totals.calls as f64))
-                @if let Some(usage) = usage { " " (sparkline(usage)) }
+            td.usage {
+                @if let Some(usage) = usage { (sparkline(usage)) " " }
+                (crate::web::format::compact(totals.calls as f64)) " calls"
+                br;
+                span.muted {
+                    (crate::web::format::compact(totals.tokens() as f64)) " tokens · "
+                    (crate::web::format::usd_cents(totals.cost_micros)) " · "
+                    (crate::web::format::compact(totals.errors as f64)) " errors"
+                }
             }
-            td { (crate::web::format::compact(totals.tokens() as f64)) }
-            td { (crate::web::format::usd_cents(totals.cost_micros)) }
-            td { (crate::web::format::compact(totals.errors as f64)) }
             td {
                 @match key.last_test_result {
                     None => span.muted { "never" },
@@ -451,9 +453,8 @@ mod tests {
             flash: None,
         };
         let html = render(&view).into_string();
-        assert!(html.contains("<td>7 <svg"), "{html}");
-        assert!(html.contains("<td>1,234</td>"));
-        assert!(html.contains("<td>2</td>"));
+        assert!(html.contains("</svg> 7 calls"), "{html}");
+        assert!(html.contains("1,234 tokens · $0.25 · 2 errors"));
         assert!(
             html.contains(r#"points="0.0,15.0 30.0,1.0 60.0,15.0""#),
             "{html}"

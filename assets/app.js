@@ -20,6 +20,12 @@ try {
   // No time zone support: the pages stay in UTC.
 }
 
+// Ask before a form marked data-confirm does something hard to undo.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset?.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
 // Submit the team switcher as soon as a team is chosen.
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
   select.addEventListener("change", () => select.form?.requestSubmit());

@@ -9,11 +9,7 @@
 
 const table = document.getElementById("executions");
 
-// Ask before killing (forms marked data-confirm).
-document.addEventListener("submit", (event) => {
-  const message = event.target.dataset?.confirm;
-  if (message && !window.confirm(message)) event.preventDefault();
-});
+// Kill forms carry data-confirm; app.js asks before they are sent.
 
 function actionForm(id, action, label, danger) {
   const form = document.createElement("form");

@@ -291,6 +291,13 @@ pub mod shapes {
         PriceModel => text(trimmed(1, 200, true), "1 to 200 characters once trimmed")
     );
     shape!(
+        /// An address mail can go to: `accounts::Email` and `lettre::Address`
+        /// both accept it (this portable form is a subset of both).
+        EmailAddress => text(
+            "^[A-Za-z0-9_+-]{1,30}(?:\\.[A-Za-z0-9_+-]{1,30}){0,2}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?(?:\\.[A-Za-z](?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?){1,3}$".to_string(),
+            "An e-mail address such as ada@example.com")
+    );
+    shape!(
         /// A workflow's description.
         Description => text(trimmed(0, 2000, true),
             "At most 2000 characters once trimmed; blank means none")

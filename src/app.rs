@@ -48,6 +48,8 @@ pub struct AppState {
     pub providers: crate::providers::Providers,
     /// The execution runner's handle (its loop runs among the workers).
     pub runner: Arc<crate::executions::runner::Runner>,
+    /// Mail: the SMTP transport (none when mail is off) and the outbox worker's wake-up.
+    pub mailer: Arc<crate::mail::Mailer>,
     /// The open live streams (capped; closed when their access ends).
     pub streams: Arc<crate::bus::streams::OpenStreams>,
     /// Cancelled when the process shuts down; long-lived streams and workers end.
@@ -70,6 +72,7 @@ impl AppState {
                 config.provider_allowed_hosts.clone(),
             )?,
             runner: Arc::new(crate::executions::runner::Runner::new(config.runner)),
+            mailer: Arc::new(crate::mail::Mailer::from_config(&config)?),
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             metrics: Arc::new(Metrics::new()),
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
@@ -192,6 +195,7 @@ pub fn routes() -> Vec<crate::routes::Route> {
     routes.extend(crate::auth::handlers::routes());
     routes.extend(crate::accounts::handlers::routes());
     routes.extend(crate::teams::handlers::routes());
+    routes.extend(crate::invitations::handlers::routes());
     routes.extend(crate::components::handlers::routes());
     routes.extend(crate::telemetry::routes());
     routes.extend(crate::provider_keys::routes());

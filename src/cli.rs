@@ -102,6 +102,15 @@ async fn run_serve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()>
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let state = AppState::new(db, config, vault, shutdown)?;
+    if state.mailer.is_on() {
+        if state.config.public_url.is_none() {
+            tracing::warn!(links = %state.config.link_base(), "mail is on but public_url is not set: links in mail use this server's address");
+        }
+    } else {
+        tracing::warn!(
+            "mail is off (no smtp_url): invitations wait in the outbox; admins copy their links on the Team page"
+        );
+    }
     app::serve(listener, state).await?;
     tracing::info!("stopped");
     Ok(())

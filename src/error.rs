@@ -38,6 +38,10 @@ pub enum AppError {
     /// 409: conflicts with the current state (duplicate, last owner, ...).
     #[error("{0}")]
     Conflict(String),
+    /// 410: it existed and is gone for good (a used, withdrawn or expired
+    /// invitation); says which and whom to ask.
+    #[error("{0}")]
+    Gone(String),
     /// 422: a field breaks a rule; names the field.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
@@ -79,6 +83,7 @@ impl AppError {
             }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } | AppError::LimitReached { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -111,6 +116,7 @@ impl AppError {
             AppError::CrossSite => "cross_site",
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::Gone(_) => "gone",
             AppError::Validation { .. } => "validation",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::LimitReached { .. } => "limit_reached",

@@ -17,6 +17,8 @@ pub mod error;
 pub mod errors;
 pub mod executions;
 pub mod guard;
+pub mod invitations;
+pub mod mail;
 pub mod ops;
 pub mod prices;
 pub mod provider_keys;

@@ -28,6 +28,9 @@ struct Fixture {
     app: TestApp,
     team: String,
     users: Vec<(Role, String)>,
+    /// Set when a sample makes its caller leave the team: the next sample
+    /// first puts every fixture user back.
+    left: std::sync::atomic::AtomicBool,
 }
 
 /// Provider calls in these samples go nowhere (nothing listens on port 9).
@@ -119,8 +122,65 @@ impl Fixture {
         format!("{role}-password-1")
     }
 
+    /// Puts back the fixture users a "leave" sample took out of the team.
+    async fn rejoin(&self) {
+        if !self.left.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        for (role, user) in &self.users {
+            let _ = hummbl::teams::add_member(&self.app.db, &self.team, user, *role, None).await;
+        }
+    }
+
+    /// An open invitation to a new address, made directly in the database.
+    async fn invitation(&self, n: usize) -> String {
+        let id = hummbl::storage::new_id();
+        let now = hummbl::storage::now_ms();
+        sqlx::query(
+            "INSERT INTO invitations (id, team_id, email, role, created_at, expires_at) VALUES ($1, $2, $3, 'viewer', $4, $5)",
+        )
+        .bind(&id)
+        .bind(&self.team)
+        .bind(format!("invited-{n}@example.com"))
+        .bind(now)
+        .bind(now + 86_400_000)
+        .execute(self.app.db.write())
+        .await
+        .expect("invitation");
+        id
+    }
+
+    /// A viewer to remove.
+    async fn victim(&self, n: usize) -> String {
+        let email = format!("victim-{n}@example.com");
+        let (victim, _) = self
+            .app
+            .user(&email, "victim-password-1", Some(&self.team), Role::Viewer)
+            .await;
+        victim
+    }
+
+    /// A pending invitation to a new address whose link token is known.
+    async fn invitation_link(&self, n: usize) -> String {
+        use sha2::Digest;
+        let id = self.invitation(n).await;
+        let token = format!("token-{n}-{}", hummbl::storage::new_id());
+        let hash: String = sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        sqlx::query("UPDATE invitations SET token_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id)
+            .execute(self.app.db.write())
+            .await
+            .expect("token");
+        token
+    }
+
     /// A request that a caller allowed to use the route would see succeed.
     async fn sample(&self, route: &Route, role: Option<Role>, n: usize) -> Option<Sample> {
+        self.rejoin().await;
         let acting = role.unwrap_or(Role::Viewer);
         let acting_user = self.user(acting).to_string();
         let plain = |path: &str| {
@@ -506,21 +566,76 @@ impl Fixture {
                 path: route.path.replace("{user_id}", self.user(Role::Member)),
                 body: Body::Json(serde_json::json!({"role": "member"})),
             }),
-            "DELETE /api/team/members/{user_id}" => {
-                let (victim, _) = self
-                    .app
-                    .user(
-                        &format!("victim-{n}@example.com"),
-                        "victim-password-1",
-                        Some(&self.team),
-                        Role::Viewer,
-                    )
-                    .await;
+            "DELETE /api/team/members/{user_id}" | "POST /team/members/{user_id}/remove" => {
                 Some(Sample {
-                    path: route.path.replace("{user_id}", &victim),
+                    path: route.path.replace("{user_id}", &self.victim(n).await),
                     body: Body::None,
                 })
             }
+            "GET /team" | "GET /api/team/invitations" | "GET /api/mail/outbox" => plain(route.path),
+            "GET /team/members/{user_id}" => {
+                plain(&route.path.replace("{user_id}", self.user(Role::Viewer)))
+            }
+            "POST /team/invitations" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("email", format!("form-invitee-{n}@example.com")),
+                    ("role", "viewer".into()),
+                ]),
+            }),
+            "POST /api/team/invitations" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(
+                    serde_json::json!({"email": format!("api-invitee-{n}@example.com"), "role": "viewer"}),
+                ),
+            }),
+            "POST /team/invitations/{id}/resend"
+            | "POST /team/invitations/{id}/revoke"
+            | "POST /team/invitations/{id}/link"
+            | "POST /api/team/invitations/{id}/resend"
+            | "POST /api/team/invitations/{id}/link"
+            | "DELETE /api/team/invitations/{id}" => Some(Sample {
+                path: route.path.replace("{id}", &self.invitation(n).await),
+                body: Body::None,
+            }),
+            "POST /team/members/{user_id}/role" => Some(Sample {
+                path: route.path.replace("{user_id}", self.user(Role::Member)),
+                body: Body::Form(vec![("role", "member".into())]),
+            }),
+            "POST /team/leave" | "POST /api/team/leave" => {
+                if role == Some(Role::Owner) {
+                    // The last owner may not leave: give the team another.
+                    self.app
+                        .user(
+                            &format!("spare-owner-{n}@example.com"),
+                            "owner-password-1",
+                            Some(&self.team),
+                            Role::Owner,
+                        )
+                        .await;
+                }
+                self.left.store(true, std::sync::atomic::Ordering::SeqCst);
+                plain(route.path)
+            }
+            "GET /invite/{token}" => plain(
+                &route
+                    .path
+                    .replace("{token}", &self.invitation_link(n).await),
+            ),
+            "POST /invite/{token}" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{token}", &self.invitation_link(n).await),
+                body: Body::Form(vec![
+                    ("name", "Invitee".into()),
+                    ("password", "invitee-password-1".into()),
+                ]),
+            }),
+            "POST /api/invitations/accept" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({
+                    "token": self.invitation_link(n).await, "name": "Invitee", "password": "invitee-password-1"})),
+            }),
             "POST /settings/components/{id}" => Some(Sample {
                 path: route.path.replace("{id}", "token-usage"),
                 body: Body::Form(vec![("enabled", "true".into())]),
@@ -592,6 +707,26 @@ const POLICY: &[(&str, Least)] = &[
     ("GET /api/team/members", Viewer),
     ("PATCH /api/team/members/{user_id}", Admin),
     ("DELETE /api/team/members/{user_id}", Admin),
+    ("POST /api/team/leave", Viewer),
+    ("GET /api/team/invitations", Admin),
+    ("POST /api/team/invitations", Admin),
+    ("POST /api/team/invitations/{id}/resend", Admin),
+    ("POST /api/team/invitations/{id}/link", Admin),
+    ("DELETE /api/team/invitations/{id}", Admin),
+    ("GET /api/mail/outbox", Admin),
+    ("GET /team", Viewer),
+    ("GET /team/members/{user_id}", Viewer),
+    ("POST /team/invitations", Admin),
+    ("POST /team/invitations/{id}/resend", Admin),
+    ("POST /team/invitations/{id}/revoke", Admin),
+    ("POST /team/invitations/{id}/link", Admin),
+    ("POST /team/members/{user_id}/role", Admin),
+    ("POST /team/members/{user_id}/remove", Admin),
+    ("POST /team/leave", Viewer),
+    // An invitation's link works without a session (its token is the credential).
+    ("GET /invite/{token}", Anyone),
+    ("POST /invite/{token}", Anyone),
+    ("POST /api/invitations/accept", Anyone),
     // Components.
     ("GET /settings/components", Viewer),
     ("GET /api/components", Viewer),
@@ -757,7 +892,12 @@ async fn every_route_answers_as_declared_for_every_role() {
             .await;
         users.push((role, id));
     }
-    let fixture = Fixture { app, team, users };
+    let fixture = Fixture {
+        app,
+        team,
+        users,
+        left: Default::default(),
+    };
     let client = client();
     let routes = hummbl::app::routes();
     let mut missing = Vec::new();

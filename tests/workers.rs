@@ -14,11 +14,12 @@ use hummbl::config::WorkerPeriods;
 
 /// The workers a `--demo` server must run, written apart from `workers::table`
 /// so that a row dropped from the table fails here.
-const EXPECTED: [&str; 5] = [
+const EXPECTED: [&str; 6] = [
     "maintenance",
     "request-stats",
     "retention",
     "runner",
+    "mail",
     "demo-live",
 ];
 
@@ -31,6 +32,8 @@ fn short_periods() -> WorkerPeriods {
         first_retention: fast,
         runner_poll: fast,
         demo: fast,
+        mail_poll: fast,
+        mail_retry: Default::default(),
     }
 }
 
@@ -87,7 +90,7 @@ async fn without_demo_the_demo_worker_is_not_listed() {
         .iter()
         .map(|worker| worker.name)
         .collect();
-    assert_eq!(listed, EXPECTED[..4]);
+    assert_eq!(listed, EXPECTED[..5]);
     app.stop().await;
 }
 

@@ -11,7 +11,7 @@ use crate::auth::password;
 use crate::error::AppError;
 use crate::storage::{Db, new_id};
 
-pub use store::{find_by_email, user};
+pub use store::{find_by_email, insert_user_in, user};
 
 /// An email address, trimmed and lower-cased, checked for a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]

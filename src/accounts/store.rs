@@ -3,7 +3,7 @@
 //! transaction).
 
 use super::User;
-use crate::storage::{Db, now_ms};
+use crate::storage::{Db, Tx, now_ms};
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -16,6 +16,18 @@ struct UserRow {
 /// Inserts a user with an already hashed password; a taken email is a unique
 /// violation (the caller answers 409).
 pub async fn insert_user(db: &Db, user: &User, password_hash: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    insert_user_in(&mut tx, user, password_hash).await?;
+    tx.commit().await
+}
+
+/// The same, in the caller's transaction (an accepted invitation creates the
+/// account and its membership together).
+pub async fn insert_user_in(
+    tx: &mut Tx,
+    user: &User,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
     )
@@ -24,7 +36,7 @@ pub async fn insert_user(db: &Db, user: &User, password_hash: &str) -> Result<()
     .bind(&user.name)
     .bind(password_hash)
     .bind(now_ms())
-    .execute(db.write())
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

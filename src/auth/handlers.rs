@@ -105,26 +105,55 @@ async fn sign_in(
         .ok_or_else(|| {
             AppError::Conflict("your account belongs to no team; ask an admin to invite you".into())
         })?;
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    let token = session::create(
-        &state.db,
-        session::NewSession {
-            user_id: &user.id,
-            team_id: &team_id,
-            ttl_ms: state.session_lifetime().initial_ms(),
-            ip: Some(ip.to_string()),
-            user_agent,
-        },
-    )
-    .await?;
+    let token = new_session(state, ip, headers, &user.id, &team_id).await?;
     tracing::info!(user = %user.id, "signed in");
     Ok(SignedIn {
         token,
         user_id: user.id,
     })
+}
+
+/// Stores a new session of `user_id` in `team_id`; answers its cookie token.
+async fn new_session(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    user_id: &str,
+    team_id: &str,
+) -> AppResult<String> {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    Ok(session::create(
+        &state.db,
+        session::NewSession {
+            user_id,
+            team_id,
+            ttl_ms: state.session_lifetime().initial_ms(),
+            ip: Some(ip.to_string()),
+            user_agent,
+        },
+    )
+    .await?)
+}
+
+/// Opens a session for a user who just proved who they are another way (an
+/// accepted invitation), in `team_id`, and sets its cookie.
+pub(crate) async fn open_session(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    user_id: &str,
+    team_id: &str,
+) -> AppResult<CookieJar> {
+    let token = new_session(state, ip, headers, user_id, team_id).await?;
+    let signed_in = SignedIn {
+        token,
+        user_id: user_id.to_string(),
+    };
+    swap_cookie(state, jar, &signed_in).await
 }
 
 /// Ends the session the browser held (if any) and sets the new cookie.

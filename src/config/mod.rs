@@ -29,6 +29,8 @@ struct FileConfig {
     public_url: Option<String>,
     master_key: Option<String>,
     smtp_url: Option<String>,
+    mail_from: Option<String>,
+    invitation_days: Option<u64>,
     metrics_token: Option<String>,
     log_format: Option<String>,
     session_ttl_hours: Option<u64>,
@@ -63,7 +65,12 @@ pub struct Config {
     pub public_url: Option<url::Url>,
     /// 32-byte master key for the provider-key vault (base64), if given.
     pub master_key: Option<SecretString>,
+    /// The SMTP server mail goes through (lettre's URL form); none: mail is off.
     pub smtp_url: Option<SecretString>,
+    /// The sender of every message ("HUMMBL <hummbl@example.com>").
+    pub mail_from: String,
+    /// How long an invitation's link works.
+    pub invitation_lifetime: Duration,
     /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
     pub demo: bool,
@@ -103,6 +110,10 @@ pub struct WorkerPeriods {
     pub runner_poll: Duration,
     /// With `--demo`, a live demo execution starts about this often.
     pub demo: Duration,
+    /// The mail worker looks for due messages this often when nobody wakes it.
+    pub mail_poll: Duration,
+    /// The mail worker's retry timing.
+    pub mail_retry: crate::mail::MailRetry,
 }
 
 impl Default for WorkerPeriods {
@@ -114,6 +125,8 @@ impl Default for WorkerPeriods {
             first_retention: Duration::from_secs(30),
             runner_poll: Duration::from_secs(1),
             demo: Duration::from_secs(30),
+            mail_poll: Duration::from_secs(5),
+            mail_retry: crate::mail::MailRetry::default(),
         }
     }
 }
@@ -152,6 +165,8 @@ impl Config {
             public_url: None,
             master_key: None,
             smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.into(),
+            invitation_lifetime: Duration::from_secs(DEFAULT_INVITATION_DAYS * 86_400),
             metrics_token: None,
             demo: false,
             log_format: LogFormat::Pretty,
@@ -175,6 +190,17 @@ impl Config {
             .is_some_and(|url| url.scheme() == "https")
     }
 
+    /// The start of links in mail: `public_url`, else this server's address.
+    pub fn link_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None if self.addr.ip().is_unspecified() => {
+                format!("http://localhost:{}", self.addr.port())
+            }
+            None => format!("http://{}", self.addr),
+        }
+    }
+
     pub fn database_url(&self) -> Option<&str> {
         self.database_url.as_ref().map(|url| url.expose_secret())
     }
@@ -195,6 +221,8 @@ impl Config {
             public_url: public_url(serve, &file)?,
             master_key,
             smtp_url,
+            mail_from: mail_from(&file)?,
+            invitation_lifetime: invitation_lifetime(&file)?,
             metrics_token,
             demo: serve.demo,
             log_format: log_format(serve, &file)?,
@@ -380,6 +408,28 @@ fn workers(file: &FileConfig) -> anyhow::Result<WorkerPeriods> {
         workers.retention = Duration::from_secs(secs);
     }
     Ok(workers)
+}
+
+const DEFAULT_MAIL_FROM: &str = "HUMMBL <hummbl@localhost>";
+const DEFAULT_INVITATION_DAYS: u64 = 7;
+
+/// `HUMMBL_MAIL_FROM` or the file's `mail_from`: an address, with a name or not.
+fn mail_from(file: &FileConfig) -> anyhow::Result<String> {
+    let from = env("HUMMBL_MAIL_FROM")
+        .or(file.mail_from.clone())
+        .unwrap_or_else(|| DEFAULT_MAIL_FROM.into());
+    from.parse::<lettre::message::Mailbox>().with_context(|| {
+        format!("HUMMBL_MAIL_FROM (mail_from) {from:?} is not an e-mail address")
+    })?;
+    Ok(from)
+}
+
+fn invitation_lifetime(file: &FileConfig) -> anyhow::Result<Duration> {
+    let days = file.invitation_days.unwrap_or(DEFAULT_INVITATION_DAYS);
+    if !(1..=30).contains(&days) {
+        bail!("invitation_days must be between 1 and 30");
+    }
+    Ok(Duration::from_secs(days * 86_400))
 }
 
 fn stream_limits(file: &FileConfig) -> anyhow::Result<crate::bus::streams::StreamLimits> {

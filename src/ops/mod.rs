@@ -85,5 +85,24 @@ pub fn request_span(request: &Request) -> tracing::Span {
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+    let path = loggable_path(request.uri().path());
+    tracing::info_span!("request", id = %id, method = %request.method(), path = %path)
+}
+
+/// The path as logged: an invitation link's token is a credential, so it is
+/// replaced by `…` (the route is still recognisable).
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invite/") {
+        Some(token) if !token.is_empty() => "/invite/…".into(),
+        _ => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn invitation_tokens_never_reach_the_log() {
+        assert_eq!(super::loggable_path("/invite/s3cr3t-token"), "/invite/…");
+        assert_eq!(super::loggable_path("/monitor/abc"), "/monitor/abc");
+    }
 }

@@ -1,5 +1,5 @@
-//! Team switching and membership over the API (the Team page comes later and
-//! reuses these). Members of another team are 404, never 403.
+//! Team switching and membership over the API, and the Team page's routes
+//! (`page`, `forms`). Members of another team are 404, never 403.
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -12,11 +12,12 @@ use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal, Role, session};
 use crate::bus::streams::AccessEnded;
+use crate::components::id::TEAM_MEMBERS;
 use crate::error::{AppError, AppResult};
 use crate::routes::Route;
 
 pub fn routes() -> Vec<Route> {
-    vec![
+    let api = [
         Route::page(Method::POST, "/teams/switch", switch_form).signed_in(),
         Route::api(Method::GET, "/api/teams", my_teams).signed_in(),
         Route::api(Method::POST, "/api/teams/switch", switch_api).signed_in(),
@@ -25,7 +26,48 @@ pub fn routes() -> Vec<Route> {
             .allowed(Permission::ManageMembers),
         Route::api(Method::DELETE, "/api/team/members/{user_id}", remove_member)
             .allowed(Permission::ManageMembers),
+        Route::api(Method::POST, "/api/team/leave", leave).allowed(Permission::Read),
+    ];
+    let page = [
+        Route::page(Method::GET, "/team", super::page::show).allowed(Permission::Read),
+        Route::page(Method::GET, "/team/members/{user_id}", super::page::member)
+            .allowed(Permission::Read),
+        Route::page(Method::POST, "/team/invitations", super::forms::invite)
+            .allowed(Permission::ManageMembers),
+        Route::page(
+            Method::POST,
+            "/team/invitations/{id}/resend",
+            super::forms::resend,
+        )
+        .allowed(Permission::ManageMembers),
+        Route::page(
+            Method::POST,
+            "/team/invitations/{id}/revoke",
+            super::forms::revoke,
+        )
+        .allowed(Permission::ManageMembers),
+        Route::page(
+            Method::POST,
+            "/team/invitations/{id}/link",
+            super::forms::link,
+        )
+        .allowed(Permission::ManageMembers),
+        Route::page(
+            Method::POST,
+            "/team/members/{user_id}/role",
+            super::forms::change_role,
+        )
+        .allowed(Permission::ManageMembers),
+        Route::page(
+            Method::POST,
+            "/team/members/{user_id}/remove",
+            super::forms::remove,
+        )
+        .allowed(Permission::ManageMembers),
+        Route::page(Method::POST, "/team/leave", super::forms::leave).allowed(Permission::Read),
     ]
+    .map(|route| route.component(TEAM_MEMBERS));
+    api.into_iter().chain(page).collect()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -146,6 +188,20 @@ pub async fn remove_member(
     super::remove_member(&state.db, &principal, &user_id).await?;
     state.access_ended(AccessEnded::Membership {
         user_id,
+        team_id: principal.team_id,
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Leave the current team. Its last owner cannot (409): make someone else an
+/// owner first. Your sessions in it, your tokens for it and your live streams
+/// of it end.
+#[utoipa::path(post, path = "/api/team/leave", tag = "teams",
+    responses((status = 204), (status = 409, description = "last owner")))]
+pub async fn leave(State(state): State<AppState>, principal: Principal) -> AppResult<StatusCode> {
+    super::leave(&state.db, &principal).await?;
+    state.access_ended(AccessEnded::Membership {
+        user_id: principal.user_id,
         team_id: principal.team_id,
     });
     Ok(StatusCode::NO_CONTENT)

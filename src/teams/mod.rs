@@ -3,7 +3,9 @@
 //! least one owner: role changes and removals check it inside a transaction that
 //! holds the team's row lock (see `Db::lock_team`).
 
+mod forms;
 pub mod handlers;
+pub mod page;
 mod store;
 
 use serde::Serialize;
@@ -12,7 +14,10 @@ use crate::auth::{Permission, Principal, Role};
 use crate::error::AppError;
 use crate::storage::Db;
 
-pub use store::{all_ids, create_team, find_team_by_name, is_demo, members, teams_of};
+pub use store::{
+    all_ids, create_team, find_team_by_name, insert_member as insert_member_in, is_demo, members,
+    members_with_activity, pages_used, recent_changes, teams_of,
+};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TeamMembership {
@@ -29,6 +34,31 @@ pub struct Member {
     pub name: String,
     pub role: Role,
     pub joined_at: Option<i64>,
+}
+
+/// A member as the Team page shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MemberActivity {
+    #[serde(flatten)]
+    pub member: Member,
+    /// Who invited them (null for the team's creator, or once they are gone).
+    pub invited_by: Option<String>,
+    /// Their latest request in this team (session or page view).
+    pub last_active: Option<i64>,
+    /// In the last 30 days: executions they started, pages they opened,
+    /// changes they made.
+    pub executions: i64,
+    pub page_views: i64,
+    pub changes: i64,
+}
+
+/// One entry of a member's recent changes (the audit log).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Change {
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub at: i64,
 }
 
 /// Validates a team name: 1–100 characters.
@@ -102,7 +132,33 @@ pub async fn remove_member(db: &Db, actor: &Principal, user_id: &str) -> Result<
     if current == Role::Owner && store::owner_count(&mut tx, team_id).await? <= 1 {
         return Err(AppError::Conflict(LAST_OWNER.into()));
     }
-    store::delete_member(&mut tx, actor.into(), user_id, current).await?;
+    store::delete_member(&mut tx, actor.into(), user_id, current, "member.removed").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Leaves the actor's team; its last owner cannot (hand the role on first).
+/// Their sessions in it and their tokens for it end.
+pub async fn leave(db: &Db, actor: &Principal) -> Result<(), AppError> {
+    let team_id = actor.team_id.as_str();
+    let mut tx = db.begin().await?;
+    db.lock_team(&mut tx, team_id).await?;
+    let current = store::role_in(&mut tx, team_id, &actor.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if current == Role::Owner && store::owner_count(&mut tx, team_id).await? <= 1 {
+        return Err(AppError::Conflict(format!(
+            "{LAST_OWNER}: make someone else an owner before leaving"
+        )));
+    }
+    store::delete_member(
+        &mut tx,
+        actor.into(),
+        &actor.user_id,
+        current,
+        "member.left",
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

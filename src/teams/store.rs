@@ -179,13 +179,14 @@ pub async fn set_role(
     .await
 }
 
-/// Removes a member and their sessions in the team, with the audit entry,
+/// Removes a member, their sessions in the team and their tokens for it, with the audit entry,
 /// inside the caller's transaction.
 pub async fn delete_member(
     tx: &mut Tx,
     actor: Actor<'_>,
     user_id: &str,
     role: Role,
+    action: &str,
 ) -> Result<(), sqlx::Error> {
     for statement in [
         "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2",
@@ -197,8 +198,16 @@ pub async fn delete_member(
             .execute(&mut **tx)
             .await?;
     }
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $3 WHERE team_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(actor.team_id)
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
     let detail = json!({"role": role});
-    crate::audit::record_in(tx, actor, "member.removed", ("user", user_id), Some(detail)).await
+    crate::audit::record_in(tx, actor, action, ("user", user_id), Some(detail)).await
 }
 
 /// Every team's id (for maintenance commands).
@@ -206,4 +215,107 @@ pub async fn all_ids(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM teams")
         .fetch_all(db.read())
         .await
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberActivityRow {
+    id: String,
+    email: String,
+    name: String,
+    role: String,
+    joined_at: Option<i64>,
+    invited_by: Option<String>,
+    last_seen: Option<i64>,
+    last_action: Option<i64>,
+    executions: i64,
+    page_views: i64,
+    changes: i64,
+}
+
+/// The team's members with who invited them, when they were last active and
+/// what they did since `since`: executions started, pages opened, changes made.
+pub async fn members_with_activity(
+    db: &Db,
+    team_id: &str,
+    since: i64,
+) -> Result<Vec<super::MemberActivity>, sqlx::Error> {
+    let rows: Vec<MemberActivityRow> = sqlx::query_as(
+        "SELECT u.id, u.email, u.name, m.role, m.joined_at, i.name AS invited_by, \
+         (SELECT MAX(s.last_seen_at) FROM sessions s WHERE s.user_id = u.id AND s.team_id = m.team_id) AS last_seen, \
+         (SELECT MAX(a.timestamp) FROM user_actions a WHERE a.user_id = u.id AND a.team_id = m.team_id) AS last_action, \
+         (SELECT COUNT(*) FROM executions e WHERE e.team_id = m.team_id AND e.user_id = u.id AND e.created_at >= $2) AS executions, \
+         (SELECT COUNT(*) FROM user_actions a WHERE a.team_id = m.team_id AND a.user_id = u.id \
+            AND a.action_type = 'page_view' AND a.timestamp >= $2) AS page_views, \
+         (SELECT COUNT(*) FROM audit_log l WHERE l.team_id = m.team_id AND l.actor_user_id = u.id AND l.created_at >= $2) AS changes \
+         FROM team_members m JOIN users u ON u.id = m.user_id LEFT JOIN users i ON i.id = m.invited_by \
+         WHERE m.team_id = $1 ORDER BY m.joined_at, u.email",
+    )
+    .bind(team_id)
+    .bind(since)
+    .fetch_all(db.read())
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(super::MemberActivity {
+                member: Member {
+                    role: decode_name("role", &row.role)?,
+                    user_id: row.id,
+                    email: row.email,
+                    name: row.name,
+                    joined_at: row.joined_at,
+                },
+                invited_by: row.invited_by,
+                last_active: row.last_seen.max(row.last_action),
+                executions: row.executions,
+                page_views: row.page_views,
+                changes: row.changes,
+            })
+        })
+        .collect()
+}
+
+/// Pages a member opened since `since`, by component, most used first.
+pub async fn pages_used(
+    db: &Db,
+    team_id: &str,
+    user_id: &str,
+    since: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT component_id, COUNT(*) AS views FROM user_actions \
+         WHERE team_id = $1 AND user_id = $2 AND action_type = 'page_view' AND timestamp >= $3 AND component_id IS NOT NULL \
+         GROUP BY component_id ORDER BY views DESC, component_id",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .bind(since)
+    .fetch_all(db.read())
+    .await
+}
+
+/// A member's latest changes in the team, from the audit log.
+pub async fn recent_changes(
+    db: &Db,
+    team_id: &str,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<super::Change>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT action, target_type, target_id, created_at FROM audit_log \
+         WHERE team_id = $1 AND actor_user_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(action, target_type, target_id, at)| super::Change {
+            action,
+            target_type,
+            target_id,
+            at,
+        })
+        .collect())
 }

@@ -187,6 +187,14 @@ fn initials(name: &str) -> String {
     }
 }
 
+/// A timestamp (ms) as plain text in UTC, for mail and other places without
+/// the page script.
+pub fn utc_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// A timestamp (ms) as a `<time>` element in UTC; the page script shows it in
 /// the viewer's time zone.
 pub fn when(ms: Option<i64>) -> Markup {

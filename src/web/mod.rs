@@ -90,6 +90,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::components::id::ERROR_LOGS),
     },
     NavEntry {
+        label: "Team members",
+        path: "/team",
+        section: "Settings",
+        permission: Permission::Read,
+        component: Some(crate::components::id::TEAM_MEMBERS),
+    },
+    NavEntry {
         label: "Components",
         path: "/settings/components",
         section: "Settings",

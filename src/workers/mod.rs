@@ -71,6 +71,13 @@ pub fn table(state: &AppState) -> Vec<Worker> {
             wake: Some(state.runner.wake_signal()),
             tick: |state| Box::pin(crate::executions::runner::tick(state.runner_context())),
         },
+        Worker {
+            name: "mail",
+            first: Duration::ZERO,
+            period: periods.mail_poll,
+            wake: Some(state.mailer.wake_signal()),
+            tick: |state| Box::pin(crate::mail::tick(state)),
+        },
     ];
     if state.config.demo {
         workers.push(Worker {

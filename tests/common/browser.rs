@@ -268,7 +268,8 @@ impl Browser {
 
 /// Every GET page of the route table but `/login`, with each `{id}` filled in
 /// from the demo data by what the page shows: an execution under `/monitor`,
-/// a workflow under `/workflows`, an agent under `/agents` (so the audits see
+/// a workflow under `/workflows`, an agent under `/agents`, a user for
+/// `{user_id}` (so the audits see
 /// the real pages, not a 404).
 pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
     let first = |table: &'static str| {
@@ -280,10 +281,11 @@ pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
                 .unwrap_or_else(|err| panic!("a demo row in {table}: {err}"))
         }
     };
-    let (execution, workflow, agent) = (
+    let (execution, workflow, agent, user) = (
         first("executions").await,
         first("workflows").await,
         first("agents").await,
+        first("users").await,
     );
     hummbl::app::routes()
         .into_iter()
@@ -300,7 +302,7 @@ pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
             } else {
                 &execution
             };
-            route.path.replace("{id}", id)
+            route.path.replace("{id}", id).replace("{user_id}", &user)
         })
         .collect()
 }

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod fake_provider;
 pub mod process;
 pub mod runtime;
+pub mod smtp;
 
 use std::net::SocketAddr;
 

@@ -11,6 +11,22 @@ const table = document.getElementById("executions");
 
 // Kill forms carry data-confirm; app.js asks before they are sent.
 
+// When access ends (removed from the team, signed out elsewhere, password
+// changed), the server closes the stream and refuses it again: the page stops
+// at once and goes to sign-in rather than showing a list that no longer moves.
+function leaveWhenAccessEnds(stream) {
+  stream.addEventListener("error", async () => {
+    try {
+      const me = await fetch("/api/me", { credentials: "same-origin" });
+      if (me.status !== 401) return;
+      stream.close();
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    } catch {
+      // Offline: the browser keeps trying to reconnect.
+    }
+  });
+}
+
 function actionForm(id, action, label, danger) {
   const form = document.createElement("form");
   form.method = "post";
@@ -111,6 +127,7 @@ if (table) {
   const wanted = (e) => (!statuses.length || statuses.includes(e.status))
     && (!workflow || e.workflow_id === workflow) && (!user || e.user_id === user);
   const stream = new EventSource("/api/executions/stream");
+  leaveWhenAccessEnds(stream);
   stream.addEventListener("execution.changed", (message) => {
     let execution;
     try { execution = JSON.parse(message.data); } catch { return; }
@@ -163,6 +180,7 @@ const live = document.querySelector("[data-live-execution]");
 if (live) {
   const id = live.dataset.liveExecution;
   const stream = new EventSource("/api/executions/stream");
+  leaveWhenAccessEnds(stream);
   let pending = Promise.resolve();
   const redraw = () => {
     pending = pending.then(async () => {

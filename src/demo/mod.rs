@@ -76,6 +76,9 @@ const HISTORY_EXECUTIONS: usize = 3_600;
 const HISTORY_PAGE_VIEWS: usize = 6_000;
 
 /// Fills an empty database with the demo team and its data.
+/// The demo team's pending invitation.
+const DEMO_INVITEE: &str = "new.hire@demo.hummbl.dev";
+
 pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOutcome> {
     if crate::teams::find_team_by_name(db, DEMO_TEAM)
         .await?
@@ -107,6 +110,17 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
         seed: 42,
     };
     history::generate(db, &context.team_id, &actors, &runtime, &spec, |_| {}).await?;
+    // A pending invitation, so the Team page shows one (and, with mail off,
+    // its message waiting in the outbox).
+    crate::invitations::seed(
+        db,
+        &context.team_id,
+        &owner,
+        DEMO_INVITEE,
+        Role::Member,
+        std::time::Duration::from_secs(7 * 86_400),
+    )
+    .await?;
     Ok(DemoOutcome::Seeded)
 }
 

@@ -74,6 +74,23 @@ pub async fn invite(
     store::create(db, actor.into(), email.as_str(), role, expires_at).await
 }
 
+/// An invitation made by the system on `inviter`'s behalf (the demo seeder).
+pub async fn seed(
+    db: &Db,
+    team_id: &str,
+    inviter: &str,
+    email: &str,
+    role: Role,
+    lifetime: Duration,
+) -> AppResult<Invitation> {
+    let actor = crate::audit::Actor {
+        team_id,
+        user_id: Some(inviter),
+    };
+    let expires_at = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
+    store::create(db, actor, email, role, expires_at).await
+}
+
 /// Admins invite up to their own role; only owners invite owners.
 fn check_may_invite(actor: &Principal, role: Role) -> AppResult<()> {
     actor.require(Permission::ManageMembers)?;

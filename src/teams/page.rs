@@ -247,7 +247,7 @@ fn invitations_panel(view: &TeamView) -> Markup {
                                     }
                                     @if !view.mail_on && invitation.state == InvitationState::Pending {
                                         form method="post" action={"/team/invitations/" (invitation.id) "/link"} {
-                                            button.button.button-small type="submit" aria-label={"Get the link for " (invitation.email)} { "Get link" }
+                                            button.button.button-small type="submit" aria-label={"Get link for " (invitation.email)} { "Get link" }
                                         }
                                     }
                                     form method="post" action={"/team/invitations/" (invitation.id) "/revoke"} {

@@ -52,6 +52,7 @@ pub struct OverviewView {
 pub struct Pages {
     pub agents: bool,
     pub workflows: bool,
+    pub team: bool,
 }
 
 pub async fn show(
@@ -127,6 +128,7 @@ async fn load(db: &Db, team: &str, jar: &CookieJar) -> AppResult<OverviewView> {
         pages: Pages {
             agents: on(crate::components::id::AGENTS),
             workflows: on(crate::components::id::WORKFLOWS),
+            team: on(crate::components::id::TEAM_MEMBERS),
         },
     })
 }
@@ -194,7 +196,7 @@ fn getting_started(setup: &Setup, pages: Pages) -> Markup {
         (
             setup.members > 1,
             "Invite someone",
-            html! { code { "hummbl user create --team …" } " adds a member" },
+            html! { "by e-mail, with a role: " (page_link(pages.team, "/team", "Team members")) " (or " code { "POST /api/team/invitations" } ")" },
         ),
     ];
     let done = steps.iter().filter(|(done, _, _)| *done).count();
@@ -380,6 +382,7 @@ mod tests {
             pages: Pages {
                 agents: true,
                 workflows: false,
+                team: true,
             },
         }
     }

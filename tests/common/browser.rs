@@ -266,10 +266,27 @@ impl Browser {
     }
 }
 
+/// A link token for the demo team's pending invitation (its hash stored as
+/// the mail worker or an admin's "Get link" would).
+async fn demo_invitation_link(app: &super::TestApp) -> String {
+    use sha2::Digest;
+    let token = format!("demo-link-{}", hummbl::storage::new_id());
+    let hash: String = sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    sqlx::query("UPDATE invitations SET token_hash = $1 WHERE email = 'new.hire@demo.hummbl.dev'")
+        .bind(hash)
+        .execute(app.db.write())
+        .await
+        .expect("the demo invitation's link");
+    token
+}
+
 /// Every GET page of the route table but `/login`, with each `{id}` filled in
 /// from the demo data by what the page shows: an execution under `/monitor`,
 /// a workflow under `/workflows`, an agent under `/agents`, a user for
-/// `{user_id}` (so the audits see
+/// `{user_id}`, the demo invitation's link for `{token}` (so the audits see
 /// the real pages, not a 404).
 pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
     let first = |table: &'static str| {
@@ -287,6 +304,7 @@ pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
         first("agents").await,
         first("users").await,
     );
+    let invitation = demo_invitation_link(app).await;
     hummbl::app::routes()
         .into_iter()
         .filter(|route| {
@@ -302,7 +320,11 @@ pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
             } else {
                 &execution
             };
-            route.path.replace("{id}", id).replace("{user_id}", &user)
+            route
+                .path
+                .replace("{id}", id)
+                .replace("{user_id}", &user)
+                .replace("{token}", &invitation)
         })
         .collect()
 }

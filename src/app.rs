@@ -48,6 +48,8 @@ pub struct AppState {
     pub providers: crate::providers::Providers,
     /// The execution runner's handle (its loop runs among the workers).
     pub runner: Arc<crate::executions::runner::Runner>,
+    /// The scheduler's wake-up and its timer for the next run.
+    pub scheduler: Arc<crate::schedules::Scheduler>,
     /// Mail: the SMTP transport (none when mail is off) and the outbox worker's wake-up.
     pub mailer: Arc<crate::mail::Mailer>,
     /// The open live streams (capped; closed when their access ends).
@@ -73,6 +75,7 @@ impl AppState {
             )?,
             runner: Arc::new(crate::executions::runner::Runner::new(config.runner)),
             mailer: Arc::new(crate::mail::Mailer::from_config(&config)?),
+            scheduler: Arc::new(crate::schedules::Scheduler::default()),
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             metrics: Arc::new(Metrics::new()),
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
@@ -201,6 +204,7 @@ pub fn routes() -> Vec<crate::routes::Route> {
     routes.extend(crate::provider_keys::routes());
     routes.extend(crate::agents::routes());
     routes.extend(crate::workflows::routes());
+    routes.extend(crate::schedules::handlers::routes());
     routes.extend(crate::executions::routes());
     routes.extend(crate::prices::handlers::routes());
     routes.extend(crate::analytics::routes());

@@ -24,6 +24,7 @@ pub mod prices;
 pub mod provider_keys;
 pub mod providers;
 pub mod routes;
+pub mod schedules;
 pub mod storage;
 pub mod teams;
 pub mod telemetry;

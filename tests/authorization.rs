@@ -150,6 +150,26 @@ impl Fixture {
         id
     }
 
+    /// A schedule of `workflow`, made directly in the database (disabled: it
+    /// must not fire during the test).
+    async fn schedule(&self, workflow: &str) -> String {
+        let id = hummbl::storage::new_id();
+        let now = hummbl::storage::now_ms();
+        sqlx::query(
+            "INSERT INTO schedules (id, team_id, workflow_id, cron, timezone, input, enabled, overlap, catch_up, \
+             catch_up_window_secs, jitter_secs, created_at, updated_at) \
+             VALUES ($1, $2, $3, '0 9 * * *', 'UTC', '{}', 0, 'skip', 'latest', 3600, 0, $4, $4)",
+        )
+        .bind(&id)
+        .bind(&self.team)
+        .bind(workflow)
+        .bind(now)
+        .execute(self.app.db.write())
+        .await
+        .expect("schedule");
+        id
+    }
+
     /// A viewer to remove.
     async fn victim(&self, n: usize) -> String {
         let email = format!("victim-{n}@example.com");
@@ -572,6 +592,30 @@ impl Fixture {
                     body: Body::None,
                 })
             }
+            "GET /api/schedules" => plain(route.path),
+            "GET /api/schedules/preview" => {
+                plain("/api/schedules/preview?cron=0%209%20*%20*%201-5&tz=Europe/Berlin")
+            }
+            "POST /api/schedules" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({
+                    "workflow_id": self.workflow(&acting_user, n).await, "cron": "0 9 * * 1-5", "timezone": "UTC"})),
+            }),
+            "GET /api/schedules/{id}"
+            | "PATCH /api/schedules/{id}"
+            | "DELETE /api/schedules/{id}"
+            | "POST /api/schedules/{id}/run"
+            | "GET /api/schedules/{id}/history" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = self.schedule(&workflow).await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: match route.method.as_str() {
+                        "PATCH" => Body::Json(serde_json::json!({"enabled": false})),
+                        _ => Body::None,
+                    },
+                })
+            }
             "GET /team" | "GET /api/team/invitations" | "GET /api/mail/outbox" => plain(route.path),
             "GET /team/members/{user_id}" => {
                 plain(&route.path.replace("{user_id}", self.user(Role::Viewer)))
@@ -704,6 +748,14 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /teams/switch", Viewer),
     ("POST /api/teams/switch", Viewer),
     // Membership.
+    ("GET /api/schedules", Viewer),
+    ("GET /api/schedules/preview", Viewer),
+    ("GET /api/schedules/{id}", Viewer),
+    ("GET /api/schedules/{id}/history", Viewer),
+    ("POST /api/schedules", Member),
+    ("PATCH /api/schedules/{id}", Member),
+    ("DELETE /api/schedules/{id}", Member),
+    ("POST /api/schedules/{id}/run", Member),
     ("GET /api/team/members", Viewer),
     ("PATCH /api/team/members/{user_id}", Admin),
     ("DELETE /api/team/members/{user_id}", Admin),

@@ -14,11 +14,12 @@ use hummbl::config::WorkerPeriods;
 
 /// The workers a `--demo` server must run, written apart from `workers::table`
 /// so that a row dropped from the table fails here.
-const EXPECTED: [&str; 6] = [
+const EXPECTED: [&str; 7] = [
     "maintenance",
     "request-stats",
     "retention",
     "runner",
+    "scheduler",
     "mail",
     "demo-live",
 ];
@@ -32,6 +33,8 @@ fn short_periods() -> WorkerPeriods {
         first_retention: fast,
         runner_poll: fast,
         demo: fast,
+        scheduler_poll: fast,
+        schedule_on_time: Duration::from_secs(60),
         mail_poll: fast,
         mail_retry: Default::default(),
     }
@@ -90,7 +93,7 @@ async fn without_demo_the_demo_worker_is_not_listed() {
         .iter()
         .map(|worker| worker.name)
         .collect();
-    assert_eq!(listed, EXPECTED[..5]);
+    assert_eq!(listed, EXPECTED[..6]);
     app.stop().await;
 }
 

@@ -110,6 +110,12 @@ pub struct WorkerPeriods {
     pub runner_poll: Duration,
     /// With `--demo`, a live demo execution starts about this often.
     pub demo: Duration,
+    /// The scheduler looks again this often when neither its timer nor a
+    /// change wakes it (schedules another replica changed).
+    pub scheduler_poll: Duration,
+    /// A slot this late still counts as on time; later, it was missed while
+    /// no server ran and the schedule's catch-up policy decides.
+    pub schedule_on_time: Duration,
     /// The mail worker looks for due messages this often when nobody wakes it.
     pub mail_poll: Duration,
     /// The mail worker's retry timing.
@@ -125,6 +131,8 @@ impl Default for WorkerPeriods {
             first_retention: Duration::from_secs(30),
             runner_poll: Duration::from_secs(1),
             demo: Duration::from_secs(30),
+            scheduler_poll: Duration::from_secs(5),
+            schedule_on_time: Duration::from_secs(60),
             mail_poll: Duration::from_secs(5),
             mail_retry: crate::mail::MailRetry::default(),
         }

@@ -21,10 +21,9 @@ pub use model::{
     Cancelled, ExecutionDetail, ExecutionSummary, Filter, Retried, RetryFrom, Status, StepResult,
     Trigger, TriggerKind,
 };
-pub use store::{WorkflowRuns, get, list, runs_by_workflow};
+pub use store::{NewExecution, WorkflowRuns, get, insert as insert_in, list, runs_by_workflow};
 
 use runner::Runner;
-use store::NewExecution;
 
 /// What starting, cancelling and retrying touch: the database, the live bus
 /// and this process's runner (woken for new work, told to drop cancelled runs).
@@ -70,9 +69,15 @@ pub async fn start(
     let mut tx = engine.db.begin().await?;
     let id = store::insert(&mut tx, &new).await?;
     tx.commit().await?;
-    publish(engine.db, engine.bus, team_id, &id).await;
-    engine.runner.wake();
+    announce(engine, team_id, &id).await;
     Ok(id)
+}
+
+/// After an execution's insert committed: the monitor hears of it and the
+/// runner wakes.
+pub async fn announce(engine: Engine<'_>, team_id: &str, id: &str) {
+    publish(engine.db, engine.bus, team_id, id).await;
+    engine.runner.wake();
 }
 
 /// Cancels a pending or running execution for the actor: the record first (so a

@@ -261,8 +261,8 @@ pub async fn insert(tx: &mut Tx, new: &NewExecution<'_>) -> Result<String, sqlx:
     };
     sqlx::query(
         "INSERT INTO executions (id, team_id, workflow_id, workflow_version, status, input, triggered_by, user_id, \
-         created_at, updated_at, steps_total, retry_of, retry_from) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)",
+         created_at, updated_at, steps_total, retry_of, retry_from, schedule_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(new.team_id)
@@ -276,6 +276,10 @@ pub async fn insert(tx: &mut Tx, new: &NewExecution<'_>) -> Result<String, sqlx:
     .bind(new.steps_total)
     .bind(retry_of)
     .bind(retry_from)
+    .bind(match new.trigger {
+        Trigger::Schedule(schedule) => Some(schedule.as_str()),
+        _ => None,
+    })
     .execute(&mut **tx)
     .await?;
     if let Some(user) = new.trigger.user_id() {

@@ -72,6 +72,13 @@ pub fn table(state: &AppState) -> Vec<Worker> {
             tick: |state| Box::pin(crate::executions::runner::tick(state.runner_context())),
         },
         Worker {
+            name: "scheduler",
+            first: Duration::ZERO,
+            period: periods.scheduler_poll,
+            wake: Some(state.scheduler.wake_signal()),
+            tick: |state| Box::pin(crate::schedules::scheduler::tick(state)),
+        },
+        Worker {
             name: "mail",
             first: Duration::ZERO,
             period: periods.mail_poll,

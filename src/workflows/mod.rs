@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use definition::{Definition, Step};
 pub use handlers::routes;
-pub use store::{archive, create, definition_at, get, list, update, versions};
+pub use store::{archive, create, definition_at, get, get_in, list, update, versions};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Workflow {

@@ -182,6 +182,20 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Workflow>, s
     .transpose()
 }
 
+/// The same, in the caller's transaction (a schedule's slot creates its
+/// execution there).
+pub async fn get_in(tx: &mut Tx, team_id: &str, id: &str) -> Result<Option<Workflow>, sqlx::Error> {
+    sqlx::query_as::<_, WorkflowRow>(&format!(
+        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND id = $2 AND archived_at IS NULL"
+    ))
+    .bind(team_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(Workflow::try_from)
+    .transpose()
+}
+
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Workflow>, sqlx::Error> {
     sqlx::query_as::<_, WorkflowRow>(&format!(
         "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND archived_at IS NULL ORDER BY name"

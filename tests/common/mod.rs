@@ -169,6 +169,25 @@ impl TestApp {
         }
     }
 
+    /// Stops this server (its workers too), runs `while_down` against the
+    /// database, then starts a new server on the same database and data
+    /// directory: a restart.
+    pub async fn restart<F, Fut>(mut self, while_down: F) -> TestApp
+    where
+        F: FnOnce(Db) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+        while_down(self.db.clone()).await;
+        let config = (*self.state.config).clone();
+        let mut restarted = TestApp::serve(config, None).await;
+        restarted._dir = self._dir.take();
+        restarted
+    }
+
     /// Creates a user with a password, in `team_id` (or a new team) with `role`.
     pub async fn user(
         &self,

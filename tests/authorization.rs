@@ -592,7 +592,31 @@ impl Fixture {
                     body: Body::None,
                 })
             }
-            "GET /api/schedules" => plain(route.path),
+            "GET /api/schedules" | "GET /workflows/scheduler" => plain(route.path),
+            "POST /workflows/scheduler" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("workflow_id", self.workflow(&acting_user, n).await),
+                    ("cron", "0 9 * * 1-5".into()),
+                    ("timezone", "UTC".into()),
+                    ("action", "save".into()),
+                ]),
+            }),
+            "GET /workflows/scheduler/{id}"
+            | "POST /workflows/scheduler/{id}"
+            | "POST /workflows/scheduler/{id}/run"
+            | "POST /workflows/scheduler/{id}/delete" => {
+                let workflow = self.workflow(&acting_user, n).await;
+                let id = self.schedule(&workflow).await;
+                Some(Sample {
+                    path: route.path.replace("{id}", &id),
+                    body: Body::Form(vec![
+                        ("workflow_id", workflow),
+                        ("cron", "0 10 * * *".into()),
+                        ("timezone", "UTC".into()),
+                    ]),
+                })
+            }
             "GET /api/schedules/preview" => {
                 plain("/api/schedules/preview?cron=0%209%20*%20*%201-5&tz=Europe/Berlin")
             }
@@ -748,6 +772,12 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /teams/switch", Viewer),
     ("POST /api/teams/switch", Viewer),
     // Membership.
+    ("GET /workflows/scheduler", Viewer),
+    ("GET /workflows/scheduler/{id}", Viewer),
+    ("POST /workflows/scheduler", Member),
+    ("POST /workflows/scheduler/{id}", Member),
+    ("POST /workflows/scheduler/{id}/run", Member),
+    ("POST /workflows/scheduler/{id}/delete", Member),
     ("GET /api/schedules", Viewer),
     ("GET /api/schedules/preview", Viewer),
     ("GET /api/schedules/{id}", Viewer),

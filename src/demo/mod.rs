@@ -110,6 +110,23 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
         seed: 42,
     };
     history::generate(db, &context.team_id, &actors, &runtime, &spec, |_| {}).await?;
+    // The weekly brief runs on Monday mornings in Berlin.
+    if let Some(brief) = runtime
+        .workflows
+        .iter()
+        .find(|w| w.name == "Weekly market brief")
+    {
+        crate::schedules::seed(
+            db,
+            &context.team_id,
+            &owner,
+            &brief.id,
+            "0 8 * * MON",
+            "Europe/Berlin",
+            serde_json::json!({"market": "European fintech"}),
+        )
+        .await?;
+    }
     // A pending invitation, so the Team page shows one (and, with mail off,
     // its message waiting in the outbox).
     crate::invitations::seed(

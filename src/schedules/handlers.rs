@@ -1,5 +1,6 @@
 //! `/api/schedules`: everyone reads them; members and up create, edit, delete
 //! and run them now. `preview` shows an expression's next slots in a zone.
+//! The pages' routes are declared here too (`page`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,6 +28,38 @@ pub fn routes() -> Vec<Route> {
             .allowed(Permission::EditWorkflows),
         Route::api(Method::POST, "/api/schedules/{id}/run", run_now).allowed(Permission::Operate),
         Route::api(Method::GET, "/api/schedules/{id}/history", history).allowed(Permission::Read),
+        Route::page(Method::GET, "/workflows/scheduler", super::page::show)
+            .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/workflows/scheduler",
+            super::page::create_form,
+        )
+        .allowed(Permission::EditWorkflows),
+        Route::page(
+            Method::GET,
+            "/workflows/scheduler/{id}",
+            super::page::details,
+        )
+        .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/workflows/scheduler/{id}",
+            super::page::update_form,
+        )
+        .allowed(Permission::EditWorkflows),
+        Route::page(
+            Method::POST,
+            "/workflows/scheduler/{id}/run",
+            super::page::run_form,
+        )
+        .allowed(Permission::Operate),
+        Route::page(
+            Method::POST,
+            "/workflows/scheduler/{id}/delete",
+            super::page::delete_form,
+        )
+        .allowed(Permission::EditWorkflows),
     ]
     .into_iter()
     .map(|route| route.component(WORKFLOW_SCHEDULER))

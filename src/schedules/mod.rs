@@ -7,6 +7,8 @@
 
 pub mod cron;
 pub mod handlers;
+pub mod page;
+mod page_form;
 pub mod scheduler;
 mod store;
 
@@ -124,6 +126,35 @@ pub struct ScheduleFields {
     pub catch_up: CatchUp,
     pub catch_up_window_secs: i64,
     pub jitter_secs: i64,
+}
+
+/// A schedule made by the system on `owner`'s behalf (the demo seeder).
+pub async fn seed(
+    db: &crate::storage::Db,
+    team_id: &str,
+    owner: &str,
+    workflow_id: &str,
+    cron: &str,
+    timezone: &str,
+    input: serde_json::Value,
+) -> crate::error::AppResult<String> {
+    let fields = ScheduleFields {
+        workflow_id: workflow_id.into(),
+        cron: cron.into(),
+        timezone: timezone.into(),
+        input,
+        enabled: true,
+        pause_note: None,
+        overlap: Overlap::Skip,
+        catch_up: CatchUp::Latest,
+        catch_up_window_secs: 3600,
+        jitter_secs: 0,
+    };
+    let actor = crate::audit::Actor {
+        team_id,
+        user_id: Some(owner),
+    };
+    Ok(store::create(db, actor, &fields, next_now(&fields)?).await?)
 }
 
 /// Slots passed while disabled are recorded one by one up to this many.

@@ -83,6 +83,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::components::id::WORKFLOWS),
     },
     NavEntry {
+        label: "Scheduler",
+        path: "/workflows/scheduler",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::components::id::WORKFLOW_SCHEDULER),
+    },
+    NavEntry {
         label: "Error logs",
         path: "/logs/errors",
         section: "Console",
@@ -130,6 +137,7 @@ const APP_CSS: &str = include_str!("../../assets/app.css");
 const APP_JS: &str = include_str!("../../assets/app.js");
 const MONITOR_JS: &str = include_str!("../../assets/monitor.js");
 const EDITOR_JS: &str = include_str!("../../assets/editor.js");
+const SCHEDULER_JS: &str = include_str!("../../assets/scheduler.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 async fn asset(Path(file): Path<String>) -> Response {
@@ -138,6 +146,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "monitor.js" => ("text/javascript; charset=utf-8", MONITOR_JS),
         "editor.js" => ("text/javascript; charset=utf-8", EDITOR_JS),
+        "scheduler.js" => ("text/javascript; charset=utf-8", SCHEDULER_JS),
         "favicon.svg" => ("image/svg+xml", FAVICON),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };

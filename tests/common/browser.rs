@@ -298,11 +298,12 @@ pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
                 .unwrap_or_else(|err| panic!("a demo row in {table}: {err}"))
         }
     };
-    let (execution, workflow, agent, user) = (
+    let (execution, workflow, agent, user, schedule) = (
         first("executions").await,
         first("workflows").await,
         first("agents").await,
         first("users").await,
+        first("schedules").await,
     );
     let invitation = demo_invitation_link(app).await;
     hummbl::app::routes()
@@ -313,7 +314,9 @@ pub async fn demo_page_paths(app: &super::TestApp) -> Vec<String> {
                 && route.path != "/login"
         })
         .map(|route| {
-            let id = if route.path.starts_with("/workflows/") {
+            let id = if route.path.starts_with("/workflows/scheduler/") {
+                &schedule
+            } else if route.path.starts_with("/workflows/") {
                 &workflow
             } else if route.path.starts_with("/agents/") {
                 &agent

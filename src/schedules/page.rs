@@ -486,17 +486,24 @@ mod tests {
         let request = form.request().expect("request");
         assert_eq!(request.enabled, Some(false));
         assert_eq!(request.catch_up_window_secs, Some(600));
-        assert_eq!(request.input, Some(serde_json::json!({"market": "fintech"})));
+        assert_eq!(
+            request.input,
+            Some(serde_json::json!({"market": "fintech"}))
+        );
         let bad = ScheduleForm {
             jitter_secs: "soon".into(),
             ..form.clone()
         };
-        assert!(matches!(bad.request(), Err(AppError::Validation { field, .. }) if field == "jitter_secs"));
+        assert!(
+            matches!(bad.request(), Err(AppError::Validation { field, .. }) if field == "jitter_secs")
+        );
         let bad = ScheduleForm {
             input: "{".into(),
             ..form
         };
-        assert!(matches!(bad.request(), Err(AppError::Validation { field, .. }) if field == "input"));
+        assert!(
+            matches!(bad.request(), Err(AppError::Validation { field, .. }) if field == "input")
+        );
     }
 
     #[test]

@@ -182,13 +182,9 @@ impl Fixture {
 
     /// A pending invitation to a new address whose link token is known.
     async fn invitation_link(&self, n: usize) -> String {
-        use sha2::Digest;
         let id = self.invitation(n).await;
         let token = format!("token-{n}-{}", hummbl::storage::new_id());
-        let hash: String = sha2::Sha256::digest(token.as_bytes())
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let hash = common::token_hash(&token);
         sqlx::query("UPDATE invitations SET token_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id)

@@ -1,6 +1,7 @@
 //! Agents: a named model at a provider, called with one of the team's keys and
 //! standing instructions. Workflow steps name the agent that runs them.
 
+mod form;
 pub mod handlers;
 pub mod page;
 mod store;

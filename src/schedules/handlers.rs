@@ -152,12 +152,9 @@ fn parse_choice<T: std::str::FromStr>(field: &str, text: &str, choices: &str) ->
         .map_err(|_| AppError::validation(field, format!("must be one of {choices}")))
 }
 
-/// The viewer's zone from the page script's cookie, else UTC.
-fn viewer_zone(jar: &CookieJar) -> String {
-    jar.get("hummbl_tz")
-        .map(|cookie| cookie.value().to_string())
-        .filter(|zone| zone.parse::<chrono_tz::Tz>().is_ok())
-        .unwrap_or_else(|| "UTC".into())
+/// The viewer's zone (the page script's cookie), else UTC.
+pub(crate) fn viewer_zone(jar: &CookieJar) -> String {
+    crate::analytics::page::viewer_zone(jar).name().to_string()
 }
 
 /// Merges a request over the schedule it changes (none for a new one) and

@@ -126,13 +126,6 @@ pub struct SchedulerView {
     pub current: Option<(Schedule, Vec<Slot>)>,
 }
 
-fn zone_of(jar: &CookieJar) -> String {
-    jar.get("hummbl_tz")
-        .map(|cookie| cookie.value().to_string())
-        .filter(|zone| zone.parse::<chrono_tz::Tz>().is_ok())
-        .unwrap_or_else(|| "UTC".into())
-}
-
 async fn load(
     state: &AppState,
     principal: &Principal,
@@ -198,7 +191,7 @@ pub async fn show(
     principal: Principal,
     jar: CookieJar,
 ) -> AppResult<Markup> {
-    let zone = zone_of(&jar);
+    let zone = super::handlers::viewer_zone(&jar);
     draw(&state, &principal, None, |view| {
         view.form = ScheduleForm::new_in(&zone)
     })

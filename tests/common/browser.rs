@@ -269,12 +269,8 @@ impl Browser {
 /// A link token for the demo team's pending invitation (its hash stored as
 /// the mail worker or an admin's "Get link" would).
 async fn demo_invitation_link(app: &super::TestApp) -> String {
-    use sha2::Digest;
     let token = format!("demo-link-{}", hummbl::storage::new_id());
-    let hash: String = sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let hash = super::token_hash(&token);
     sqlx::query("UPDATE invitations SET token_hash = $1 WHERE email = 'new.hire@demo.hummbl.dev'")
         .bind(hash)
         .execute(app.db.write())

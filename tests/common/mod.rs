@@ -311,3 +311,13 @@ pub async fn read_frames(
         }
     }
 }
+
+/// An invitation link token's stored form (its SHA-256 in hex), as the server
+/// keeps it: tests plant a known token this way.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

@@ -191,8 +191,10 @@ if (live) {
         const fresh = page.querySelector("main");
         if (!fresh) return;
         fresh.querySelectorAll("script").forEach((script) => script.remove());
+        // Asked before the nodes move: afterwards `fresh` is empty.
+        const finished = !fresh.querySelector("[data-live-execution]");
         document.querySelector("main")?.replaceChildren(...fresh.childNodes);
-        if (!fresh.querySelector("[data-live-execution]")) stream.close();
+        if (finished) stream.close();
       } catch {
         // The next change tries again.
       }

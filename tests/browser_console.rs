@@ -235,7 +235,11 @@ async fn a_newcomer_builds_and_runs_a_two_step_workflow_from_the_console() {
     session.page("New workflow").await;
     session.type_into("#workflow-name", "Brief").await;
     session
-        .type_into("#steps-0-prompt", "Three facts about {{input.topic}}")
+        // Slow enough that the run's page opens while it runs, and must follow it live.
+        .type_into(
+            "#steps-0-prompt",
+            "[slow:2000] Three facts about {{input.topic}}",
+        )
         .await;
     session.click("button[value='add']").await;
     session.shows("#steps-1-prompt", "a second step").await;
@@ -255,6 +259,9 @@ async fn a_newcomer_builds_and_runs_a_two_step_workflow_from_the_console() {
         .type_into("#run-input", r#"{"topic": "tides"}"#)
         .await;
     session.click("form[action$='/run'] button").await;
+    session
+        .shows("main h1 .status-running", "the run's page while it runs")
+        .await;
     session
         .shows("main h1 .status-succeeded", "the run succeeding, live")
         .await;

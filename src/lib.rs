@@ -19,6 +19,7 @@ pub mod executions;
 pub mod guard;
 pub mod invitations;
 pub mod mail;
+pub mod notifications;
 pub mod ops;
 pub mod prices;
 pub mod provider_keys;

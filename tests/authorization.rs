@@ -170,6 +170,24 @@ impl Fixture {
         id
     }
 
+    /// A notification of `user`'s, made directly in the database.
+    async fn notification(&self, user: &str) -> String {
+        let id = hummbl::storage::new_id();
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, type, title, message, link, read, created_at, team_id) \
+             VALUES ($1, $2, 'execution_failed', 'Brief failed', '', '/monitor', $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(user)
+        .bind(false)
+        .bind(hummbl::storage::now_ms())
+        .bind(&self.team)
+        .execute(self.app.db.write())
+        .await
+        .expect("notification");
+        id
+    }
+
     /// A viewer to remove.
     async fn victim(&self, n: usize) -> String {
         let email = format!("victim-{n}@example.com");
@@ -589,6 +607,34 @@ impl Fixture {
                 })
             }
             "GET /api/schedules" | "GET /workflows/scheduler" => plain(route.path),
+            "GET /notifications"
+            | "GET /api/notifications"
+            | "GET /api/notifications/stream"
+            | "GET /api/notifications/preferences"
+            | "POST /api/notifications/read-all"
+            | "POST /notifications/read-all" => plain(route.path),
+            "PUT /api/notifications/preferences" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"execution_succeeded": true})),
+            }),
+            "POST /api/notifications/{id}/read" | "POST /api/notifications/{id}/unread" => plain(
+                &route
+                    .path
+                    .replace("{id}", &self.notification(&acting_user).await),
+            ),
+            "POST /notifications/{id}/read" | "POST /notifications/{id}/open" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.notification(&acting_user).await),
+                body: Body::Form(vec![("read", "true".into())]),
+            }),
+            "GET /api/workflows/{id}/subscription"
+            | "PUT /api/workflows/{id}/subscription"
+            | "DELETE /api/workflows/{id}/subscription" => plain(
+                &route
+                    .path
+                    .replace("{id}", &self.workflow(&acting_user, n).await),
+            ),
             "POST /workflows/scheduler" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![
@@ -775,6 +821,20 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /workflows/scheduler/{id}/run", Member),
     ("POST /workflows/scheduler/{id}/delete", Member),
     ("GET /api/schedules", Viewer),
+    ("GET /notifications", Viewer),
+    ("POST /notifications/read-all", Viewer),
+    ("POST /notifications/{id}/read", Viewer),
+    ("POST /notifications/{id}/open", Viewer),
+    ("GET /api/notifications", Viewer),
+    ("GET /api/notifications/stream", Viewer),
+    ("GET /api/notifications/preferences", Viewer),
+    ("PUT /api/notifications/preferences", Viewer),
+    ("POST /api/notifications/read-all", Viewer),
+    ("POST /api/notifications/{id}/read", Viewer),
+    ("POST /api/notifications/{id}/unread", Viewer),
+    ("GET /api/workflows/{id}/subscription", Viewer),
+    ("PUT /api/workflows/{id}/subscription", Viewer),
+    ("DELETE /api/workflows/{id}/subscription", Viewer),
     ("GET /api/schedules/preview", Viewer),
     ("GET /api/schedules/{id}", Viewer),
     ("GET /api/schedules/{id}/history", Viewer),

@@ -285,10 +285,9 @@ async fn the_shell_shows_only_what_exists_and_is_accessible() {
         html.contains("href=\"/analytics\""),
         "built pages are linked"
     );
-    // Pages that later work builds are not linked yet.
     assert!(
-        !html.contains("href=\"/notifications\""),
-        "/notifications linked before it exists"
+        html.contains("href=\"/notifications\"") && html.contains("data-unread-badge"),
+        "the notification center and its badge are in every page's navigation"
     );
     assert!(html.contains(&format!("User {}", "member-n@example.com")));
 

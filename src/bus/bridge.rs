@@ -33,6 +33,7 @@ const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Shared {
     pub team_id: String,
+    pub user_id: Option<String>,
     pub kind: Kind,
     pub data: String,
 }
@@ -42,6 +43,8 @@ struct Envelope {
     /// The sending process, so it can skip its own events.
     origin: String,
     team_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
     kind: String,
     data: String,
 }
@@ -98,6 +101,7 @@ async fn send(
         let envelope = Envelope {
             origin: origin.clone(),
             team_id: shared.team_id,
+            user_id: shared.user_id,
             kind: shared.kind.as_str().to_string(),
             data: shared.data,
         };
@@ -174,7 +178,11 @@ fn deliver(bus: &Bus, origin: &str, payload: &str) {
     // Only kinds meant for other replicas are taken; anything else is ignored.
     match envelope.kind.parse::<Kind>() {
         Ok(kind) if kind.is_shared() => {
-            bus.publish_from_peer(envelope.team_id, kind, envelope.data)
+            let audience = super::Audience {
+                team_id: envelope.team_id,
+                user_id: envelope.user_id,
+            };
+            bus.publish_from_peer(audience, kind, envelope.data)
         }
         _ => tracing::debug!(
             kind = envelope.kind,

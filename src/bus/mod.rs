@@ -1,11 +1,12 @@
 //! The live bus: an in-process broadcast of domain events (executions changed,
-//! telemetry ingested; notifications next), each of a [`Kind`] and sent on its
+//! telemetry ingested, notifications), each of a [`Kind`] and sent on its
 //! [`Feed`], with a bounded ring buffer of the most
 //! recent events so a reconnecting SSE client can resume from `Last-Event-ID`.
 //! Events carry a sequence number, increasing per process; a publisher may hand
 //! over a run of events as one entry, rendered only when a stream sends it.
-//! Subscribers filter by team. On PostgreSQL, [`bridge`] shares execution
-//! events with the other replicas. A subscriber that falls further behind than the broadcast capacity is
+//! Subscribers filter by team, or for a user's own events (notifications) by
+//! user. On PostgreSQL, [`bridge`] shares execution and notification events
+//! with the other replicas. A subscriber that falls further behind than the broadcast capacity is
 //! told to resync rather than silently missing events.
 
 pub mod bridge;
@@ -49,6 +50,10 @@ pub enum Kind {
     /// A session, token or membership ended: the live streams it opened close
     /// (`access.ended`, never sent to a client; see [`streams`]).
     AccessEnded,
+    /// A notification for one user (`notification.created`).
+    NotificationCreated,
+    /// A user's notifications were read or marked unread (`notification.read`).
+    NotificationRead,
 }
 
 /// The streams a client can follow: each carries its own kinds (and resyncs).
@@ -56,16 +61,20 @@ pub enum Kind {
 pub enum Feed {
     Executions,
     Telemetry,
+    /// One user's notifications, whichever team they came from.
+    Notifications,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::ExecutionChanged,
         Kind::ExecutionStep,
         Kind::TelemetryEvent,
         Kind::TelemetryMetric,
         Kind::Resync,
         Kind::AccessEnded,
+        Kind::NotificationCreated,
+        Kind::NotificationRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +85,8 @@ impl Kind {
             Kind::TelemetryMetric => "telemetry.metric",
             Kind::Resync => "resync",
             Kind::AccessEnded => "access.ended",
+            Kind::NotificationCreated => "notification.created",
+            Kind::NotificationRead => "notification.read",
         }
     }
 
@@ -85,15 +96,18 @@ impl Kind {
         match self {
             Kind::ExecutionChanged | Kind::ExecutionStep => Some(Feed::Executions),
             Kind::TelemetryEvent | Kind::TelemetryMetric => Some(Feed::Telemetry),
+            Kind::NotificationCreated | Kind::NotificationRead => Some(Feed::Notifications),
             Kind::Resync | Kind::AccessEnded => None,
         }
     }
 
     /// Whether other replicas need it (see [`bridge`]): what the execution
-    /// monitor shows, and the end of access (their streams close too).
-    /// Telemetry stays with the process that stored it.
+    /// monitor shows, notifications (a user's tabs may be on any replica), and
+    /// the end of access (their streams close too). Telemetry stays with the
+    /// process that stored it.
     pub fn is_shared(self) -> bool {
-        self.feed() == Some(Feed::Executions) || self == Kind::AccessEnded
+        matches!(self.feed(), Some(Feed::Executions | Feed::Notifications))
+            || self == Kind::AccessEnded
     }
 }
 
@@ -121,12 +135,42 @@ pub trait EventRun: Send + Sync + 'static {
     fn json(&self, index: usize) -> String;
 }
 
+/// Who an entry is for: a team, or one user (within the team it came from).
+pub struct Audience {
+    pub team_id: String,
+    pub user_id: Option<String>,
+}
+
+impl Audience {
+    fn new(team_id: String, user_id: Option<String>) -> Audience {
+        Audience { team_id, user_id }
+    }
+}
+
+/// Which entries a stream follows: its team's, or its user's own.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Team(String),
+    User(String),
+}
+
+impl Scope {
+    fn covers(&self, entry: &BusEvent) -> bool {
+        match self {
+            Scope::Team(team) => entry.user_id.is_none() && &entry.team_id == team,
+            Scope::User(user) => entry.user_id.as_ref() == Some(user),
+        }
+    }
+}
+
 /// One bus entry: a single event, or a run of consecutive events of one team
 /// and kind, numbered `first_seq`, `first_seq + 1`, ...
 #[derive(Clone)]
 pub struct BusEvent {
     pub first_seq: u64,
     pub team_id: String,
+    /// The one user it is for (a notification), when not the whole team.
+    pub user_id: Option<String>,
     pub kind: Kind,
     data: Data,
 }
@@ -216,6 +260,27 @@ impl Bus {
     /// Publishes one event (and, for kinds shared between replicas, sends it to
     /// the other processes on the same database).
     pub fn publish(&self, team_id: String, kind: Kind, data: &impl Serialize) {
+        self.publish_one(team_id, None, kind, data);
+    }
+
+    /// Publishes one event for one user only (their notifications' feed).
+    pub fn publish_to_user(
+        &self,
+        team_id: String,
+        user_id: String,
+        kind: Kind,
+        data: &impl Serialize,
+    ) {
+        self.publish_one(team_id, Some(user_id), kind, data);
+    }
+
+    fn publish_one(
+        &self,
+        team_id: String,
+        user_id: Option<String>,
+        kind: Kind,
+        data: &impl Serialize,
+    ) {
         let text = match serde_json::to_string(data) {
             Ok(text) => text,
             Err(err) => {
@@ -228,22 +293,27 @@ impl Bus {
         {
             let _ = to_peers.send(bridge::Shared {
                 team_id: team_id.clone(),
+                user_id: user_id.clone(),
                 kind,
                 data: text.clone(),
             });
         }
-        self.publish_entries([(team_id, kind, Data::One(text))]);
+        self.publish_entries([(Audience::new(team_id, user_id), kind, Data::One(text))]);
     }
 
     /// Tells every stream to reload its state: events may have been missed
     /// (another replica's, while the bridge was reconnecting).
     fn publish_resync(&self) {
-        self.publish_entries([(String::new(), Kind::Resync, Data::One("{}".into()))]);
+        self.publish_entries([(
+            Audience::new(String::new(), None),
+            Kind::Resync,
+            Data::One("{}".into()),
+        )]);
     }
 
     /// Publishes an event another replica published, here only.
-    fn publish_from_peer(&self, team_id: String, kind: Kind, text: String) {
-        self.publish_entries([(team_id, kind, Data::One(text))]);
+    fn publish_from_peer(&self, audience: Audience, kind: Kind, text: String) {
+        self.publish_entries([(audience, kind, Data::One(text))]);
     }
 
     /// Publishes runs of events (team, kind, run), in order.
@@ -251,19 +321,20 @@ impl Bus {
         let entries = runs
             .into_iter()
             .filter(|(_, _, run)| !run.is_empty())
-            .map(|(team, kind, run)| (team, kind, Data::Run(run)));
+            .map(|(team, kind, run)| (Audience::new(team, None), kind, Data::Run(run)));
         self.publish_entries(entries);
     }
 
-    fn publish_entries(&self, entries: impl IntoIterator<Item = (String, Kind, Data)>) {
+    fn publish_entries(&self, entries: impl IntoIterator<Item = (Audience, Kind, Data)>) {
         let mut ring = match self.ring.lock() {
             Ok(ring) => ring,
             Err(poisoned) => poisoned.into_inner(),
         };
-        for (team_id, kind, data) in entries {
+        for (audience, kind, data) in entries {
             let entry = Arc::new(BusEvent {
                 first_seq: ring.next_seq,
-                team_id,
+                team_id: audience.team_id,
+                user_id: audience.user_id,
                 kind,
                 data,
             });
@@ -321,13 +392,13 @@ impl Bus {
     /// place among the open streams) and ends when the permit says so.
     pub fn sse_response(
         &self,
-        team_id: String,
+        scope: Scope,
         feed: Feed,
         headers: &axum::http::HeaderMap,
         permit: streams::StreamPermit,
     ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
         let stream = self
-            .sse_stream(team_id, feed, last_event_id(headers), permit.ended())
+            .sse_stream(scope, feed, last_event_id(headers), permit.ended())
             .map(move |event| {
                 let _held_while_open = &permit;
                 event
@@ -335,19 +406,18 @@ impl Bus {
         Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
     }
 
-    /// A team's events of `feed`, as Server-Sent Events: first those after
-    /// `last_seen` (or `resync` if the ring no longer has them), then live ones,
-    /// until `shutdown`.
+    /// The events of `feed` in `scope`, as Server-Sent Events: first those
+    /// after `last_seen` (or `resync` if the ring no longer has them), then
+    /// live ones, until `shutdown`.
     pub fn sse_stream(
         &self,
-        team_id: String,
+        scope: Scope,
         feed: Feed,
         last_seen: Option<u64>,
         shutdown: CancellationToken,
     ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
         let (receiver, replay) = self.subscribe(last_seen);
-        let wanted =
-            move |entry: &BusEvent| entry.team_id == team_id && entry.kind.feed() == Some(feed);
+        let wanted = move |entry: &BusEvent| scope.covers(entry) && entry.kind.feed() == Some(feed);
         let for_stream = move |entry: &BusEvent, seen: u64| {
             if entry.kind == Kind::Resync {
                 vec![resync_event()]
@@ -490,8 +560,12 @@ mod tests {
         use futures_util::StreamExt;
         let bus = Bus::new();
         let shutdown = CancellationToken::new();
-        let mut stream =
-            Box::pin(bus.sse_stream("a-team".into(), Feed::Executions, None, shutdown));
+        let mut stream = Box::pin(bus.sse_stream(
+            Scope::Team("a-team".into()),
+            Feed::Executions,
+            None,
+            shutdown,
+        ));
         bus.publish("another-team".into(), Kind::ExecutionChanged, &1);
         bus.publish_resync();
         let next = tokio::time::timeout(std::time::Duration::from_secs(1), stream.next())

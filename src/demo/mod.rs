@@ -75,10 +75,12 @@ const HISTORY_DAYS: i64 = 30;
 const HISTORY_EXECUTIONS: usize = 3_600;
 const HISTORY_PAGE_VIEWS: usize = 6_000;
 
-/// Fills an empty database with the demo team and its data.
 /// The demo team's pending invitation.
 const DEMO_INVITEE: &str = "new.hire@demo.hummbl.dev";
+/// How many of the history's latest failures the demo's people find in their notifications.
+const SEEDED_FAILURES: i64 = 8;
 
+/// Fills an empty database with the demo team and its data.
 pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOutcome> {
     if crate::teams::find_team_by_name(db, DEMO_TEAM)
         .await?
@@ -110,6 +112,7 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
         seed: 42,
     };
     history::generate(db, &context.team_id, &actors, &runtime, &spec, |_| {}).await?;
+    seed_notifications(db, &context.team_id, &actors, &runtime).await?;
     // The weekly brief runs on Monday mornings in Berlin.
     if let Some(brief) = runtime
         .workflows
@@ -139,6 +142,39 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
     )
     .await?;
     Ok(DemoOutcome::Seeded)
+}
+
+/// Everyone who runs things follows the demo's workflows, so the live
+/// trickle's failures arrive in their notification centers; the history's
+/// latest failures are there already, told by the same producer.
+async fn seed_notifications(
+    db: &Db,
+    team_id: &str,
+    actors: &[String],
+    runtime: &runtime::DemoRuntime,
+) -> anyhow::Result<()> {
+    for user in actors {
+        for workflow in &runtime.workflows {
+            crate::notifications::subscribe(db, &workflow.id, user).await?;
+        }
+    }
+    let mut tx = db.begin().await?;
+    for execution in store::latest_failures(db, team_id, SEEDED_FAILURES)
+        .await?
+        .iter()
+        .rev()
+    {
+        let told = crate::notifications::producers::execution_ended_in(
+            &mut tx,
+            execution,
+            crate::executions::Status::Failed,
+        )
+        .await?;
+        // Seeded before any page is open: nobody to tell live.
+        drop(told);
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn seed_people(db: &Db) -> anyhow::Result<DemoContext<'_>> {

@@ -30,3 +30,18 @@ pub async fn demo_workflows(db: &Db) -> Result<Vec<(String, String)>, sqlx::Erro
     .fetch_all(db.read())
     .await
 }
+
+/// The team's latest failed executions, newest first.
+pub async fn latest_failures(
+    db: &Db,
+    team_id: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM executions WHERE team_id = $1 AND status = 'failed' ORDER BY created_at DESC LIMIT $2",
+    )
+    .bind(team_id)
+    .bind(limit)
+    .fetch_all(db.read())
+    .await
+}

@@ -21,16 +21,28 @@ const UPSERT: &str = "INSERT INTO error_groups (team_id, fingerprint, agent_id, 
     reopened_at = CASE WHEN error_groups.resolved_at IS NOT NULL THEN excluded.last_seen ELSE error_groups.reopened_at END, \
     resolved_at = NULL, resolved_by = NULL";
 
-/// Adds a failure to its group, inside the transaction that records it.
-pub async fn record(tx: &mut Tx, failure: &Failure<'_>) -> Result<(), sqlx::Error> {
+/// A resolved group that a new failure reopened.
+pub struct Reopened {
+    pub message: String,
+    /// Who had resolved it.
+    pub resolved_by: Option<String>,
+}
+
+/// Adds a failure to its group, inside the transaction that records it; says
+/// so when the group had been resolved (the failure reopens it).
+pub async fn record(tx: &mut Tx, failure: &Failure<'_>) -> Result<Option<Reopened>, sqlx::Error> {
     let message = fingerprint::normalize(failure.error);
+    let fingerprint = fingerprint::of_normalized(failure.agent_id, failure.error_class, &message);
+    let resolved: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT resolved_at, resolved_by FROM error_groups WHERE team_id = $1 AND fingerprint = $2",
+    )
+    .bind(failure.team_id)
+    .bind(&fingerprint)
+    .fetch_optional(&mut **tx)
+    .await?;
     sqlx::query(UPSERT)
         .bind(failure.team_id)
-        .bind(fingerprint::of_normalized(
-            failure.agent_id,
-            failure.error_class,
-            &message,
-        ))
+        .bind(&fingerprint)
         .bind(failure.agent_id)
         .bind(failure.error_class)
         .bind(&message)
@@ -43,7 +55,13 @@ pub async fn record(tx: &mut Tx, failure: &Failure<'_>) -> Result<(), sqlx::Erro
         .bind(failure.at)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(match resolved {
+        Some((Some(_), resolved_by)) => Some(Reopened {
+            message,
+            resolved_by,
+        }),
+        _ => None,
+    })
 }
 
 #[derive(sqlx::FromRow)]

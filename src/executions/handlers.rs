@@ -211,7 +211,7 @@ pub async fn stream_executions(
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let permit = state.open_stream(&principal).await?;
     Ok(state.bus.sse_response(
-        principal.team_id,
+        crate::bus::Scope::Team(principal.team_id),
         crate::bus::Feed::Executions,
         &headers,
         permit,

@@ -115,6 +115,7 @@ pub(crate) async fn invite(
     let role = parse_role(role)?;
     let invitation = super::invite(
         &state.db,
+        &state.bus,
         principal,
         &email,
         role,
@@ -223,7 +224,7 @@ pub async fn accept(
         password: request.password,
         signed_in_as: None,
     };
-    let accepted = super::accept(&state.db, &request.token, acceptance).await?;
+    let accepted = super::accept(&state.db, &state.bus, &request.token, acceptance).await?;
     Ok(Json(AcceptedAnswer {
         user_id: accepted.user_id,
         team_id: accepted.team_id,

@@ -22,6 +22,7 @@ pub use mail::compose_mail;
 
 use crate::accounts::Email;
 use crate::auth::{Permission, Principal, Role, password};
+use crate::bus::Bus;
 use crate::error::{AppError, AppResult};
 use crate::storage::{Db, now_ms};
 
@@ -64,6 +65,7 @@ pub(crate) fn token_hash(token: &str) -> String {
 /// invitation to the same address; the mail goes through the outbox.
 pub async fn invite(
     db: &Db,
+    bus: &Bus,
     actor: &Principal,
     email: &Email,
     role: Role,
@@ -71,7 +73,10 @@ pub async fn invite(
 ) -> AppResult<Invitation> {
     check_may_invite(actor, role)?;
     let expires_at = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
-    store::create(db, actor.into(), email.as_str(), role, expires_at).await
+    let (invitation, told) =
+        store::create(db, actor.into(), email.as_str(), role, expires_at).await?;
+    told.announce(bus);
+    Ok(invitation)
 }
 
 /// An invitation made by the system on `inviter`'s behalf (the demo seeder).
@@ -88,7 +93,10 @@ pub async fn seed(
         user_id: Some(inviter),
     };
     let expires_at = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
-    store::create(db, actor, email, role, expires_at).await
+    let (invitation, told) = store::create(db, actor, email, role, expires_at).await?;
+    // The demo seeds before anyone has a page open: nothing to tell live.
+    drop(told);
+    Ok(invitation)
 }
 
 /// Admins invite up to their own role; only owners invite owners.
@@ -183,7 +191,12 @@ pub struct Accepted {
 /// Accepts an invitation: creates the account or checks the existing one,
 /// then joins the team. Used, revoked or expired → 410; of two concurrent
 /// accepts exactly one wins, the other gets 410.
-pub async fn accept(db: &Db, token: &str, acceptance: Acceptance) -> AppResult<Accepted> {
+pub async fn accept(
+    db: &Db,
+    bus: &Bus,
+    token: &str,
+    acceptance: Acceptance,
+) -> AppResult<Accepted> {
     let opened = lookup(db, token).await?.ok_or(AppError::NotFound)?;
     if let Some(gone) = opened.gone() {
         return Err(gone);
@@ -207,7 +220,9 @@ pub async fn accept(db: &Db, token: &str, acceptance: Acceptance) -> AppResult<A
             store::Joining::New { name, hash }
         }
     };
-    store::accept(db, &opened, &token_hash(token), joining).await
+    let (accepted, told) = store::accept(db, &opened, &token_hash(token), joining).await?;
+    told.announce(bus);
+    Ok(accepted)
 }
 
 #[cfg(test)]

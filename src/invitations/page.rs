@@ -151,7 +151,7 @@ pub async fn accept_form(
         password: SecretString::from(form.password),
         signed_in_as: principal.as_ref().map(|p| p.user_id.clone()),
     };
-    match super::accept(&state.db, &token, acceptance).await {
+    match super::accept(&state.db, &state.bus, &token, acceptance).await {
         Ok(accepted) => {
             match crate::auth::handlers::open_session(
                 &state,

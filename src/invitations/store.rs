@@ -9,6 +9,7 @@ use crate::audit::Actor;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::mail::{MailKind, NewMail};
+use crate::notifications::{Created, producers};
 use crate::storage::{Db, Tx, decode_name, new_id, now_ms};
 
 #[derive(sqlx::FromRow)]
@@ -98,7 +99,7 @@ pub async fn create(
     email: &str,
     role: Role,
     expires_at: i64,
-) -> AppResult<Invitation> {
+) -> AppResult<(Invitation, Created)> {
     let team_id = actor.team_id;
     let mut tx = db.begin().await?;
     db.lock_team(&mut tx, team_id).await?;
@@ -152,8 +153,9 @@ pub async fn create(
     let invitation = one(&mut tx, team_id, &id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let told = producers::invitation_received_in(&mut tx, team_id, email, actor.user_id).await?;
     tx.commit().await?;
-    Ok(invitation)
+    Ok((invitation, told))
 }
 
 /// Revokes an open invitation and cancels its waiting mail. The link's hash
@@ -323,7 +325,12 @@ pub enum Joining {
 /// The accept itself, in one transaction: first the guarded update that only
 /// one accept can win (a concurrent loser finds it taken and gets 410), then
 /// the account if new, the membership and the audit entry.
-pub async fn accept(db: &Db, opened: &Opened, hash: &str, joining: Joining) -> AppResult<Accepted> {
+pub async fn accept(
+    db: &Db,
+    opened: &Opened,
+    hash: &str,
+    joining: Joining,
+) -> AppResult<(Accepted, Created)> {
     let mut tx = db.begin().await?;
     db.lock_team(&mut tx, &opened.team_id).await?;
     let now = now_ms();
@@ -399,11 +406,15 @@ pub async fn accept(db: &Db, opened: &Opened, hash: &str, joining: Joining) -> A
         Some(detail),
     )
     .await?;
+    let told =
+        producers::invitation_accepted_in(&mut tx, &opened.team_id, inviter.as_deref(), &user_id)
+            .await?;
     tx.commit().await?;
-    Ok(Accepted {
+    let accepted = Accepted {
         user_id,
         team_id: opened.team_id.clone(),
-    })
+    };
+    Ok((accepted, told))
 }
 
 /// For the mail worker, in its claim's transaction: the invitation's details

@@ -318,7 +318,9 @@ pub(super) async fn test(state: &AppState, principal: &Principal, id: &str) -> A
         message: &message,
         models: &models,
     };
-    super::record_test(&state.db, principal.into(), id, &record).await?;
+    super::record_test(&state.db, principal.into(), id, &record)
+        .await?
+        .announce(&state.bus);
     Ok(KeyTest {
         ok: result == TestResult::Ok,
         latency_ms,

@@ -320,7 +320,7 @@ pub async fn record_test(
     actor: Actor<'_>,
     id: &str,
     test: &TestRecord<'_>,
-) -> Result<(), sqlx::Error> {
+) -> Result<crate::notifications::Created, sqlx::Error> {
     let mut tx = db.begin().await?;
     let status = match test.result {
         TestResult::Ok => Some((KeyStatus::Active, None)),
@@ -356,8 +356,20 @@ pub async fn record_test(
     .await?;
     let detail = json!({"ok": test.result == TestResult::Ok, "result": test.result.as_str()});
     audit(&mut tx, actor, "provider_key.tested", id, Some(detail)).await?;
+    let told = match test.result {
+        TestResult::Ok => crate::notifications::Created::default(),
+        TestResult::Refused | TestResult::Failed => {
+            crate::notifications::producers::key_failed_in(
+                &mut tx,
+                id,
+                "failed its test",
+                test.message,
+            )
+            .await?
+        }
+    };
     tx.commit().await?;
-    Ok(())
+    Ok(told)
 }
 
 /// Marks a key the provider accepted during a run: used now, and active.
@@ -367,11 +379,33 @@ pub async fn mark_accepted(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// Marks a key refused by its provider during a run (401/403).
-pub async fn mark_refused(db: &Db, id: &str, message: &str) -> Result<(), sqlx::Error> {
+/// Marks a key refused by its provider during a run (401/403); the admins
+/// hear of it when that turns an active key invalid (not at every refusal).
+pub async fn mark_refused(
+    db: &Db,
+    id: &str,
+    message: &str,
+) -> Result<crate::notifications::Created, sqlx::Error> {
     let mut tx = db.begin().await?;
+    let before: Option<String> =
+        sqlx::query_scalar("SELECT status FROM api_keys_secure WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     mark_in(&mut tx, id, Some(message)).await?;
-    tx.commit().await
+    let told = if before.as_deref() == Some(KeyStatus::Invalid.as_str()) {
+        crate::notifications::Created::default()
+    } else {
+        crate::notifications::producers::key_failed_in(
+            &mut tx,
+            id,
+            "was refused by the provider",
+            message,
+        )
+        .await?
+    };
+    tx.commit().await?;
+    Ok(told)
 }
 
 async fn mark_in(tx: &mut Tx, id: &str, refused: Option<&str>) -> Result<(), sqlx::Error> {

@@ -180,9 +180,12 @@ async fn fire_next(state: &AppState) -> anyhow::Result<Option<u64>> {
     );
     let skipped = plans.iter().filter(|(_, plan)| *plan != Plan::Fire).count();
     let mut recorded_skips = 0;
+    // Every slot this tick skipped, with its reason: one notification says so.
+    let mut skips: Vec<String> = Vec::new();
     for (slot, plan) in plans {
         match plan {
             Plan::Skip(reason) => {
+                skips.push(reason.to_string());
                 recorded_skips += 1;
                 if recorded_skips <= MAX_RECORDED {
                     store::record_slot(
@@ -211,7 +214,9 @@ async fn fire_next(state: &AppState) -> anyhow::Result<Option<u64>> {
                 }
             }
             Plan::Fire => {
-                if let Some(execution) = fire_slot(&mut tx, &due, slot, &mut cancel).await? {
+                if let Some(execution) =
+                    fire_slot(&mut tx, &due, slot, &mut cancel, &mut skips).await?
+                {
                     fired.push(execution);
                 }
             }
@@ -224,7 +229,20 @@ async fn fire_next(state: &AppState) -> anyhow::Result<Option<u64>> {
         due.jitter_secs,
     );
     store::advance_in(&mut tx, &due.id, next).await?;
+    let told = match skips.first() {
+        Some(reason) => {
+            crate::notifications::producers::schedule_skipped_in(
+                &mut tx,
+                &due.id,
+                skips.len(),
+                reason,
+            )
+            .await?
+        }
+        None => crate::notifications::Created::default(),
+    };
     tx.commit().await?;
+    told.announce(&state.bus);
     announce(state, &due.team_id, &fired, &cancel).await;
     Ok(Some(fired.len() as u64))
 }
@@ -236,6 +254,7 @@ async fn fire_slot(
     due: &Due,
     slot: i64,
     cancel: &mut Vec<String>,
+    skips: &mut Vec<String>,
 ) -> anyhow::Result<Option<String>> {
     let running = store::active_executions(tx, &due.id).await?;
     if !running.is_empty() {
@@ -260,6 +279,9 @@ async fn fire_slot(
         };
         if let Some((outcome, reason)) = held {
             store::record_slot(tx, &due.id, &due.team_id, slot, outcome, Some(&reason)).await?;
+            if outcome == Outcome::Skipped {
+                skips.push(reason);
+            }
             return Ok(None);
         }
     }

@@ -105,7 +105,8 @@ pub async fn my_teams(
     }))
 }
 
-async fn switch(state: &AppState, principal: &Principal, team_id: &str) -> AppResult<()> {
+/// Switches the session to another of the user's teams (404 if not theirs).
+pub async fn switch(state: &AppState, principal: &Principal, team_id: &str) -> AppResult<()> {
     let session_id = principal.session_id().ok_or_else(|| {
         AppError::Conflict(
             "API tokens are bound to their team; switch teams in a browser session".into(),

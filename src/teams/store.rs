@@ -206,6 +206,7 @@ pub async fn delete_member(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
+    crate::notifications::forget_team_in(tx, actor.team_id, user_id).await?;
     let detail = json!({"role": role});
     crate::audit::record_in(tx, actor, action, ("user", user_id), Some(detail)).await
 }

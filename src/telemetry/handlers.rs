@@ -402,7 +402,7 @@ pub async fn stream_events(
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let permit = state.open_stream(&principal).await?;
     Ok(state.bus.sse_response(
-        principal.team_id,
+        crate::bus::Scope::Team(principal.team_id),
         crate::bus::Feed::Telemetry,
         &headers,
         permit,

@@ -43,6 +43,8 @@ pub struct ShellView {
     principal: Principal,
     teams: Vec<TeamMembership>,
     nav: Vec<&'static super::NavEntry>,
+    /// The user's unread notifications, when the notification center is on.
+    unread: Option<crate::notifications::Unread>,
 }
 
 /// Loads what the shell shows (teams, enabled components) for this user.
@@ -61,12 +63,21 @@ pub async fn page(
                 .component
                 .is_none_or(|id| enabled.get(id.as_str()).copied().unwrap_or(false))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let center_on = nav
+        .iter()
+        .any(|entry| entry.component == Some(crate::components::id::NOTIFICATION_CENTER));
+    let unread = if center_on {
+        Some(crate::notifications::unread_count(&state.db, &principal.user_id).await?)
+    } else {
+        None
+    };
     Ok(ShellView {
         shell,
         principal: principal.clone(),
         teams,
         nav,
+        unread,
     })
 }
 
@@ -142,6 +153,9 @@ impl ShellView {
                                         li {
                                             a href=(entry.path) aria-current=[(entry.path == self.shell.current).then_some("page")] {
                                                 (entry.label)
+                                                @if entry.component == Some(crate::components::id::NOTIFICATION_CENTER) {
+                                                    @if let Some(unread) = self.unread { (unread_badge(unread)) }
+                                                }
                                             }
                                         }
                                     }
@@ -152,8 +166,22 @@ impl ShellView {
                             (content)
                         }
                     }
+                    @if self.unread.is_some() {
+                        script type="module" src={"/assets/notifications.js?v=" (ASSET_VERSION)} {}
+                    }
                 }
             }
+        }
+    }
+}
+
+/// The unread count beside "Notifications": hidden at zero, kept live on every
+/// page by `assets/notifications.js` (which keeps the highest `version` seen).
+fn unread_badge(unread: crate::notifications::Unread) -> Markup {
+    html! {
+        span.nav-badge data-unread-badge data-version=(unread.version) hidden[unread.unread == 0] {
+            span.visually-hidden { ", unread: " }
+            span data-unread-count { (unread.unread) }
         }
     }
 }

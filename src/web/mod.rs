@@ -97,6 +97,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::components::id::ERROR_LOGS),
     },
     NavEntry {
+        label: "Notifications",
+        path: "/notifications",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::components::id::NOTIFICATION_CENTER),
+    },
+    NavEntry {
         label: "Team members",
         path: "/team",
         section: "Settings",
@@ -138,6 +145,7 @@ const APP_JS: &str = include_str!("../../assets/app.js");
 const MONITOR_JS: &str = include_str!("../../assets/monitor.js");
 const EDITOR_JS: &str = include_str!("../../assets/editor.js");
 const SCHEDULER_JS: &str = include_str!("../../assets/scheduler.js");
+const NOTIFICATIONS_JS: &str = include_str!("../../assets/notifications.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 async fn asset(Path(file): Path<String>) -> Response {
@@ -147,6 +155,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         "monitor.js" => ("text/javascript; charset=utf-8", MONITOR_JS),
         "editor.js" => ("text/javascript; charset=utf-8", EDITOR_JS),
         "scheduler.js" => ("text/javascript; charset=utf-8", SCHEDULER_JS),
+        "notifications.js" => ("text/javascript; charset=utf-8", NOTIFICATIONS_JS),
         "favicon.svg" => ("image/svg+xml", FAVICON),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };

@@ -175,7 +175,9 @@ async fn run_step(
         }
         Err(error) => {
             if let (CallError::InvalidKey { message, .. }, Some(key_id)) = (&error, &agent.key_id) {
-                crate::provider_keys::mark_refused(&ctx.db, key_id, message).await?;
+                crate::provider_keys::mark_refused(&ctx.db, key_id, message)
+                    .await?
+                    .announce(&ctx.bus);
             }
             let record = StepRecord {
                 status: Status::Failed,

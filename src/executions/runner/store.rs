@@ -88,6 +88,7 @@ pub async fn recover(ctx: &Context) -> Result<usize, sqlx::Error> {
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
+    let mut told = crate::notifications::Created::default();
     for row in &given_up {
         let id: String = row.try_get("id")?;
         crate::executions::store::close_open_steps(
@@ -99,6 +100,10 @@ pub async fn recover(ctx: &Context) -> Result<usize, sqlx::Error> {
         )
         .await?;
         crate::analytics::rollups::add_execution(&mut tx, &id).await?;
+        told.extend(
+            crate::notifications::producers::execution_ended_in(&mut tx, &id, Status::Failed)
+                .await?,
+        );
     }
     for row in &resumed {
         let id: String = row.try_get("id")?;
@@ -112,6 +117,7 @@ pub async fn recover(ctx: &Context) -> Result<usize, sqlx::Error> {
         .await?;
     }
     tx.commit().await?;
+    told.announce(&ctx.bus);
     let touched: Vec<(String, String)> = given_up
         .iter()
         .chain(&resumed)
@@ -197,7 +203,11 @@ pub(super) async fn finish(
         .await?;
     }
     crate::analytics::rollups::add_execution(&mut tx, execution_id).await?;
-    tx.commit().await
+    let told =
+        crate::notifications::producers::execution_ended_in(&mut tx, execution_id, status).await?;
+    tx.commit().await?;
+    told.announce(&ctx.bus);
+    Ok(())
 }
 
 pub(super) async fn hand_back(ctx: &Context, execution_id: &str) -> Result<(), sqlx::Error> {
@@ -339,6 +349,7 @@ pub(super) async fn end_step(
     .execute(&mut *tx)
     .await?;
     crate::analytics::rollups::add_step(&mut tx, &claimed.id, &step.id).await?;
+    let mut told = crate::notifications::Created::default();
     if let Some(error) = record.error {
         let failure = crate::errors::Failure {
             team_id: &claimed.team_id,
@@ -351,8 +362,17 @@ pub(super) async fn end_step(
             workflow_id: &claimed.workflow_id,
             at: now_ms(),
         };
-        crate::errors::record(&mut tx, &failure).await?;
+        if let Some(reopened) = crate::errors::record(&mut tx, &failure).await? {
+            told = crate::notifications::producers::error_reopened_in(
+                &mut tx,
+                &claimed.team_id,
+                &reopened.message,
+                reopened.resolved_by.as_deref(),
+            )
+            .await?;
+        }
     }
     tx.commit().await?;
+    told.announce(&ctx.bus);
     Ok(true)
 }

@@ -203,6 +203,7 @@ async fn the_list_filters_pages_and_marks_only_your_own() {
     for (query, field) in [
         ("type=execution_complete", "type"),
         ("before=yesterday", "before"),
+        ("before=", "before"),
         ("before=12.x%3Bdrop", "before"),
         ("limit=0", "limit"),
         ("limit=101", "limit"),

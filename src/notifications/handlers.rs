@@ -105,7 +105,7 @@ impl ListQuery {
                 )
             })?),
         };
-        let before = match self.before.as_deref().filter(|text| !text.is_empty()) {
+        let before = match self.before.as_deref() {
             None => None,
             Some(text) => Some(text.parse::<Cursor>().map_err(|_| {
                 AppError::validation("before", "not a cursor: pass the list's `next` as it came")

@@ -204,6 +204,7 @@ async fn the_list_filters_pages_and_marks_only_your_own() {
         ("type=execution_complete", "type"),
         ("before=yesterday", "before"),
         ("before=", "before"),
+        ("type=", "type"),
         ("before=12.x%3Bdrop", "before"),
         ("limit=0", "limit"),
         ("limit=101", "limit"),

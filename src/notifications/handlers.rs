@@ -95,7 +95,7 @@ pub struct ListQuery {
 impl ListQuery {
     /// The filter it asks for, or a 422 naming the parameter.
     pub fn filter(&self) -> AppResult<ListFilter> {
-        let kind = match self.kind.as_deref().filter(|text| !text.is_empty()) {
+        let kind = match self.kind.as_deref() {
             None => None,
             Some(text) => Some(text.parse::<NotificationType>().map_err(|_| {
                 let known: Vec<&str> = NotificationType::ALL.iter().map(|k| k.as_str()).collect();

@@ -39,8 +39,10 @@ pub struct NotificationsView {
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(mut query): ApiQuery<ListQuery>,
 ) -> AppResult<Markup> {
+    // The filter form's "All types" sends `type=`; the API refuses a blank type.
+    query.kind = query.kind.filter(|kind| !kind.is_empty());
     let filter = query.filter()?;
     let shell = Shell::new("Notifications", PATH).component(COMPONENT);
     let ((notifications, next), unread, shell) = tokio::try_join!(

@@ -53,8 +53,13 @@ pub async fn page(
     principal: &Principal,
     shell: Shell,
 ) -> Result<ShellView, AppError> {
-    let teams = crate::teams::teams_of(&state.db, &principal.user_id).await?;
-    let enabled = crate::components::enabled_map(&state.db, &principal.team_id).await?;
+    // Independent reads, concurrent: every page waits for the slowest only.
+    // The unread count is read even when the center is off (one indexed count).
+    let (teams, enabled, unread) = tokio::try_join!(
+        crate::teams::teams_of(&state.db, &principal.user_id),
+        crate::components::enabled_map(&state.db, &principal.team_id),
+        crate::notifications::unread_count(&state.db, &principal.user_id),
+    )?;
     let nav = NAV
         .iter()
         .filter(|entry| principal.can(entry.permission))
@@ -67,11 +72,7 @@ pub async fn page(
     let center_on = nav
         .iter()
         .any(|entry| entry.component == Some(crate::components::id::NOTIFICATION_CENTER));
-    let unread = if center_on {
-        Some(crate::notifications::unread_count(&state.db, &principal.user_id).await?)
-    } else {
-        None
-    };
+    let unread = center_on.then_some(unread);
     Ok(ShellView {
         shell,
         principal: principal.clone(),

@@ -335,8 +335,25 @@ async fn bad_invitations_are_refused_and_a_new_one_replaces_the_old() {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) = accept(&app, &token, "Late").await;
-    assert_eq!(status, 404, "a resend kills the old link");
+    let (status, body) = accept(&app, &token, "Late").await;
+    assert_eq!(status, 410, "a resend kills the old link: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("replaced by a newer one"),
+        "the answer says the link was replaced: {body}"
+    );
+    let page = client()
+        .get(app.url(&format!("/invite/{token}")))
+        .send()
+        .await
+        .expect("invite page");
+    assert_eq!(page.status(), 410, "the replaced link's page says so too");
+    let text = page.text().await.expect("page body");
+    assert!(text.contains("replaced by a newer one"), "{text}");
+    let (status, _) = accept(&app, "never-issued-token", "Nobody").await;
+    assert_eq!(status, 404, "a token that never was stays unknown");
     let (status, _) = owner
         .send(
             reqwest::Method::DELETE,

@@ -212,7 +212,7 @@ pub async fn revoke(
 
 /// Accept an invitation: creates the account (`name`, `password`) or, when
 /// the address has one, joins with that account's password. Used, withdrawn
-/// or expired → 410; an unknown or replaced token → 404.
+/// or expired, or a link replaced by a newer one → 410; an unknown token → 404.
 #[utoipa::path(post, path = "/api/invitations/accept", tag = "teams", request_body = AcceptRequest,
     responses((status = 200, body = AcceptedAnswer), (status = 404), (status = 409), (status = 410), (status = 422)))]
 pub async fn accept(

@@ -154,6 +154,8 @@ pub struct Opened {
     pub accepted_at: Option<i64>,
     /// Whether an account with the invited address exists.
     pub account_exists: bool,
+    /// Whether this link was replaced by a newer one (resend, copied link).
+    pub link_replaced: bool,
 }
 
 impl Opened {
@@ -164,6 +166,11 @@ impl Opened {
             None => format!("ask an admin of {} for a new one", self.team_name),
         };
         let why = match self.state {
+            InvitationState::Pending if self.link_replaced => {
+                return Some(AppError::Gone(format!(
+                    "this link was replaced by a newer one; use the latest invitation mail or {ask}"
+                )));
+            }
             InvitationState::Pending => return None,
             InvitationState::Accepted => "this invitation was already used".to_string(),
             InvitationState::Revoked => "this invitation was withdrawn".to_string(),

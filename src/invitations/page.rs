@@ -49,7 +49,7 @@ fn unknown() -> Response {
             html! {
                 section.login-card aria-labelledby="invite-title" {
                     h1 #invite-title { "This link does not open an invitation" }
-                    p { "It may have been replaced by a newer one: use the latest invitation mail, or ask the person who invited you to send it again." }
+                    p { "Check that the whole link was copied, or ask the person who invited you to send the invitation again." }
                 }
             },
         ),
@@ -277,6 +277,7 @@ mod tests {
             state: InvitationState::Pending,
             accepted_at: None,
             account_exists,
+            link_replaced: false,
         }
     }
 

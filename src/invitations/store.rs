@@ -188,6 +188,7 @@ async fn open_one(db: &Db, tx: &mut Tx, team_id: &str, id: &str) -> AppResult<In
 pub async fn resend(db: &Db, actor: Actor<'_>, id: &str, expires_at: i64) -> AppResult<Invitation> {
     let mut tx = db.begin().await?;
     let invitation = open_one(db, &mut tx, actor.team_id, id).await?;
+    retire_link_in(&mut tx, id).await?;
     sqlx::query("UPDATE invitations SET token_hash = NULL, expires_at = $1 WHERE id = $2")
         .bind(expires_at)
         .bind(id)
@@ -248,7 +249,23 @@ pub async fn set_token(db: &Db, actor: Actor<'_>, id: &str, hash: &str) -> AppRe
     Ok(())
 }
 
+/// Keeps the current link's hash, before a new link replaces it, so the old
+/// link answers "replaced" rather than "unknown".
+async fn retire_link_in(tx: &mut Tx, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO invitation_retired_links (token_hash, invitation_id, retired_at) \
+         SELECT token_hash, id, $2 FROM invitations WHERE id = $1 AND token_hash IS NOT NULL \
+         ON CONFLICT (token_hash) DO NOTHING",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn set_hash_in(tx: &mut Tx, id: &str, hash: &str) -> Result<(), sqlx::Error> {
+    retire_link_in(tx, id).await?;
     sqlx::query("UPDATE invitations SET token_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(id)
@@ -285,25 +302,38 @@ struct OpenedRow {
     accounts: i64,
 }
 
-/// The invitation a token opens (none for a token that never was, or was
-/// replaced by a newer link).
+const OPENED: &str = "SELECT i.id, i.team_id, t.name AS team_name, i.email, i.role, u.name AS inviter_name, \
+     u.email AS inviter_email, i.expires_at, i.accepted_at, i.revoked_at, \
+     (SELECT COUNT(*) FROM users a WHERE a.email = i.email) AS accounts \
+     FROM invitations i JOIN teams t ON t.id = i.team_id LEFT JOIN users u ON u.id = i.invited_by";
+
+/// The invitation a token opens, its current link or one a newer link
+/// replaced (`link_replaced`); none for a token that never was.
 pub async fn lookup(db: &Db, token: &str) -> Result<Option<Opened>, sqlx::Error> {
-    let row: Option<OpenedRow> = sqlx::query_as(
-        "SELECT i.id, i.team_id, t.name AS team_name, i.email, i.role, u.name AS inviter_name, \
-         u.email AS inviter_email, i.expires_at, i.accepted_at, i.revoked_at, \
-         (SELECT COUNT(*) FROM users a WHERE a.email = i.email) AS accounts \
-         FROM invitations i JOIN teams t ON t.id = i.team_id LEFT JOIN users u ON u.id = i.invited_by \
-         WHERE i.token_hash = $1",
-    )
-    .bind(super::token_hash(token))
-    .fetch_optional(db.read())
-    .await?;
+    let hash = super::token_hash(token);
+    let current: Option<OpenedRow> = sqlx::query_as(&format!("{OPENED} WHERE i.token_hash = $1"))
+        .bind(&hash)
+        .fetch_optional(db.read())
+        .await?;
+    let (row, link_replaced) = match current {
+        Some(row) => (Some(row), false),
+        None => {
+            let retired = sqlx::query_as(&format!(
+                "{OPENED} JOIN invitation_retired_links r ON r.invitation_id = i.id WHERE r.token_hash = $1"
+            ))
+            .bind(&hash)
+            .fetch_optional(db.read())
+            .await?;
+            (retired, true)
+        }
+    };
     row.map(|row| {
         Ok(Opened {
             state: state_of(row.accepted_at, row.revoked_at, row.expires_at),
             role: decode_name("role", &row.role)?,
             inviter: row.inviter_name.zip(row.inviter_email),
             account_exists: row.accounts > 0,
+            link_replaced,
             id: row.id,
             team_id: row.team_id,
             team_name: row.team_name,

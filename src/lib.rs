@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod alerts;
 pub mod analytics;
 pub mod api;
 pub mod app;

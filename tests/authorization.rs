@@ -170,6 +170,23 @@ impl Fixture {
         id
     }
 
+    /// A disabled alert rule of the team, made directly in the database.
+    async fn alert(&self) -> String {
+        let id = hummbl::storage::new_id();
+        let now = hummbl::storage::now_ms();
+        sqlx::query(
+            "INSERT INTO alert_rules (id, team_id, name, condition, email, enabled, next_check_at, created_at, updated_at) \
+             VALUES ($1, $2, 'Budget', '{\"kind\":\"spend\",\"budget_micros\":5,\"projected\":false}', 0, 0, $3, $3, $3)",
+        )
+        .bind(&id)
+        .bind(&self.team)
+        .bind(now)
+        .execute(self.app.db.write())
+        .await
+        .expect("alert rule");
+        id
+    }
+
     /// A notification of `user`'s, made directly in the database.
     async fn notification(&self, user: &str) -> String {
         let id = hummbl::storage::new_id();
@@ -606,7 +623,24 @@ impl Fixture {
                     body: Body::None,
                 })
             }
-            "GET /api/schedules" | "GET /workflows/scheduler" => plain(route.path),
+            "GET /api/schedules" | "GET /workflows/scheduler" | "GET /api/alerts" => {
+                plain(route.path)
+            }
+            "POST /api/alerts" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({
+                    "name": format!("Budget {n}"), "condition": {"kind": "spend", "budget_micros": 5}})),
+            }),
+            "GET /api/alerts/{id}"
+            | "PATCH /api/alerts/{id}"
+            | "DELETE /api/alerts/{id}"
+            | "GET /api/alerts/{id}/events" => Some(Sample {
+                path: route.path.replace("{id}", &self.alert().await),
+                body: match route.method.as_str() {
+                    "PATCH" => Body::Json(serde_json::json!({"name": "Renamed"})),
+                    _ => Body::None,
+                },
+            }),
             "GET /notifications"
             | "GET /api/notifications"
             | "GET /api/notifications/stream"
@@ -615,7 +649,7 @@ impl Fixture {
             | "POST /notifications/read-all" => plain(route.path),
             "PUT /api/notifications/preferences" => Some(Sample {
                 path: route.path.into(),
-                body: Body::Json(serde_json::json!({"execution_succeeded": true})),
+                body: Body::Json(serde_json::json!({"in_app": {"execution_succeeded": true}})),
             }),
             "POST /api/notifications/{id}/read" | "POST /api/notifications/{id}/unread" => plain(
                 &route
@@ -821,6 +855,13 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /workflows/scheduler/{id}/run", Member),
     ("POST /workflows/scheduler/{id}/delete", Member),
     ("GET /api/schedules", Viewer),
+    // Alert rules.
+    ("GET /api/alerts", Viewer),
+    ("POST /api/alerts", Admin),
+    ("GET /api/alerts/{id}", Viewer),
+    ("PATCH /api/alerts/{id}", Admin),
+    ("DELETE /api/alerts/{id}", Admin),
+    ("GET /api/alerts/{id}/events", Viewer),
     ("GET /notifications", Viewer),
     ("POST /notifications/read-all", Viewer),
     ("POST /notifications/{id}/read", Viewer),

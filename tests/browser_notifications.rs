@@ -21,6 +21,7 @@ async fn notify(app: &TestApp, team: &str, user: &str, title: &str) {
         title: title.to_string(),
         message: "step only: provider said 400".into(),
         link: Some("/monitor".into()),
+        mail_by_default: false,
     };
     let created = hummbl::notifications::notify_in(&mut tx, &new, &[user.to_string()])
         .await

@@ -10,24 +10,10 @@ mod common;
 use std::time::Duration;
 
 use common::runtime::{Api, member_api, owner_api};
-use common::smtp::SmtpServer;
+use common::smtp::{SmtpServer, mail_to};
 use common::{TestApp, client};
 use hummbl::auth::Role;
 use serde_json::{Value, json};
-
-fn mail_to(server: &SmtpServer) -> impl FnOnce(&mut hummbl::config::Config) + '_ {
-    move |config| {
-        config.smtp_url = Some(server.url().into());
-        config.mail_from = "HUMMBL <hummbl@example.com>".into();
-        config.workers.mail_poll = Duration::from_millis(50);
-        config.workers.mail_retry = hummbl::mail::MailRetry {
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(300),
-            give_up: Duration::from_secs(3600),
-            lease: Duration::from_secs(30),
-        };
-    }
-}
 
 async fn accept(app: &TestApp, token: &str, name: &str) -> (u16, Value) {
     let response = client()

@@ -47,6 +47,7 @@ async fn notify(app: &TestApp, team: &str, users: &[&str], kind: NotificationTyp
         title: title.to_string(),
         message: format!("about {title}"),
         link: Some("/monitor".into()),
+        mail_by_default: false,
     };
     let recipients: Vec<String> = users.iter().map(ToString::to_string).collect();
     let created = hummbl::notifications::notify_in(&mut tx, &new, &recipients)
@@ -441,6 +442,7 @@ async fn the_badge_count_stays_exact_under_concurrent_changes() {
                     title: format!("arrival {i}"),
                     message: String::new(),
                     link: None,
+                    mail_by_default: false,
                 };
                 let created =
                     hummbl::notifications::notify_in(&mut tx, &new, std::slice::from_ref(&ada))

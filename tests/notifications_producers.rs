@@ -36,20 +36,6 @@ fn person(people: &[(Role, String, Api)], role: Role) -> (&str, &Api) {
         .expect("person")
 }
 
-/// The titles of the user's notifications of `kind`, newest first.
-async fn told(api: &Api, kind: &str) -> Vec<String> {
-    let (status, list) = api
-        .get(&format!("/api/notifications?type={kind}&limit=100"))
-        .await;
-    assert_eq!(status, 200, "{list}");
-    list["notifications"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|n| n["title"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 async fn one_step(api: &Api, fake: &Running, key: &str, name: &str, prompt: &str) -> String {
     let key = api.provider_key("openai", &fake.openai_base(), key).await;
     let agent = api.agent(name, "openai", "gpt-4o-mini", &key).await;
@@ -89,16 +75,16 @@ async fn failed_runs_reach_the_starter_and_followers_and_successes_only_who_aske
 
     assert_eq!(run_to_end(owner, &breaks).await["status"], "failed");
     assert_eq!(
-        told(owner, "execution_failed").await,
+        owner.told("execution_failed").await,
         ["Breaks failed"],
         "the starter"
     );
     assert_eq!(
-        told(member, "execution_failed").await,
+        member.told("execution_failed").await,
         ["Breaks failed"],
         "a follower"
     );
-    assert!(told(viewer, "execution_failed").await.is_empty(), "neither");
+    assert!(viewer.told("execution_failed").await.is_empty(), "neither");
     let (_, list) = member.get("/api/notifications?type=execution_failed").await;
     let failed = &list["notifications"][0];
     assert!(
@@ -113,12 +99,12 @@ async fn failed_runs_reach_the_starter_and_followers_and_successes_only_who_aske
 
     // Successes are opt-in, even for followers.
     assert_eq!(run_to_end(owner, &works).await["status"], "succeeded");
-    assert!(told(member, "execution_succeeded").await.is_empty());
+    assert!(member.told("execution_succeeded").await.is_empty());
     let (status, prefs) = member
         .send(
             Method::PUT,
             "/api/notifications/preferences",
-            Some(json!({"execution_succeeded": true})),
+            Some(json!({"in_app": {"execution_succeeded": true}})),
         )
         .await;
     assert_eq!(status, 200, "{prefs}");
@@ -131,11 +117,11 @@ async fn failed_runs_reach_the_starter_and_followers_and_successes_only_who_aske
     );
     assert_eq!(run_to_end(owner, &works).await["status"], "succeeded");
     assert_eq!(
-        told(member, "execution_succeeded").await,
+        member.told("execution_succeeded").await,
         ["Works succeeded"]
     );
     assert!(
-        told(owner, "execution_succeeded").await.is_empty(),
+        owner.told("execution_succeeded").await.is_empty(),
         "not a follower"
     );
 
@@ -148,21 +134,21 @@ async fn failed_runs_reach_the_starter_and_followers_and_successes_only_who_aske
         )
         .await;
     assert_eq!(run_to_end(owner, &breaks).await["status"], "failed");
-    assert_eq!(told(member, "execution_failed").await.len(), 1);
+    assert_eq!(member.told("execution_failed").await.len(), 1);
     owner
         .send(
             Method::PUT,
             "/api/notifications/preferences",
-            Some(json!({"execution_failed": false})),
+            Some(json!({"in_app": {"execution_failed": false}})),
         )
         .await;
     assert_eq!(run_to_end(owner, &breaks).await["status"], "failed");
-    assert_eq!(told(owner, "execution_failed").await.len(), 2, "turned off");
+    assert_eq!(owner.told("execution_failed").await.len(), 2, "turned off");
     let (status, bad) = owner
         .send(
             Method::PUT,
             "/api/notifications/preferences",
-            Some(json!({"execution_complete": true})),
+            Some(json!({"in_app": {"execution_complete": true}})),
         )
         .await;
     assert!((400..500).contains(&status), "{bad}");
@@ -187,12 +173,12 @@ async fn admins_hear_of_failed_key_tests_and_keys_refused_in_a_run_once() {
     assert_eq!(result["ok"], false);
     for api in [owner, admin] {
         assert_eq!(
-            told(api, "key_failed").await,
+            api.told("key_failed").await,
             ["Key openai test (openai) failed its test"]
         );
     }
     assert!(
-        told(member, "key_failed").await.is_empty(),
+        member.told("key_failed").await.is_empty(),
         "members cannot fix keys"
     );
 
@@ -201,7 +187,7 @@ async fn admins_hear_of_failed_key_tests_and_keys_refused_in_a_run_once() {
     for _ in 0..2 {
         assert_eq!(run_to_end(owner, &refused).await["status"], "failed");
     }
-    let titles = told(admin, "key_failed").await;
+    let titles = admin.told("key_failed").await;
     assert_eq!(
         titles
             .iter()
@@ -237,17 +223,17 @@ async fn a_resolved_error_that_recurs_tells_the_admins_and_who_resolved_it() {
         )
         .await;
     assert!(
-        told(admin, "error_reopened").await.is_empty(),
+        admin.told("error_reopened").await.is_empty(),
         "nothing reopened yet"
     );
     run_to_end(owner, &breaks).await;
     for api in [owner, admin, member] {
-        assert_eq!(told(api, "error_reopened").await.len(), 1);
+        assert_eq!(api.told("error_reopened").await.len(), 1);
     }
-    assert!(told(viewer, "error_reopened").await.is_empty());
+    assert!(viewer.told("error_reopened").await.is_empty());
     // Failing again while open tells no one again.
     run_to_end(owner, &breaks).await;
-    assert_eq!(told(admin, "error_reopened").await.len(), 1);
+    assert_eq!(admin.told("error_reopened").await.len(), 1);
     app.stop().await;
 }
 
@@ -271,7 +257,7 @@ async fn an_existing_account_hears_of_its_invitation_and_the_inviter_of_the_join
             201,
         )
         .await;
-    let received = told(&dee_api, "invitation_received").await;
+    let received = dee_api.told("invitation_received").await;
     assert_eq!(received.len(), 1);
     assert!(
         received[0].contains("invited you to Team of owner-invites"),
@@ -307,7 +293,7 @@ async fn an_existing_account_hears_of_its_invitation_and_the_inviter_of_the_join
         .map(|r| (r.status().as_u16(), r))
         .expect("accept");
     assert!((200..300).contains(&status), "{:?}", body.text().await);
-    let joined = told(admin, "invitation_accepted").await;
+    let joined = admin.told("invitation_accepted").await;
     assert_eq!(joined, ["User dee@example.com joined the team"]);
     app.stop().await;
 }
@@ -342,7 +328,7 @@ async fn schedules_tell_their_creator_of_skipped_slots_and_failed_runs() {
             )
             .await;
     }
-    let skipped = told(owner, "schedule_skipped").await;
+    let skipped = owner.told("schedule_skipped").await;
     assert!(!skipped.is_empty(), "the slow schedule skipped slots");
     assert!(
         skipped
@@ -359,16 +345,16 @@ async fn schedules_tell_their_creator_of_skipped_slots_and_failed_runs() {
     );
     // Wait for the last runs of the failing schedule to end.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let failed = told(owner, "schedule_failed").await;
+    let failed = owner.told("schedule_failed").await;
     assert!(!failed.is_empty());
     assert!(
         failed.iter().all(|t| t == "Scheduled run of Breaks failed"),
         "{failed:?}"
     );
     assert!(
-        told(owner, "execution_failed").await.is_empty(),
+        owner.told("execution_failed").await.is_empty(),
         "a scheduled run is the schedule's"
     );
-    assert!(told(viewer, "schedule_failed").await.is_empty());
+    assert!(viewer.told("schedule_failed").await.is_empty());
     app.stop().await;
 }

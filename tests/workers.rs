@@ -14,13 +14,15 @@ use hummbl::config::WorkerPeriods;
 
 /// The workers a `--demo` server must run, written apart from `workers::table`
 /// so that a row dropped from the table fails here.
-const EXPECTED: [&str; 7] = [
+const EXPECTED: [&str; 9] = [
     "maintenance",
     "request-stats",
     "retention",
     "runner",
     "scheduler",
     "mail",
+    "alerts",
+    "digests",
     "demo-live",
 ];
 
@@ -37,6 +39,8 @@ fn short_periods() -> WorkerPeriods {
         schedule_on_time: Duration::from_secs(60),
         mail_poll: fast,
         mail_retry: Default::default(),
+        alerts: fast,
+        digests: fast,
     }
 }
 
@@ -93,7 +97,7 @@ async fn without_demo_the_demo_worker_is_not_listed() {
         .iter()
         .map(|worker| worker.name)
         .collect();
-    assert_eq!(listed, EXPECTED[..6]);
+    assert_eq!(listed, EXPECTED[..8]);
     app.stop().await;
 }
 

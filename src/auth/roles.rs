@@ -42,18 +42,21 @@ pub enum Permission {
     ManageMembers,
     /// Enable and disable components.
     ManageComponents,
+    /// Create, change and delete alert rules.
+    ManageAlerts,
     /// Grant or remove the owner role, delete the team.
     ManageOwners,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Read,
         Permission::Operate,
         Permission::EditWorkflows,
         Permission::ManageKeys,
         Permission::ManageMembers,
         Permission::ManageComponents,
+        Permission::ManageAlerts,
         Permission::ManageOwners,
     ];
 
@@ -62,9 +65,10 @@ impl Permission {
         match self {
             Permission::Read => Role::Viewer,
             Permission::Operate | Permission::EditWorkflows => Role::Member,
-            Permission::ManageKeys | Permission::ManageMembers | Permission::ManageComponents => {
-                Role::Admin
-            }
+            Permission::ManageKeys
+            | Permission::ManageMembers
+            | Permission::ManageComponents
+            | Permission::ManageAlerts => Role::Admin,
             Permission::ManageOwners => Role::Owner,
         }
     }
@@ -129,6 +133,7 @@ mod tests {
                     ManageKeys,
                     ManageMembers,
                     ManageComponents,
+                    ManageAlerts,
                 ],
             ),
             (Role::Owner, &Permission::ALL),

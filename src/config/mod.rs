@@ -31,6 +31,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     invitation_days: Option<u64>,
+    notification_retention_days: Option<u32>,
     metrics_token: Option<String>,
     log_format: Option<String>,
     session_ttl_hours: Option<u64>,
@@ -71,6 +72,8 @@ pub struct Config {
     pub mail_from: String,
     /// How long an invitation's link works.
     pub invitation_lifetime: Duration,
+    /// Read notifications older than this are deleted (unread ones stay until read).
+    pub notification_retention_days: u32,
     /// When set, `GET /metrics` wants `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
     pub demo: bool,
@@ -120,6 +123,10 @@ pub struct WorkerPeriods {
     pub mail_poll: Duration,
     /// The mail worker's retry timing.
     pub mail_retry: crate::mail::MailRetry,
+    /// Each enabled alert rule is checked once per this period.
+    pub alerts: Duration,
+    /// Digests whose period ended are looked for this often.
+    pub digests: Duration,
 }
 
 impl Default for WorkerPeriods {
@@ -135,6 +142,8 @@ impl Default for WorkerPeriods {
             schedule_on_time: Duration::from_secs(60),
             mail_poll: Duration::from_secs(5),
             mail_retry: crate::mail::MailRetry::default(),
+            alerts: Duration::from_secs(30),
+            digests: Duration::from_secs(60),
         }
     }
 }
@@ -175,6 +184,7 @@ impl Config {
             smtp_url: None,
             mail_from: DEFAULT_MAIL_FROM.into(),
             invitation_lifetime: Duration::from_secs(DEFAULT_INVITATION_DAYS * 86_400),
+            notification_retention_days: DEFAULT_NOTIFICATION_RETENTION_DAYS,
             metrics_token: None,
             demo: false,
             log_format: LogFormat::Pretty,
@@ -231,6 +241,7 @@ impl Config {
             smtp_url,
             mail_from: mail_from(&file)?,
             invitation_lifetime: invitation_lifetime(&file)?,
+            notification_retention_days: notification_retention_days(&file)?,
             metrics_token,
             demo: serve.demo,
             log_format: log_format(serve, &file)?,
@@ -420,6 +431,18 @@ fn workers(file: &FileConfig) -> anyhow::Result<WorkerPeriods> {
 
 const DEFAULT_MAIL_FROM: &str = "HUMMBL <hummbl@localhost>";
 const DEFAULT_INVITATION_DAYS: u64 = 7;
+
+const DEFAULT_NOTIFICATION_RETENTION_DAYS: u32 = 180;
+
+fn notification_retention_days(file: &FileConfig) -> anyhow::Result<u32> {
+    let days = file
+        .notification_retention_days
+        .unwrap_or(DEFAULT_NOTIFICATION_RETENTION_DAYS);
+    if !(1..=3650).contains(&days) {
+        bail!("notification_retention_days must be between 1 and 3650");
+    }
+    Ok(days)
+}
 
 /// `HUMMBL_MAIL_FROM` or the file's `mail_from`: an address, with a name or not.
 fn mail_from(file: &FileConfig) -> anyhow::Result<String> {

@@ -1,4 +1,5 @@
-//! Mail, through an outbox. A change that causes a message (an invitation)
+//! Mail, through an outbox. A change that causes a message (an invitation, a
+//! notification someone wants by mail, a digest)
 //! writes an outbox row in its own transaction (`enqueue_in`); the `mail`
 //! worker claims due rows under a lease, composes each (an invitation's link
 //! is made at that moment, so no secret ever waits in the outbox), sends it
@@ -41,12 +42,18 @@ use crate::config::Config;
 #[serde(rename_all = "snake_case")]
 pub enum MailKind {
     Invitation,
+    /// One notification, to a recipient who wants its type by mail.
+    Notification,
+    /// A user's digest of unread notifications.
+    Digest,
 }
 
 impl MailKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Invitation => "invitation",
+            MailKind::Notification => "notification",
+            MailKind::Digest => "digest",
         }
     }
 }
@@ -57,6 +64,8 @@ impl std::str::FromStr for MailKind {
     fn from_str(text: &str) -> Result<MailKind, ()> {
         match text {
             "invitation" => Ok(MailKind::Invitation),
+            "notification" => Ok(MailKind::Notification),
+            "digest" => Ok(MailKind::Digest),
             _ => Err(()),
         }
     }
@@ -277,9 +286,16 @@ async fn claim_and_compose(state: &AppState, retry: MailRetry) -> anyhow::Result
             tx.rollback().await?;
             return Ok(None);
         };
+        let subject_id = row.subject_id.as_deref();
         let composed = match row.kind {
             MailKind::Invitation => {
-                crate::invitations::compose_mail(&mut tx, &state.config, row.subject_id.as_deref())
+                crate::invitations::compose_mail(&mut tx, &state.config, subject_id).await?
+            }
+            MailKind::Notification => {
+                crate::notifications::mail::compose_mail(&mut tx, &state.config, subject_id).await?
+            }
+            MailKind::Digest => {
+                crate::notifications::digest::compose_mail(&mut tx, &state.config, subject_id)
                     .await?
             }
         };

@@ -29,12 +29,16 @@ pub fn routes() -> Vec<Route> {
             .allowed(Permission::Read),
         Route::api(Method::POST, "/api/notifications/{id}/unread", mark_unread)
             .allowed(Permission::Read),
-        Route::api(Method::GET, "/api/notifications/preferences", preferences)
-            .allowed(Permission::Read),
+        Route::api(
+            Method::GET,
+            "/api/notifications/preferences",
+            super::preferences::show,
+        )
+        .allowed(Permission::Read),
         Route::api(
             Method::PUT,
             "/api/notifications/preferences",
-            set_preferences,
+            super::preferences::save,
         )
         .allowed(Permission::Read),
         Route::api(
@@ -296,110 +300,4 @@ pub async fn unfollow(
     workflow_of_team(&state, &principal, &id).await?;
     super::unsubscribe(&state.db, &id, &principal.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Preference {
-    #[serde(rename = "type")]
-    pub kind: NotificationType,
-    pub label: &'static str,
-    /// Whether this type shows in your notification center.
-    pub in_app: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Preferences {
-    pub preferences: Vec<Preference>,
-}
-
-async fn preferences_of(state: &AppState, user_id: &str) -> AppResult<Preferences> {
-    let preferences = super::preferences(&state.db, user_id)
-        .await?
-        .into_iter()
-        .map(|(kind, in_app)| Preference {
-            kind,
-            label: kind.label(),
-            in_app,
-        })
-        .collect();
-    Ok(Preferences { preferences })
-}
-
-/// Which types show in your notification center (every type, with defaults:
-/// all on but "execution succeeded").
-#[utoipa::path(get, path = "/api/notifications/preferences", tag = "notifications",
-    responses((status = 200, body = Preferences)))]
-pub async fn preferences(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> AppResult<Json<Preferences>> {
-    Ok(Json(preferences_of(&state, &principal.user_id).await?))
-}
-
-/// Choices to save: per type, whether it shows in the console. Types left
-/// out keep their setting.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PreferenceChanges {
-    pub execution_failed: Option<bool>,
-    pub execution_succeeded: Option<bool>,
-    pub schedule_failed: Option<bool>,
-    pub schedule_skipped: Option<bool>,
-    pub invitation_received: Option<bool>,
-    pub invitation_accepted: Option<bool>,
-    pub key_failed: Option<bool>,
-    pub error_reopened: Option<bool>,
-    pub alert_fired: Option<bool>,
-    pub alert_resolved: Option<bool>,
-}
-
-impl PreferenceChanges {
-    fn choices(&self) -> Vec<(NotificationType, bool)> {
-        [
-            (NotificationType::ExecutionFailed, self.execution_failed),
-            (
-                NotificationType::ExecutionSucceeded,
-                self.execution_succeeded,
-            ),
-            (NotificationType::ScheduleFailed, self.schedule_failed),
-            (NotificationType::ScheduleSkipped, self.schedule_skipped),
-            (
-                NotificationType::InvitationReceived,
-                self.invitation_received,
-            ),
-            (
-                NotificationType::InvitationAccepted,
-                self.invitation_accepted,
-            ),
-            (NotificationType::KeyFailed, self.key_failed),
-            (NotificationType::ErrorReopened, self.error_reopened),
-            (NotificationType::AlertFired, self.alert_fired),
-            (NotificationType::AlertResolved, self.alert_resolved),
-        ]
-        .into_iter()
-        .filter_map(|(kind, shown)| shown.map(|shown| (kind, shown)))
-        .collect()
-    }
-}
-
-/// Saves your choices and answers all of them.
-pub async fn save_preferences(
-    state: &AppState,
-    principal: &Principal,
-    changes: &PreferenceChanges,
-) -> AppResult<Preferences> {
-    super::set_preferences(&state.db, &principal.user_id, &changes.choices()).await?;
-    preferences_of(state, &principal.user_id).await
-}
-
-/// Change which types show in your notification center.
-#[utoipa::path(put, path = "/api/notifications/preferences", tag = "notifications",
-    request_body = PreferenceChanges,
-    responses((status = 200, body = Preferences)))]
-pub async fn set_preferences(
-    State(state): State<AppState>,
-    principal: Principal,
-    crate::api::ApiJson(changes): crate::api::ApiJson<PreferenceChanges>,
-) -> AppResult<Json<Preferences>> {
-    Ok(Json(save_preferences(&state, &principal, &changes).await?))
 }

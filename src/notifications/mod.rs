@@ -7,17 +7,20 @@
 //! as of that version, so every open tab can keep the newest count and badges
 //! never drift.
 
+pub mod digest;
 pub mod handlers;
+pub mod mail;
 pub mod page;
+pub mod preferences;
 pub mod producers;
 mod store;
 
 use serde::{Deserialize, Serialize};
 
 pub use store::{
-    Cursor, ListFilter, forget_team_in, list, mark, mark_all_read, members_among_in, preferences,
-    set_preferences, subscribe, subscribed, team_admins_in, unread_count, unsubscribe,
-    workflow_followers_in,
+    Cursor, ListFilter, delete_read_before, digest_settings, forget_team_in, list, mark,
+    mark_all_read, members_among_in, preferences, set_digest_settings, set_preferences, subscribe,
+    subscribed, team_admins_in, unread_count, unsubscribe, workflow_followers_in,
 };
 
 use crate::bus::{Bus, Kind};
@@ -144,6 +147,18 @@ pub struct NewNotification<'a> {
     pub title: String,
     pub message: String,
     pub link: Option<String>,
+    /// Mail it to recipients who did not choose for its type (an alert rule
+    /// with e-mail on); otherwise only those who asked for mail get one.
+    pub mail_by_default: bool,
+}
+
+/// One user's choice for one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypePreference {
+    pub kind: NotificationType,
+    pub in_app: bool,
+    /// None until chosen: then alerts follow their rule and other types send none.
+    pub email: Option<bool>,
 }
 
 /// The `notification.created` event: the notification and its recipient's
@@ -171,12 +186,16 @@ pub struct ReadChange {
 /// event about a rolled-back notification would be a ghost on the badge).
 #[must_use = "announce the notifications after the transaction commits"]
 #[derive(Debug, Default)]
-pub struct Created(Vec<(String, CreatedEvent)>);
+pub struct Created {
+    shown: Vec<(String, CreatedEvent)>,
+    /// Mails queued with them (the mail worker wants waking).
+    mailed: usize,
+}
 
 impl Created {
     /// Puts each notification on its recipient's feed (every replica's).
     pub fn announce(self, bus: &Bus) {
-        for (user_id, event) in self.0 {
+        for (user_id, event) in self.shown {
             bus.publish_to_user(
                 event.notification.team_id.clone(),
                 user_id,
@@ -186,21 +205,30 @@ impl Created {
         }
     }
 
+    /// How many notifications show in someone's console.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.shown.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.shown.is_empty()
+    }
+
+    /// Whether mail was queued with them.
+    pub fn mailed(&self) -> bool {
+        self.mailed > 0
     }
 
     pub fn extend(&mut self, other: Created) {
-        self.0.extend(other.0);
+        self.shown.extend(other.shown);
+        self.mailed += other.mailed;
     }
 }
 
-/// Writes `new` for each of `recipients` (each once, whatever the list holds),
-/// in the caller's transaction.
+/// Writes `new` for each of `recipients` (each once, whatever the list holds)
+/// who wants its type in the console or by mail, in the caller's transaction,
+/// and queues the mail. A recipient who wants it by mail only gets it already
+/// read: a record of what was sent, without a badge.
 pub async fn notify_in(
     tx: &mut Tx,
     new: &NewNotification<'_>,
@@ -210,17 +238,25 @@ pub async fn notify_in(
     // One order for every transaction that locks several inboxes: no deadlocks.
     recipients.sort();
     recipients.dedup();
-    let recipients = store::wanting_in(tx, new.kind, &recipients).await?;
+    let wants = store::wants_in(tx, new.kind, &recipients, new.mail_by_default).await?;
     let mut created = Created::default();
-    for user_id in recipients {
-        let (notification, unread) = store::insert_in(tx, &user_id, new).await?;
-        created.0.push((
-            user_id,
-            CreatedEvent {
-                notification,
-                unread,
-            },
-        ));
+    for (user_id, want) in wants {
+        if !want.in_app && !want.email {
+            continue;
+        }
+        let (notification, unread) = store::insert_in(tx, &user_id, new, !want.in_app).await?;
+        if want.email && mail::queue_in(tx, &user_id, &notification).await? {
+            created.mailed += 1;
+        }
+        if want.in_app {
+            created.shown.push((
+                user_id,
+                CreatedEvent {
+                    notification,
+                    unread,
+                },
+            ));
+        }
     }
     Ok(created)
 }

@@ -58,6 +58,7 @@ pub async fn execution_ended_in(
         title,
         message: ended.error.as_deref().map(clip).unwrap_or_default(),
         link: Some(format!("/monitor/{execution_id}")),
+        mail_by_default: false,
     };
     notify_in(tx, &new, &recipients).await
 }
@@ -85,6 +86,7 @@ pub async fn schedule_skipped_in(
         title: format!("Schedule of {workflow_name} skipped {skipped} {slots}"),
         message: clip(reason),
         link: Some(format!("/workflows/scheduler/{schedule_id}")),
+        mail_by_default: false,
     };
     notify_in(tx, &new, &recipients).await
 }
@@ -110,6 +112,7 @@ pub async fn invitation_received_in(
         title: format!("{who} invited you to {team_name}"),
         message: format!("The link to join is in the e-mail sent to {email}."),
         link: None,
+        mail_by_default: false,
     };
     notify_in(tx, &new, &[invitee]).await
 }
@@ -134,6 +137,7 @@ pub async fn invitation_accepted_in(
         title: format!("{name} joined the team"),
         message: format!("{email} accepted your invitation."),
         link: Some(format!("/team/members/{member_id}")),
+        mail_by_default: false,
     };
     notify_in(tx, &new, &recipients).await
 }
@@ -159,6 +163,7 @@ pub async fn key_failed_in(
         title: format!("Key {name} ({provider}) {what}"),
         message: clip(message),
         link: Some("/settings/api-keys".into()),
+        mail_by_default: false,
     };
     notify_in(tx, &new, &recipients).await
 }
@@ -180,6 +185,7 @@ pub async fn error_reopened_in(
         title: "A resolved error happened again".into(),
         message: clip(message),
         link: Some("/logs/errors?state=open".into()),
+        mail_by_default: false,
     };
     notify_in(tx, &new, &recipients).await
 }

@@ -304,6 +304,7 @@ fn permission_label(permission: Permission) -> &'static str {
         Permission::ManageKeys => "Add, edit, test and delete provider keys",
         Permission::ManageMembers => "Invite and remove members, change roles",
         Permission::ManageComponents => "Enable and disable components",
+        Permission::ManageAlerts => "Create, change and delete alert rules",
         Permission::ManageOwners => "Grant or remove the owner role, delete the team",
     }
 }

@@ -85,6 +85,20 @@ pub fn table(state: &AppState) -> Vec<Worker> {
             wake: Some(state.mailer.wake_signal()),
             tick: |state| Box::pin(crate::mail::tick(state)),
         },
+        Worker {
+            name: "alerts",
+            first: Duration::ZERO,
+            period: periods.alerts,
+            wake: None,
+            tick: |state| Box::pin(crate::alerts::check::tick(state)),
+        },
+        Worker {
+            name: "digests",
+            first: Duration::ZERO,
+            period: periods.digests,
+            wake: None,
+            tick: |state| Box::pin(crate::notifications::digest::tick(state)),
+        },
     ];
     if state.config.demo {
         workers.push(Worker {

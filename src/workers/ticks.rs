@@ -44,10 +44,13 @@ pub async fn flush_request_stats(state: &AppState, everything: bool) -> u64 {
 const RETENTION_BATCH: i64 = 2000;
 
 /// Prunes telemetry past its retention in small transactions until none is left
-/// (or shutdown), yielding between them so other writes interleave.
+/// (or shutdown), yielding between them so other writes interleave; then read
+/// notifications past theirs.
 pub async fn retention(state: AppState) -> anyhow::Result<u64> {
     let days = state.config.telemetry.retention_days;
-    let mut removed = 0;
+    let cutoff =
+        crate::storage::now_ms() - i64::from(state.config.notification_retention_days) * 86_400_000;
+    let mut removed = crate::notifications::delete_read_before(&state.db, cutoff).await?;
     loop {
         let batch = crate::telemetry::prune(&state.db, days, RETENTION_BATCH).await?;
         removed += batch;

@@ -156,6 +156,20 @@ impl Api {
         }
     }
 
+    /// The titles of this user's notifications of `kind`, newest first.
+    pub async fn told(&self, kind: &str) -> Vec<String> {
+        let (status, list) = self
+            .get(&format!("/api/notifications?type={kind}&limit=100"))
+            .await;
+        assert_eq!(status, 200, "{list}");
+        list["notifications"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|n| n["title"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     pub async fn wait_finished(&self, id: &str) -> Value {
         self.wait_for(id, Duration::from_secs(20), |e| {
             matches!(

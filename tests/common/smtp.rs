@@ -165,3 +165,19 @@ impl Drop for SmtpServer {
         self.stop();
     }
 }
+
+/// A configuration change that sends mail through `server`, with short
+/// polls and retries.
+pub fn mail_to(server: &SmtpServer) -> impl FnOnce(&mut hummbl::config::Config) + '_ {
+    move |config| {
+        config.smtp_url = Some(server.url().into());
+        config.mail_from = "HUMMBL <hummbl@example.com>".into();
+        config.workers.mail_poll = Duration::from_millis(50);
+        config.workers.mail_retry = hummbl::mail::MailRetry {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(300),
+            give_up: Duration::from_secs(3600),
+            lease: Duration::from_secs(30),
+        };
+    }
+}

@@ -3,6 +3,14 @@
 //! concurrent changes of one user), then changes the rows, then counts what is
 //! unread: so the count reported with a version is the count at that version.
 
+mod mail;
+mod preferences;
+mod reads;
+
+pub use mail::*;
+pub use preferences::*;
+pub(super) use reads::*;
+
 use super::{NewNotification, Notification, NotificationType, ReadChange, Unread};
 use crate::storage::sql::Sql;
 use crate::storage::{Db, Tx, decode_name, new_id, now_ms};
@@ -181,13 +189,14 @@ pub(super) async fn insert_in(
     tx: &mut Tx,
     user_id: &str,
     new: &NewNotification<'_>,
+    read: bool,
 ) -> Result<(Notification, Unread), sqlx::Error> {
     let version = bump_in(tx, user_id).await?;
     let id = new_id();
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO notifications (id, user_id, type, title, message, link, read, created_at, team_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO notifications (id, user_id, type, title, message, link, read, created_at, team_id, read_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(user_id)
@@ -195,9 +204,10 @@ pub(super) async fn insert_in(
     .bind(&new.title)
     .bind(&new.message)
     .bind(new.link.as_deref())
-    .bind(false)
+    .bind(read)
     .bind(now)
     .bind(new.team_id)
+    .bind(read.then_some(now))
     .execute(&mut **tx)
     .await?;
     let team_name: Option<String> = sqlx::query_scalar("SELECT name FROM teams WHERE id = $1")
@@ -211,7 +221,7 @@ pub(super) async fn insert_in(
         title: new.title.clone(),
         message: new.message.clone(),
         link: new.link.clone(),
-        read: false,
+        read,
         created_at: now,
         team_id: new.team_id.to_string(),
         team_name: team_name.unwrap_or_default(),
@@ -353,77 +363,6 @@ pub async fn workflow_followers_in(
     .await
 }
 
-/// Those of `users` who want `kind` in the console (their setting, else the
-/// type's default).
-pub async fn wanting_in(
-    tx: &mut Tx,
-    kind: NotificationType,
-    users: &[&String],
-) -> Result<Vec<String>, sqlx::Error> {
-    if users.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = Sql::new(
-        "SELECT user_id, in_app FROM notification_preferences WHERE type = ?",
-        kind.as_str(),
-    );
-    sql.and_in("user_id", users.iter().map(|user| user.as_str()));
-    let set: Vec<(String, i64)> = sql.query_as().fetch_all(&mut **tx).await?;
-    Ok(users
-        .iter()
-        .filter(|user| {
-            set.iter()
-                .find(|(id, _)| id == user.as_str())
-                .map_or(kind.shown_by_default(), |(_, in_app)| *in_app != 0)
-        })
-        .map(|user| user.to_string())
-        .collect())
-}
-
-/// The user's choice per type (every type, defaults filled in).
-pub async fn preferences(
-    db: &Db,
-    user_id: &str,
-) -> Result<Vec<(NotificationType, bool)>, sqlx::Error> {
-    let set: Vec<(String, i64)> =
-        sqlx::query_as("SELECT type, in_app FROM notification_preferences WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(db.read())
-            .await?;
-    Ok(NotificationType::ALL
-        .into_iter()
-        .map(|kind| {
-            let in_app = set
-                .iter()
-                .find(|(name, _)| name == kind.as_str())
-                .map_or(kind.shown_by_default(), |(_, in_app)| *in_app != 0);
-            (kind, in_app)
-        })
-        .collect())
-}
-
-/// Saves the user's choices for the given types.
-pub async fn set_preferences(
-    db: &Db,
-    user_id: &str,
-    choices: &[(NotificationType, bool)],
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    for (kind, in_app) in choices {
-        sqlx::query(
-            "INSERT INTO notification_preferences (user_id, type, in_app, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, type) DO UPDATE SET in_app = excluded.in_app, updated_at = excluded.updated_at",
-        )
-        .bind(user_id)
-        .bind(kind.as_str())
-        .bind(i64::from(*in_app))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await
-}
-
 /// Follows a workflow (again: nothing changes).
 pub async fn subscribe(db: &Db, workflow_id: &str, user_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -473,92 +412,4 @@ mod tests {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?} parsed");
         }
     }
-}
-
-// What the producers read about the event they report, in its transaction.
-
-/// An ended execution, with its workflow's name and its schedule's creator.
-#[derive(sqlx::FromRow)]
-pub(super) struct EndedExecution {
-    pub team_id: String,
-    pub workflow_id: String,
-    pub workflow_name: String,
-    pub user_id: Option<String>,
-    pub schedule_id: Option<String>,
-    pub schedule_owner: Option<String>,
-    pub error: Option<String>,
-}
-
-pub(super) async fn ended_execution_in(
-    tx: &mut Tx,
-    execution_id: &str,
-) -> Result<Option<EndedExecution>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT e.team_id, e.workflow_id, w.name AS workflow_name, e.user_id, e.schedule_id, \
-         s.created_by AS schedule_owner, e.error FROM executions e JOIN workflows w ON w.id = e.workflow_id \
-         LEFT JOIN schedules s ON s.id = e.schedule_id WHERE e.id = $1",
-    )
-    .bind(execution_id)
-    .fetch_optional(&mut **tx)
-    .await
-}
-
-/// A schedule's team, workflow id and name, and creator.
-pub(super) async fn schedule_of_in(
-    tx: &mut Tx,
-    schedule_id: &str,
-) -> Result<Option<(String, String, String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.team_id, s.workflow_id, w.name, s.created_by FROM schedules s \
-         JOIN workflows w ON w.id = s.workflow_id WHERE s.id = $1",
-    )
-    .bind(schedule_id)
-    .fetch_optional(&mut **tx)
-    .await
-}
-
-pub(super) async fn user_by_email_in(
-    tx: &mut Tx,
-    email: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
-/// A team's name and, when given, a user's.
-pub(super) async fn team_and_user_names_in(
-    tx: &mut Tx,
-    team_id: &str,
-    user_id: Option<&str>,
-) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.name, (SELECT u.name FROM users u WHERE u.id = $2) FROM teams t WHERE t.id = $1",
-    )
-    .bind(team_id)
-    .bind(user_id)
-    .fetch_optional(&mut **tx)
-    .await
-}
-
-pub(super) async fn user_name_and_email_in(
-    tx: &mut Tx,
-    user_id: &str,
-) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT name, email FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
-/// A provider key's team, label and provider.
-pub(super) async fn key_names_in(
-    tx: &mut Tx,
-    key_id: &str,
-) -> Result<Option<(String, Option<String>, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT team_id, label, provider FROM api_keys_secure WHERE id = $1")
-        .bind(key_id)
-        .fetch_optional(&mut **tx)
-        .await
 }

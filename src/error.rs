@@ -66,6 +66,17 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The message of a refusal naming `field` (for a form to show beside it).
+    pub fn message_for(&self, field: &str) -> Option<&str> {
+        match self {
+            AppError::Validation {
+                field: named,
+                message,
+            } if named == field => Some(message),
+            _ => None,
+        }
+    }
+
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> AppError {
         AppError::Validation {
             field: field.into(),

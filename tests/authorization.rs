@@ -623,9 +623,37 @@ impl Fixture {
                     body: Body::None,
                 })
             }
-            "GET /api/schedules" | "GET /workflows/scheduler" | "GET /api/alerts" => {
-                plain(route.path)
-            }
+            "GET /api/schedules"
+            | "GET /workflows/scheduler"
+            | "GET /api/alerts"
+            | "GET /notifications/alerts"
+            | "GET /notifications/settings" => plain(route.path),
+            "POST /notifications/settings" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("in_app.execution_failed", "on".into()),
+                    ("frequency", "off".into()),
+                ]),
+            }),
+            "POST /workflows/{id}/follow" => Some(Sample {
+                path: route
+                    .path
+                    .replace("{id}", &self.workflow(&acting_user, n).await),
+                body: Body::Form(vec![("follow", "true".into())]),
+            }),
+            "POST /notifications/alerts" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("name", format!("Budget {n}")),
+                    ("kind", "spend".into()),
+                    ("budget_usd", "5".into()),
+                ]),
+            }),
+            "POST /notifications/alerts/{id}/enabled"
+            | "POST /notifications/alerts/{id}/delete" => Some(Sample {
+                path: route.path.replace("{id}", &self.alert().await),
+                body: Body::Form(vec![("enabled", "true".into())]),
+            }),
             "POST /api/alerts" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(serde_json::json!({
@@ -856,6 +884,13 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /workflows/scheduler/{id}/delete", Member),
     ("GET /api/schedules", Viewer),
     // Alert rules.
+    ("GET /notifications/alerts", Viewer),
+    ("POST /notifications/alerts", Admin),
+    ("POST /notifications/alerts/{id}/enabled", Admin),
+    ("POST /notifications/alerts/{id}/delete", Admin),
+    ("GET /notifications/settings", Viewer),
+    ("POST /notifications/settings", Viewer),
+    ("POST /workflows/{id}/follow", Viewer),
     ("GET /api/alerts", Viewer),
     ("POST /api/alerts", Admin),
     ("GET /api/alerts/{id}", Viewer),

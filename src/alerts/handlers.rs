@@ -22,6 +22,26 @@ pub fn routes() -> Vec<Route> {
         Route::api(Method::PATCH, "/api/alerts/{id}", update).allowed(Permission::ManageAlerts),
         Route::api(Method::DELETE, "/api/alerts/{id}", delete).allowed(Permission::ManageAlerts),
         Route::api(Method::GET, "/api/alerts/{id}/events", events).allowed(Permission::Read),
+        Route::page(Method::GET, "/notifications/alerts", super::page::show)
+            .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/notifications/alerts",
+            super::page::create_form,
+        )
+        .allowed(Permission::ManageAlerts),
+        Route::page(
+            Method::POST,
+            "/notifications/alerts/{id}/enabled",
+            super::page::enabled_form,
+        )
+        .allowed(Permission::ManageAlerts),
+        Route::page(
+            Method::POST,
+            "/notifications/alerts/{id}/delete",
+            super::page::delete_form,
+        )
+        .allowed(Permission::ManageAlerts),
     ]
     .into_iter()
     .map(|route| route.component(NOTIFICATION_CENTER))

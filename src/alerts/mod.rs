@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod handlers;
+pub mod page;
 mod store;
 
 use serde::{Deserialize, Serialize};

@@ -53,6 +53,24 @@ pub fn routes() -> Vec<Route> {
             .allowed(Permission::Read),
         Route::page(Method::GET, "/notifications", super::page::show).allowed(Permission::Read),
         Route::page(
+            Method::GET,
+            "/notifications/settings",
+            super::settings::show,
+        )
+        .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/notifications/settings",
+            super::settings::save_form,
+        )
+        .allowed(Permission::Read),
+        Route::page(
+            Method::POST,
+            "/workflows/{id}/follow",
+            super::page::follow_form,
+        )
+        .allowed(Permission::Read),
+        Route::page(
             Method::POST,
             "/notifications/read-all",
             super::page::read_all_form,
@@ -256,6 +274,22 @@ pub struct Subscription {
     pub subscribed: bool,
 }
 
+/// Follows or stops following a workflow of the principal's team.
+pub async fn set_following(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    follow: bool,
+) -> AppResult<()> {
+    workflow_of_team(state, principal, id).await?;
+    if follow {
+        super::subscribe(&state.db, id, &principal.user_id).await?;
+    } else {
+        super::unsubscribe(&state.db, id, &principal.user_id).await?;
+    }
+    Ok(())
+}
+
 async fn workflow_of_team(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
     crate::workflows::get(&state.db, &principal.team_id, id)
         .await?
@@ -284,8 +318,7 @@ pub async fn follow(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<Subscription>> {
-    workflow_of_team(&state, &principal, &id).await?;
-    super::subscribe(&state.db, &id, &principal.user_id).await?;
+    set_following(&state, &principal, &id, true).await?;
     Ok(Json(Subscription { subscribed: true }))
 }
 
@@ -297,7 +330,6 @@ pub async fn unfollow(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    workflow_of_team(&state, &principal, &id).await?;
-    super::unsubscribe(&state.db, &id, &principal.user_id).await?;
+    set_following(&state, &principal, &id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,14 +63,14 @@ fn render(notification: &Notification, base: &str) -> Composed {
         text.push_str(&format!("Open it: {link}\n"));
     }
     text.push_str(&format!(
-        "\nChoose what you receive by mail: {base}/notifications#preferences\n"
+        "\nChoose what you receive by mail: {base}/notifications/settings\n"
     ));
     let body = html! {
         h1 style="font-size: 20px;" { (notification.title) }
         @if !notification.message.is_empty() { p { (notification.message) } }
         p style="color: #44444f;" { "Team: " (notification.team_name) }
         @if let Some(link) = &link { p { a href=(link) { "Open it in HUMMBL" } } }
-        p style="font-size: 13px;" { a href={ (base) "/notifications#preferences" } { "Choose what you receive by mail" } }
+        p style="font-size: 13px;" { a href={ (base) "/notifications/settings" } { "Choose what you receive by mail" } }
     };
     Composed {
         text,

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod page;
 pub mod preferences;
 pub mod producers;
+pub mod settings;
 mod store;
 
 use serde::{Deserialize, Serialize};

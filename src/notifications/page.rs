@@ -116,6 +116,24 @@ pub async fn toggle_form(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct FollowForm {
+    follow: bool,
+}
+
+/// The workflow page's Follow button: back to the workflow.
+pub async fn follow_form(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Form(form): Form<FollowForm>,
+) -> Response {
+    match super::handlers::set_following(&state, &principal, &id, form.follow).await {
+        Ok(()) => Redirect::to(&format!("/workflows/{id}")).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
 pub async fn read_all_form(State(state): State<AppState>, principal: Principal) -> Response {
     match read_all_of(&state, &principal).await {
         Ok(_) => Redirect::to(PATH).into_response(),
@@ -163,8 +181,12 @@ pub fn render(view: &NotificationsView) -> Markup {
                 @if view.unread.unread == 0 { "Nothing unread." }
                 @else { (view.unread.unread) " unread." }
             }
-            form method="post" action="/notifications/read-all" {
-                button.button.button-small type="submit" disabled[view.unread.unread == 0] { "Mark all read" }
+            div.header-actions {
+                form method="post" action="/notifications/read-all" {
+                    button.button.button-small type="submit" disabled[view.unread.unread == 0] { "Mark all read" }
+                }
+                a.button.button-small href=(super::settings::PATH) { "Settings" }
+                a.button.button-small href=(crate::alerts::page::PATH) { "Alert rules" }
             }
         }
         (filters(view))

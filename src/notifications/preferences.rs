@@ -48,6 +48,22 @@ pub struct TypeChoices {
 }
 
 impl TypeChoices {
+    /// A choice for every type.
+    pub fn each(choice: impl Fn(NotificationType) -> Option<bool>) -> TypeChoices {
+        TypeChoices {
+            execution_failed: choice(NotificationType::ExecutionFailed),
+            execution_succeeded: choice(NotificationType::ExecutionSucceeded),
+            schedule_failed: choice(NotificationType::ScheduleFailed),
+            schedule_skipped: choice(NotificationType::ScheduleSkipped),
+            invitation_received: choice(NotificationType::InvitationReceived),
+            invitation_accepted: choice(NotificationType::InvitationAccepted),
+            key_failed: choice(NotificationType::KeyFailed),
+            error_reopened: choice(NotificationType::ErrorReopened),
+            alert_fired: choice(NotificationType::AlertFired),
+            alert_resolved: choice(NotificationType::AlertResolved),
+        }
+    }
+
     pub fn get(&self, kind: NotificationType) -> Option<bool> {
         match kind {
             NotificationType::ExecutionFailed => self.execution_failed,
@@ -132,7 +148,8 @@ impl DigestChoice {
     }
 }
 
-async fn preferences_of(state: &AppState, user_id: &str) -> AppResult<Preferences> {
+/// The user's choices now, every type listed.
+pub async fn current(state: &AppState, user_id: &str) -> AppResult<Preferences> {
     let (types, digest) = tokio::try_join!(
         super::preferences(&state.db, user_id),
         super::digest_settings(&state.db, user_id),
@@ -160,7 +177,7 @@ pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<Preferences>> {
-    Ok(Json(preferences_of(&state, &principal.user_id).await?))
+    Ok(Json(current(&state, &principal.user_id).await?))
 }
 
 /// Saves your choices and answers all of them (the page's form comes here too).
@@ -183,7 +200,7 @@ pub async fn apply(
         .map(|kind| (kind, in_app.get(kind), email.get(kind)))
         .collect();
     super::set_preferences(&state.db, user_id, &choices).await?;
-    preferences_of(state, user_id).await
+    current(state, user_id).await
 }
 
 /// Change which types show in your notification center, which come by

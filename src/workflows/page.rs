@@ -113,16 +113,19 @@ pub struct WorkflowView {
     pub agents: HashMap<String, String>,
     pub may_run: bool,
     pub may_edit: bool,
+    /// Whether the viewer follows it (hears of its failed runs).
+    pub following: bool,
     /// A refused run: the input sent and why.
     pub refused: Option<(String, AppError)>,
 }
 
 async fn load_one(state: &AppState, principal: &Principal, id: &str) -> AppResult<WorkflowView> {
     let team = principal.team_id.as_str();
-    let (workflow, versions, agents) = tokio::try_join!(
+    let (workflow, versions, agents, following) = tokio::try_join!(
         super::get(&state.db, team, id),
         super::versions(&state.db, team, id),
         crate::agents::list(&state.db, team),
+        crate::notifications::subscribed(&state.db, id, &principal.user_id),
     )?;
     Ok(WorkflowView {
         workflow: workflow.ok_or(AppError::NotFound)?,
@@ -130,6 +133,7 @@ async fn load_one(state: &AppState, principal: &Principal, id: &str) -> AppResul
         agents: agents.into_iter().map(|a| (a.id, a.name)).collect(),
         may_run: principal.can(Permission::Operate),
         may_edit: principal.can(Permission::EditWorkflows),
+        following,
         refused: None,
     })
 }
@@ -182,8 +186,17 @@ pub fn render_workflow(view: &WorkflowView) -> Markup {
         header.page-header {
             h1 { (workflow.name) " " span.badge { "v" (workflow.version) } }
             @if let Some(description) = &workflow.description { p.lede { (description) } }
-            @if view.may_edit {
-                a.button href={"/workflows/" (workflow.id) "/edit"} { "Edit steps" }
+            div.header-actions {
+                @if view.may_edit {
+                    a.button href={"/workflows/" (workflow.id) "/edit"} { "Edit steps" }
+                }
+                form method="post" action={"/workflows/" (workflow.id) "/follow"} {
+                    input type="hidden" name="follow" value=(!view.following);
+                    button.button #follow type="submit" aria-pressed=(view.following)
+                        title="Followers hear of every failed run, whoever started it" {
+                        (if view.following { "Following" } else { "Follow" })
+                    }
+                }
             }
         }
         @if view.may_run {
@@ -369,10 +382,15 @@ mod tests {
             agents: HashMap::from([("a-1".to_string(), "Writer".to_string())]),
             may_run: true,
             may_edit: true,
+            following: false,
             refused: None,
         };
         let html = render_workflow(&view).into_string();
         assert!(html.contains(r#"action="/workflows/w-1/run""#));
+        assert!(
+            html.contains(r#"action="/workflows/w-1/follow""#),
+            "a Follow button"
+        );
         assert!(
             html.contains("&quot;audience&quot;: &quot;&quot;")
                 && html.contains("&quot;topic&quot;")
@@ -385,6 +403,7 @@ mod tests {
             ..view
         };
         let html = render_workflow(&viewer).into_string();
-        assert!(!html.contains("<form") && !html.contains("/edit\""));
+        assert!(!html.contains("/run\"") && !html.contains("/edit\""));
+        assert!(html.contains("/follow\""), "viewers may follow");
     }
 }

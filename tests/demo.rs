@@ -129,6 +129,23 @@ async fn the_demo_history_is_consistent_priced_and_labelled_simulated() {
     let agents = agents["agents"].as_array().expect("agents");
     assert_eq!(agents.len(), 6);
     assert!(agents.iter().all(|a| a["provider"] == "simulated"));
+    let (_, alerts) = api.get("/api/alerts").await;
+    let kinds: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .expect("alert rules")
+        .iter()
+        .filter_map(|rule| rule["condition"]["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "spend",
+            "error_rate",
+            "long_running",
+            "consecutive_failures"
+        ],
+        "one demo rule of each kind"
+    );
 
     // A demo workflow runs on the simulated provider, calling nothing.
     let (_, workflows) = api.get("/api/workflows").await;

@@ -244,6 +244,56 @@ pub async fn delete(db: &Db, actor: &Principal, id: &str) -> AppResult<()> {
     }
 }
 
+/// The demo's rules: a monthly budget (projected), the team's error rate, a
+/// workflow failing in a row, and runs that hang; checked like any others.
+pub async fn seed(db: &Db, team_id: &str, owner: &str, watched: Option<&str>) -> AppResult<()> {
+    let mut rules = vec![
+        (
+            "Monthly budget",
+            Condition::Spend {
+                budget_micros: 50_000_000,
+                projected: true,
+            },
+        ),
+        (
+            "Team error rate above 15 %",
+            Condition::ErrorRate {
+                workflow_id: None,
+                threshold_percent: 15.0,
+                window_minutes: 60,
+                min_executions: 5,
+            },
+        ),
+        (
+            "Runs longer than 10 minutes",
+            Condition::LongRunning {
+                workflow_id: None,
+                minutes: 10,
+            },
+        ),
+    ];
+    if let Some(workflow_id) = watched {
+        rules.push((
+            "Weekly brief keeps failing",
+            Condition::ConsecutiveFailures {
+                workflow_id: workflow_id.to_string(),
+                failures: 3,
+            },
+        ));
+    }
+    let actor = crate::audit::Actor::user(team_id, owner);
+    for (name, condition) in rules {
+        let fields = RuleFields {
+            name: name.to_string(),
+            condition,
+            email: false,
+            enabled: true,
+        };
+        store::insert(db, actor, &fields).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,12 +113,13 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
     };
     history::generate(db, &context.team_id, &actors, &runtime, &spec, |_| {}).await?;
     seed_notifications(db, &context.team_id, &actors, &runtime).await?;
-    // The weekly brief runs on Monday mornings in Berlin.
-    if let Some(brief) = runtime
+    let brief = runtime
         .workflows
         .iter()
-        .find(|w| w.name == "Weekly market brief")
-    {
+        .find(|w| w.name == "Weekly market brief");
+    crate::alerts::seed(db, &context.team_id, &owner, brief.map(|w| w.id.as_str())).await?;
+    // The weekly brief runs on Monday mornings in Berlin.
+    if let Some(brief) = brief {
         crate::schedules::seed(
             db,
             &context.team_id,

@@ -46,6 +46,8 @@ fn screenshot_of(path: &str) -> Option<&'static str> {
         "/settings/api-keys" => Some("api-keys.png"),
         "/agents" => Some("agents.png"),
         "/workflows" => Some("workflows.png"),
+        "/notifications/alerts" => Some("alerts.png"),
+        "/notifications/settings" => Some("notification-settings.png"),
         _ if path.starts_with("/workflows/")
             && path.matches('/').count() == 2
             && path != "/workflows/new" =>
@@ -65,6 +67,10 @@ async fn no_page_of_the_console_violates_the_content_security_policy() {
     hummbl::demo::seed(&app.db, &app.state.vault)
         .await
         .expect("demo data");
+    // The demo's alert rules checked once, as the worker would within 30 s.
+    hummbl::alerts::check::tick(app.state.clone())
+        .await
+        .expect("alert check");
 
     // Anonymous: the login form and the error page without the shell.
     open(&browser, &app, "/login").await;

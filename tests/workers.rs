@@ -105,11 +105,40 @@ async fn without_demo_the_demo_worker_is_not_listed() {
 async fn retention_and_request_statistics_run_on_their_own() {
     let app = TestApp::spawn_with(|config| {
         config.telemetry.retention_days = 30;
+        config.notification_retention_days = 180;
         config.workers = short_periods();
     })
     .await;
     let now = hummbl::storage::now_ms();
     let day = 86_400_000;
+    // Notifications: read ones past 180 days go, unread ones stay until read.
+    let (user, team) = app
+        .user(
+            "kept@example.com",
+            "kept-password-1",
+            None,
+            hummbl::auth::Role::Owner,
+        )
+        .await;
+    for (id, age_days, read_at) in [
+        ("n-old-read", 200, Some(now)),
+        ("n-old-unread", 200, None),
+        ("n-recent-read", 10, Some(now)),
+    ] {
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, type, title, message, link, read, created_at, team_id, read_at) \
+             VALUES ($1, $2, 'execution_failed', 'x', '', NULL, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(&user)
+        .bind(read_at.is_some())
+        .bind(now - age_days * day)
+        .bind(&team)
+        .bind(read_at)
+        .execute(app.db.write())
+        .await
+        .expect("insert a notification");
+    }
     for (id, age_days) in [("old-1", 45), ("old-2", 31), ("recent", 29)] {
         sqlx::query(
             "INSERT INTO user_actions (id, action_type, component_id, timestamp) \
@@ -140,6 +169,18 @@ async fn retention_and_request_statistics_run_on_their_own() {
         Duration::from_secs(20),
         "old actions were never pruned",
         || async { remaining().await == ["recent"] },
+    )
+    .await;
+    let kept = || async {
+        sqlx::query_scalar::<_, String>("SELECT id FROM notifications ORDER BY id")
+            .fetch_all(app.db.read())
+            .await
+            .expect("notifications")
+    };
+    eventually(
+        Duration::from_secs(20),
+        "old read notifications were never pruned",
+        || async { kept().await == ["n-old-unread", "n-recent-read"] },
     )
     .await;
     eventually(

@@ -308,6 +308,11 @@ pub mod shapes {
             "Shown as the price's source; at most 500 characters once trimmed; blank means none")
     );
     shape!(
+        /// Where an entered pilot value comes from.
+        EnteredSource => text(trimmed(1, 300, true),
+            "1 to 300 characters once trimmed: a time-tracking export, a component analysis…")
+    );
+    shape!(
         /// A step's prompt template.
         Prompt => text(format!("[^{TRIMMED}]"), "1 to 100000 characters, not only whitespace; \
             `{{input.NAME}}`, `{{input}}` and `{{steps.ID.output}}` (ID among the step's \

@@ -207,6 +207,7 @@ pub fn routes() -> Vec<crate::routes::Route> {
     routes.extend(crate::schedules::handlers::routes());
     routes.extend(crate::notifications::handlers::routes());
     routes.extend(crate::alerts::handlers::routes());
+    routes.extend(crate::pilot::handlers::routes());
     routes.extend(crate::executions::routes());
     routes.extend(crate::prices::handlers::routes());
     routes.extend(crate::analytics::routes());

@@ -22,6 +22,7 @@ pub mod invitations;
 pub mod mail;
 pub mod notifications;
 pub mod ops;
+pub mod pilot;
 pub mod prices;
 pub mod provider_keys;
 pub mod providers;

@@ -187,6 +187,15 @@ impl Fixture {
         id
     }
 
+    /// A frozen pilot snapshot of the team.
+    async fn pilot_snapshot(&self) -> String {
+        let owner = self.user(Role::Owner).to_string();
+        hummbl::pilot::freeze(&self.app.db, hummbl::audit::Actor::user(&self.team, &owner))
+            .await
+            .expect("snapshot")
+            .id
+    }
+
     /// A notification of `user`'s, made directly in the database.
     async fn notification(&self, user: &str) -> String {
         let id = hummbl::storage::new_id();
@@ -628,6 +637,37 @@ impl Fixture {
             | "GET /api/alerts"
             | "GET /notifications/alerts"
             | "GET /notifications/settings" => plain(route.path),
+            "GET /api/pilot" | "GET /api/pilot/snapshots" | "GET /pilot" => plain(route.path),
+            "PUT /api/pilot" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(
+                    serde_json::json!({"build_hours": {"value": 10, "source": "export"}}),
+                ),
+            }),
+            "POST /api/pilot/snapshots" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({})),
+            }),
+            "POST /pilot/snapshots" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(Vec::new()),
+            }),
+            "GET /api/pilot/snapshots/{id}" | "GET /api/pilot/snapshots/{id}/export" => {
+                plain(&route.path.replace("{id}", &self.pilot_snapshot().await))
+            }
+            "POST /pilot" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Form(vec![
+                    ("window_start", "2027-01-01".into()),
+                    ("window_end", "2027-01-31".into()),
+                    ("targets.pages_built", "8".into()),
+                    ("targets.build_hours", "120".into()),
+                    ("targets.code_reuse", "70".into()),
+                    ("targets.user_adoption", "60".into()),
+                    ("targets.performance", "1000".into()),
+                    ("targets.error_rate", "1".into()),
+                ]),
+            }),
             "POST /notifications/settings" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Form(vec![
@@ -883,6 +923,16 @@ const POLICY: &[(&str, Least)] = &[
     ("POST /workflows/scheduler/{id}/run", Member),
     ("POST /workflows/scheduler/{id}/delete", Member),
     ("GET /api/schedules", Viewer),
+    // The pilot evaluation.
+    ("GET /pilot", Viewer),
+    ("POST /pilot", Admin),
+    ("POST /pilot/snapshots", Admin),
+    ("GET /api/pilot", Viewer),
+    ("PUT /api/pilot", Admin),
+    ("GET /api/pilot/snapshots", Viewer),
+    ("POST /api/pilot/snapshots", Admin),
+    ("GET /api/pilot/snapshots/{id}", Viewer),
+    ("GET /api/pilot/snapshots/{id}/export", Viewer),
     // Alert rules.
     ("GET /notifications/alerts", Viewer),
     ("POST /notifications/alerts", Admin),

@@ -44,12 +44,14 @@ pub enum Permission {
     ManageComponents,
     /// Create, change and delete alert rules.
     ManageAlerts,
+    /// Set the pilot's window, targets and entered values; freeze snapshots.
+    ManagePilot,
     /// Grant or remove the owner role, delete the team.
     ManageOwners,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Read,
         Permission::Operate,
         Permission::EditWorkflows,
@@ -57,6 +59,7 @@ impl Permission {
         Permission::ManageMembers,
         Permission::ManageComponents,
         Permission::ManageAlerts,
+        Permission::ManagePilot,
         Permission::ManageOwners,
     ];
 
@@ -68,7 +71,8 @@ impl Permission {
             Permission::ManageKeys
             | Permission::ManageMembers
             | Permission::ManageComponents
-            | Permission::ManageAlerts => Role::Admin,
+            | Permission::ManageAlerts
+            | Permission::ManagePilot => Role::Admin,
             Permission::ManageOwners => Role::Owner,
         }
     }
@@ -134,6 +138,7 @@ mod tests {
                     ManageMembers,
                     ManageComponents,
                     ManageAlerts,
+                    ManagePilot,
                 ],
             ),
             (Role::Owner, &Permission::ALL),

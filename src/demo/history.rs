@@ -439,6 +439,10 @@ const PAGES: &[&str] = &[
     "token-usage",
     "execution-monitor",
     "error-logs",
+    "team-members",
+    "api-keys",
+    "workflow-scheduler",
+    "notification-center",
 ];
 const ACTION_HEAD: &str = "INSERT INTO user_actions (id, team_id, user_id, action_type, component_id, payload, timestamp, \
     session_id, external_user_id, source, received_at)";

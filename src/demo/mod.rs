@@ -4,6 +4,7 @@
 
 pub mod history;
 pub mod live;
+mod pilot;
 pub mod runtime;
 mod store;
 
@@ -113,6 +114,7 @@ pub async fn seed(db: &Db, vault: &crate::vault::Vault) -> anyhow::Result<DemoOu
     };
     history::generate(db, &context.team_id, &actors, &runtime, &spec, |_| {}).await?;
     seed_notifications(db, &context.team_id, &actors, &runtime).await?;
+    pilot::seed(db, &context.team_id, &owner, spec.end_ms, spec.days).await?;
     let brief = runtime
         .workflows
         .iter()

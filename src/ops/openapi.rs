@@ -62,6 +62,12 @@ use crate::routes::{Access, Route};
         crate::alerts::handlers::update,
         crate::alerts::handlers::delete,
         crate::alerts::handlers::events,
+        crate::pilot::handlers::get,
+        crate::pilot::handlers::put,
+        crate::pilot::handlers::list_snapshots,
+        crate::pilot::handlers::freeze,
+        crate::pilot::handlers::get_snapshot,
+        crate::pilot::handlers::export_snapshot,
         crate::invitations::handlers::list,
         crate::invitations::handlers::create,
         crate::invitations::handlers::resend,
@@ -130,6 +136,7 @@ use crate::routes::{Access, Route};
         (name = "errors", description = "Failed steps grouped by fingerprint; resolve and reopen"),
         (name = "notifications", description = "Your notifications, their read state and live stream; following workflows"),
         (name = "alerts", description = "Alert rules: error rate, spend, consecutive failures, long runs; their state and firings"),
+        (name = "pilot", description = "The pilot evaluation: six metrics, the decision, snapshots"),
         (name = "ops", description = "Operations"),
     )
 )]

@@ -329,6 +329,20 @@ fn write_batch(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
             .iter()
             .filter_map(|row| Some((row.team_id.as_str(), row.timestamp, row.user_id.as_deref()?))),
     )?;
+    crate::analytics::rollups::add_page_viewers(
+        bulk,
+        actions
+            .iter()
+            .filter(|row| row.action_type == "page_view")
+            .filter_map(|row| {
+                Some((
+                    row.team_id.as_str(),
+                    row.timestamp,
+                    row.component_id.as_str(),
+                    row.user_id.as_deref()?,
+                ))
+            }),
+    )?;
     let metrics: Vec<&MetricRow> = batch.rows.iter().flat_map(|rows| &rows.metrics).collect();
     bulk.insert(
         &METRICS,

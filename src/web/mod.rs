@@ -104,6 +104,13 @@ pub const NAV: &[NavEntry] = &[
         component: Some(crate::components::id::NOTIFICATION_CENTER),
     },
     NavEntry {
+        label: "Pilot evaluation",
+        path: "/pilot",
+        section: "Console",
+        permission: Permission::Read,
+        component: Some(crate::components::id::PILOT_EVALUATION),
+    },
+    NavEntry {
         label: "Team members",
         path: "/team",
         section: "Settings",

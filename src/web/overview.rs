@@ -305,6 +305,9 @@ fn permission_label(permission: Permission) -> &'static str {
         Permission::ManageMembers => "Invite and remove members, change roles",
         Permission::ManageComponents => "Enable and disable components",
         Permission::ManageAlerts => "Create, change and delete alert rules",
+        Permission::ManagePilot => {
+            "Set the pilot's window, targets and entered values; freeze snapshots"
+        }
         Permission::ManageOwners => "Grant or remove the owner role, delete the team",
     }
 }

@@ -190,6 +190,37 @@ pub fn add_active_users<'a>(
     )
 }
 
+/// Who viewed which page on which day, as bulk writes add them.
+const PAGE_VIEWERS: Insert<4> = Insert {
+    table: "rollup_page_viewers_daily",
+    columns: ["team_id", "day", "component_id", "user_id"],
+    skip_conflicts_on: Some("(team_id, day, component_id, user_id)"),
+};
+
+/// Adds the console users' page views, given as (team, moment, page, user),
+/// in the telemetry writer's bulk transaction: a thousand views of one page by
+/// one user on one day make one row (the pilot counts users, not rows).
+pub fn add_page_viewers<'a>(
+    bulk: &mut Bulk<'_>,
+    seen: impl IntoIterator<Item = (&'a str, i64, &'a str, &'a str)>,
+) -> Result<(), BulkError> {
+    let viewers: BTreeSet<(&str, i64, &str, &str)> = seen
+        .into_iter()
+        .map(|(team, at, page, user)| (team, day_of(at), page, user))
+        .collect();
+    bulk.insert(
+        &PAGE_VIEWERS,
+        viewers.iter().map(|&(team, day, page, user)| {
+            [
+                Param::Text(Some(team)),
+                Param::Int(day),
+                Param::Text(Some(page)),
+                Param::Text(Some(user)),
+            ]
+        }),
+    )
+}
+
 /// Recomputes every roll-up (of one team, or all) from the raw rows, in one
 /// transaction. On PostgreSQL the roll-up tables are locked meanwhile, so an
 /// execution finishing during the rebuild adds itself after it, not twice.
@@ -204,6 +235,7 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
             "rollup_steps_daily",
             "rollup_team_hourly",
             "rollup_active_users_daily",
+            "rollup_page_viewers_daily",
         ],
     )
     .await?;
@@ -241,6 +273,14 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
             "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
              SELECT DISTINCT team_id, timestamp - (timestamp % 86400000), user_id FROM user_actions \
              WHERE user_id IS NOT NULL AND team_id IS NOT NULL{team_filter} ON CONFLICT (team_id, day, user_id) DO NOTHING"
+        ),
+        format!("DELETE FROM rollup_page_viewers_daily WHERE 1 = 1{team_filter}"),
+        format!(
+            "INSERT INTO rollup_page_viewers_daily (team_id, day, component_id, user_id) \
+             SELECT DISTINCT team_id, timestamp - (timestamp % 86400000), component_id, user_id FROM user_actions \
+             WHERE action_type = 'page_view' AND user_id IS NOT NULL AND team_id IS NOT NULL \
+             AND component_id IS NOT NULL{team_filter} \
+             ON CONFLICT (team_id, day, component_id, user_id) DO NOTHING"
         ),
     ]);
     for sql in statements {

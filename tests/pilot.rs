@@ -336,3 +336,53 @@ async fn a_snapshot_stays_as_frozen_and_exports() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_page_form_saves_and_a_refusal_comes_back_beside_its_field() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = common::runtime::owner_api(&app, "pilot-form").await;
+    let targets = [
+        ("targets.pages_built", "8"),
+        ("targets.build_hours", "120"),
+        ("targets.code_reuse", "70"),
+        ("targets.user_adoption", "60"),
+        ("targets.performance", "800"),
+        ("targets.error_rate", "1"),
+    ];
+    let mut backwards = vec![("window_start", "2027-02-01"), ("window_end", "2027-01-01")];
+    backwards.extend(targets);
+    let (status, page) = owner.form_page("/pilot", &backwards).await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("must not be before the start"),
+        "beside its field"
+    );
+    let (_, unchanged) = owner.get("/api/pilot").await;
+    assert_eq!(
+        metric(&unchanged, "performance")["target"],
+        1000.0,
+        "nothing saved"
+    );
+
+    let mut good = vec![
+        ("window_start", "2027-01-01"),
+        ("window_end", "2027-01-31"),
+        ("code_reuse.value", "72"),
+        ("code_reuse.source", "Component analysis, January"),
+    ];
+    good.extend(targets);
+    let (status, location) = owner.post_form("/pilot", &good).await;
+    assert_eq!((status, location.as_str()), (303, "/pilot?saved=1"));
+    let (_, saved) = owner.get("/api/pilot").await;
+    assert_eq!(metric(&saved, "performance")["target"], 800.0);
+    assert_eq!(metric(&saved, "code_reuse")["actual"], 72.0);
+    assert_eq!(saved["window"]["end"], "2027-01-31");
+    let (status, html) = owner.page("/pilot?saved=1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Saved.") && html.contains("Component analysis, January"));
+    let (status, _) = owner.post_form("/pilot/snapshots", &[]).await;
+    assert_eq!(status, 303);
+    let (_, list) = owner.get("/api/pilot/snapshots").await;
+    assert_eq!(list["snapshots"].as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}

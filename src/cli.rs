@@ -1,16 +1,17 @@
-//! The subcommands: `serve`, `migrate`, `user create`.
+//! The subcommands: `serve`, `migrate`, `user create`, `demo`, `rollups
+//! rebuild`, `keys rotate`, `backup`, `restore`.
 
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppState};
 use crate::config::{
-    Cli, Command, CommonArgs, Config, DemoArgs, KeysCommand, LogFormat, RollupsCommand, RotateArgs,
-    ServeArgs, UserCommand, UserCreateArgs,
+    BackupArgs, Cli, Command, CommonArgs, Config, DemoArgs, KeysCommand, LogFormat, RestoreArgs,
+    RollupsCommand, RotateArgs, ServeArgs, UserCommand, UserCreateArgs,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,7 +56,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing(config.log_format);
             rotate_master_key(&config, args).await
         }
+        Command::Backup(args) => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            run_backup(&config, &args).await
+        }
+        Command::Restore(args) => {
+            let config = Config::load(&cli.common, &ServeArgs::default())?;
+            init_tracing(config.log_format);
+            run_restore(&config, &args).await
+        }
     }
+}
+
+async fn run_backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
+    let db = crate::storage::Db::open(
+        config.database_url.as_ref().map(|url| url.expose_secret()),
+        &config.data_dir,
+    )
+    .await?;
+    let outcome = crate::backup::backup(config, &db, &args.to).await;
+    db.close().await;
+    let report = outcome?;
+    println!(
+        "backup written: {} ({} bytes)\n\
+         The master key is NOT in it. It is in {}. Keep both: without the key, the provider keys in the backup cannot be opened.",
+        report.file.display(),
+        report.bytes,
+        report.master_key
+    );
+    Ok(())
+}
+
+async fn run_restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
+    let report = crate::backup::restore(config, &args.from, args.force).await?;
+    println!(
+        "restored {} (schema migration {}, brought up to date): {} users in {} teams. Start the server again.",
+        args.from.display(),
+        report.backup_version,
+        report.users,
+        report.teams
+    );
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {

@@ -57,6 +57,28 @@ pub enum Command {
     /// Manage the analytics roll-ups.
     #[command(subcommand)]
     Rollups(RollupsCommand),
+    /// Write a consistent copy of the database while the server runs (SQLite;
+    /// on PostgreSQL it prints the pg_dump command). The master key is not in it.
+    Backup(BackupArgs),
+    /// Replace the database with a backup (stop the server first).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The file to write (it must not exist).
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Replace a database that holds users.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

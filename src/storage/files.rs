@@ -45,6 +45,17 @@ pub fn create_private_file(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes an existing file readable by its owner only (a backup).
+pub fn restrict_file(file: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", file.display()))?;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn warn_if_shared(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;

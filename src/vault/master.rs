@@ -71,16 +71,32 @@ impl MasterKey {
         configured: Option<&SecretString>,
         data_dir: &Path,
     ) -> anyhow::Result<(MasterKey, Origin)> {
-        if let Some(text) = configured {
-            return Ok((MasterKey::parse(text.expose_secret())?, Origin::Environment));
+        if let Some(found) = MasterKey::load_existing(configured, data_dir)? {
+            return Ok(found);
         }
         let path = data_dir.join(FILE_NAME);
-        if path.exists() {
-            return Ok((read_file(&path)?, Origin::File(path)));
-        }
         let key = MasterKey::generate()?;
         write_file(&path, &key)?;
         Ok((key, Origin::Generated(path)))
+    }
+
+    /// The configured key, else the one in the data directory; none if neither
+    /// exists (nothing is created).
+    pub fn load_existing(
+        configured: Option<&SecretString>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Option<(MasterKey, Origin)>> {
+        if let Some(text) = configured {
+            return Ok(Some((
+                MasterKey::parse(text.expose_secret())?,
+                Origin::Environment,
+            )));
+        }
+        let path = data_dir.join(FILE_NAME);
+        if path.exists() {
+            return Ok(Some((read_file(&path)?, Origin::File(path))));
+        }
+        Ok(None)
     }
 
     /// The key in `master.key.next`, if a rotation left one behind.

@@ -24,6 +24,11 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::storage::Db;
 pub use master::MasterKey;
 
+/// The vault's recorded key version and check value, if a key was ever recorded.
+pub async fn store_state(db: &Db) -> Result<Option<(i64, String)>, sqlx::Error> {
+    store::state(db).await
+}
+
 const SEALING_INFO: &[u8] = b"hummbl provider-key sealing v1";
 const CHECK_INFO: &[u8] = b"hummbl vault check value v1";
 const AAD_LABEL: &str = "hummbl/provider-key/v1";

@@ -1,6 +1,8 @@
 //! The pilot's SQL: its settings (one row per team, each change audited),
 //! the rows its metrics read, and the snapshots (written once, never updated).
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde_json::json;
 
@@ -223,30 +225,24 @@ async fn served(db: &Db, team_id: &str, from: i64, to: i64) -> Result<Vec<Served
     sql.and_text("metric_name IN ('requests', 'errors_5xx')")
         .push_text(" GROUP BY timestamp - (timestamp % 86400000), component_id, metric_name");
     let rows: Vec<(i64, String, String, f64)> = sql.query_as().fetch_all(db.read()).await?;
-    let mut served: Vec<Served> = Vec::new();
+    let mut served: BTreeMap<(i64, String), (f64, f64)> = BTreeMap::new();
     for (day, component_id, metric, total) in rows {
-        let index = match served
-            .iter()
-            .position(|s| s.day == day && s.component_id == component_id)
-        {
-            Some(index) => index,
-            None => {
-                served.push(Served {
-                    day,
-                    component_id,
-                    requests: 0.0,
-                    errors: 0.0,
-                });
-                served.len() - 1
-            }
-        };
+        let entry = served.entry((day, component_id)).or_default();
         if metric == "requests" {
-            served[index].requests += total;
+            entry.0 += total;
         } else {
-            served[index].errors += total;
+            entry.1 += total;
         }
     }
-    Ok(served)
+    Ok(served
+        .into_iter()
+        .map(|((day, component_id), (requests, errors))| Served {
+            day,
+            component_id,
+            requests,
+            errors,
+        })
+        .collect())
 }
 
 /// The pages' `page_load_ms` samples: day, page, value.

@@ -29,7 +29,7 @@ pub async fn register_built_ins(db: &Db) -> anyhow::Result<()> {
 async fn register(db: &Db, definition: &Definition) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let transformations = serde_json::json!(definition.transformations).to_string();
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_write().await?;
     let existing: Option<String> =
         sqlx::query_scalar("SELECT version FROM basen_components WHERE id = $1")
             .bind(definition.id.as_str())

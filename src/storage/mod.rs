@@ -192,6 +192,17 @@ impl Db {
         self.writer.begin().await
     }
 
+    /// A transaction that reads, then writes, and may run while another
+    /// process writes the same SQLite file (start-up beside a running server):
+    /// `BEGIN IMMEDIATE` takes the write lock first, waiting for it, instead of
+    /// failing at once with SQLITE_BUSY when the read's snapshot went stale.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend() {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
+    }
+
     /// Applies the embedded migrations. On PostgreSQL the migrator holds an advisory
     /// lock meanwhile, so replicas starting together apply each migration once. The
     /// SQLite migrator takes no lock, so two processes on one file (a `migrate` next

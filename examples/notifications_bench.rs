@@ -22,38 +22,16 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-type Latencies = Arc<Mutex<Vec<f64>>>;
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::{percentiles, post, server_rss_mb};
 
-async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let response = client
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
-    Ok(body)
-}
+type Latencies = Arc<Mutex<Vec<f64>>>;
 
 fn now_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |now| now.as_secs_f64() * 1000.0)
-}
-
-fn percentiles(values: &mut [f64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    values.sort_by(f64::total_cmp);
-    let at = |p: f64| values[((p / 100.0) * (values.len() - 1) as f64).round() as usize];
-    (at(50.0), at(99.0))
 }
 
 /// Opens a notification stream and reads it: each `notification.created`
@@ -94,21 +72,6 @@ async fn open_stream(
             }
         }
     }))
-}
-
-/// Resident memory of the server, if its pid is known (`SERVER_PID`).
-fn server_rss_mb() -> Option<f64> {
-    let pid = std::env::var("SERVER_PID").ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }
 
 #[tokio::main]

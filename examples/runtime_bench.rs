@@ -18,6 +18,10 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::{percentiles, server_rss_mb};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -191,21 +195,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resident memory of the server, if its pid is known (`SERVER_PID`).
-fn server_rss_mb() -> Option<f64> {
-    let pid = std::env::var("SERVER_PID").ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
 /// Holds `count` monitor streams open, runs 10 executions, and checks every
 /// stream saw every completion; reports the server's memory before and after.
 async fn many_streams<F, Fut>(
@@ -272,10 +261,4 @@ where
         reader.abort();
     }
     Ok(())
-}
-
-fn percentiles(values: &mut [f64]) -> (f64, f64) {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.5), at(0.99))
 }

@@ -17,19 +17,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-type Client = reqwest::Client;
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::post;
 
-async fn post(client: &Client, base: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-    let response = client
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
-    Ok(body)
-}
+type Client = reqwest::Client;
 
 async fn get(client: &Client, base: &str, path: &str) -> anyhow::Result<Value> {
     Ok(client

@@ -77,24 +77,24 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<AlertRule>, sqlx::Error>
 }
 
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<AlertRule>, sqlx::Error> {
-    let row: Option<RuleRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM alert_rules WHERE team_id = $1 AND id = $2"
-    ))
-    .bind(team_id)
-    .bind(id)
-    .fetch_optional(db.read())
-    .await?;
-    row.map(|row| TeamRule::try_from(row).map(|found| found.rule))
-        .transpose()
+    fetch_rule(db.read(), team_id, id).await
 }
 
-async fn get_in(tx: &mut Tx, team_id: &str, id: &str) -> Result<Option<AlertRule>, sqlx::Error> {
+/// One rule of the team, read through `executor` (the read pool, or a change's transaction).
+async fn fetch_rule<'e, E>(
+    executor: E,
+    team_id: &str,
+    id: &str,
+) -> Result<Option<AlertRule>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = crate::storage::Any>,
+{
     let row: Option<RuleRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM alert_rules WHERE team_id = $1 AND id = $2"
     ))
     .bind(team_id)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(executor)
     .await?;
     row.map(|row| TeamRule::try_from(row).map(|found| found.rule))
         .transpose()
@@ -128,7 +128,7 @@ pub async fn insert(db: &Db, actor: Actor<'_>, fields: &RuleFields) -> AppResult
         Some(detail),
     )
     .await?;
-    let rule = get_in(&mut tx, actor.team_id, &id)
+    let rule = fetch_rule(&mut *tx, actor.team_id, &id)
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
@@ -170,7 +170,7 @@ pub async fn update(
     let detail =
         json!({"name": fields.name, "condition": fields.condition, "enabled": fields.enabled});
     crate::audit::record_in(&mut tx, actor, "alert.updated", ("alert", id), Some(detail)).await?;
-    let rule = get_in(&mut tx, actor.team_id, id).await?;
+    let rule = fetch_rule(&mut *tx, actor.team_id, id).await?;
     tx.commit().await?;
     Ok(rule)
 }

@@ -167,7 +167,7 @@ async fn digest_in(tx: &mut Tx, user_id: &str, due_at: i64, now: i64) -> anyhow:
         .sent_through
         .unwrap_or(due_at - settings.period_ms());
     let id = new_id();
-    let (_, items) = store::unread_between_in(tx, user_id, (from, due_at), 0).await?;
+    let items = store::unread_count_between_in(tx, user_id, (from, due_at)).await?;
     let recorded = store::record_digest_in(tx, &id, user_id, (from, due_at), items).await?;
     // Missed periods (no server ran) are not sent one by one: the next one
     // after now covers them.

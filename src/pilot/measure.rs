@@ -165,16 +165,23 @@ fn pages_built(inputs: &Inputs, days: &[i64]) -> Measured {
     for (day, page, _) in &inputs.views {
         per_day.entry((page.as_str(), *day)).or_default().2 = true;
     }
-    let built_on = |page: &str, day: Option<i64>| {
-        let mut served = false;
-        let mut errors = 0.0;
-        for ((p, d), (requests, failed, viewed)) in &per_day {
-            if *p == page && day.is_none_or(|day| day == *d) {
-                served |= *requests > 0.0 || *viewed;
-                errors += failed;
-            }
-        }
-        (served, errors)
+    let served_with_errors = |entries: &mut dyn Iterator<Item = &(f64, f64, bool)>| {
+        entries.fold(
+            (false, 0.0),
+            |(served, errors), (requests, failed, viewed)| {
+                (served || *requests > 0.0 || *viewed, errors + failed)
+            },
+        )
+    };
+    // The whole window (a scan, once per page) or one day (a lookup).
+    let built_on = |page: &str, day: Option<i64>| match day {
+        Some(day) => served_with_errors(&mut per_day.get(&(page, day)).into_iter()),
+        None => served_with_errors(
+            &mut per_day
+                .iter()
+                .filter(|((p, _), _)| *p == page)
+                .map(|(_, entry)| entry),
+        ),
     };
     let mut missing = Vec::new();
     let mut built = 0;

@@ -103,6 +103,23 @@ pub async fn advance_digest_in(
     Ok(())
 }
 
+/// How many of the user's notifications that arrived in `(from, to]` are still unread.
+pub async fn unread_count_between_in(
+    tx: &mut Tx,
+    user_id: &str,
+    (from, to): (i64, i64),
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL \
+         AND created_at > $2 AND created_at <= $3",
+    )
+    .bind(user_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut **tx)
+    .await
+}
+
 /// The user's notifications still unread that arrived in `(from, to]`,
 /// oldest first (at most `limit`), and how many there are.
 pub async fn unread_between_in(
@@ -111,15 +128,7 @@ pub async fn unread_between_in(
     (from, to): (i64, i64),
     limit: i64,
 ) -> Result<(Vec<Notification>, i64), sqlx::Error> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL \
-         AND created_at > $2 AND created_at <= $3",
-    )
-    .bind(user_id)
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut **tx)
-    .await?;
+    let count = unread_count_between_in(tx, user_id, (from, to)).await?;
     let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
         "{} WHERE n.user_id = $1 AND n.read_at IS NULL AND n.created_at > $2 AND n.created_at <= $3 \
          ORDER BY n.created_at, n.id LIMIT $4",

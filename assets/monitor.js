@@ -53,6 +53,7 @@ function startedBy(execution, names) {
   switch (execution.triggered_by) {
     case "schedule": return "schedule";
     case "demo": return "demo trickle";
+    case "otlp": return "OpenTelemetry";
     case "retry": return `retry by ${names[execution.user_id] ?? ""}`;
     default: return name;
   }
@@ -110,7 +111,13 @@ function update(row, execution, mayAct) {
   if (mayAct && actions) {
     const finished = ["succeeded", "failed", "cancelled"].includes(execution.status);
     actions.replaceChildren();
-    if (!finished) actions.append(actionForm(execution.id, "cancel", "Kill", true));
+    if (execution.source === "otlp") {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.title = "A trace sent by your own service: kill and retry do not apply";
+      badge.textContent = "external";
+      actions.append(badge);
+    } else if (!finished) actions.append(actionForm(execution.id, "cancel", "Kill", true));
     else if (execution.status !== "succeeded") actions.append(actionForm(execution.id, "retry", "Retry", false));
   }
 }
@@ -124,8 +131,10 @@ if (table) {
   const statuses = (params.get("status") || "").split(",").filter(Boolean);
   const workflow = params.get("workflow");
   const user = params.get("user");
+  const source = params.get("source");
   const wanted = (e) => (!statuses.length || statuses.includes(e.status))
-    && (!workflow || e.workflow_id === workflow) && (!user || e.user_id === user);
+    && (!workflow || e.workflow_id === workflow) && (!user || e.user_id === user)
+    && (!source || e.source === source);
   const stream = new EventSource("/api/executions/stream");
   leaveWhenAccessEnds(stream);
   stream.addEventListener("execution.changed", (message) => {

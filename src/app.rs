@@ -50,6 +50,8 @@ pub struct AppState {
     pub runner: Arc<crate::executions::runner::Runner>,
     /// The scheduler's wake-up and its timer for the next run.
     pub scheduler: Arc<crate::schedules::Scheduler>,
+    /// The `otlp` worker's wake-up (spans were queued).
+    pub otlp: Arc<crate::otlp::Folder>,
     /// Mail: the SMTP transport (none when mail is off) and the outbox worker's wake-up.
     pub mailer: Arc<crate::mail::Mailer>,
     /// The open live streams (capped; closed when their access ends).
@@ -76,6 +78,7 @@ impl AppState {
             runner: Arc::new(crate::executions::runner::Runner::new(config.runner)),
             mailer: Arc::new(crate::mail::Mailer::from_config(&config)?),
             scheduler: Arc::new(crate::schedules::Scheduler::default()),
+            otlp: Arc::new(crate::otlp::Folder::default()),
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             metrics: Arc::new(Metrics::new()),
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
@@ -201,6 +204,7 @@ pub fn routes() -> Vec<crate::routes::Route> {
     routes.extend(crate::invitations::handlers::routes());
     routes.extend(crate::components::handlers::routes());
     routes.extend(crate::telemetry::routes());
+    routes.extend(crate::otlp::routes());
     routes.extend(crate::provider_keys::routes());
     routes.extend(crate::agents::routes());
     routes.extend(crate::workflows::routes());

@@ -23,6 +23,7 @@ pub mod invitations;
 pub mod mail;
 pub mod notifications;
 pub mod ops;
+pub mod otlp;
 pub mod pilot;
 pub mod prices;
 pub mod provider_keys;

@@ -510,6 +510,10 @@ impl Fixture {
                     serde_json::json!({"component": "console", "action": "authz_check"}),
                 ),
             }),
+            "POST /v1/traces" => Some(Sample {
+                path: route.path.into(),
+                body: Body::Json(serde_json::json!({"resourceSpans": []})),
+            }),
             "POST /api/telemetry/metrics" => Some(Sample {
                 path: route.path.into(),
                 body: Body::Json(
@@ -999,6 +1003,7 @@ const POLICY: &[(&str, Least)] = &[
     // Telemetry and ingestion keys.
     ("POST /api/telemetry/track", Viewer),
     ("POST /api/telemetry/metrics", Viewer),
+    ("POST /v1/traces", Viewer),
     ("GET /api/telemetry/metrics/{component_id}", Viewer),
     ("GET /api/telemetry/stream", Viewer),
     ("GET /settings/ingestion-keys", Viewer),
@@ -1105,12 +1110,14 @@ enum Expect {
 }
 
 /// What the policy says `role` sees. Anonymous callers of a page are sent to
-/// the login form; of the API and of downloads (`.csv`, `.json`) they get 401.
+/// the login form; of the API, of OTLP (`/v1/`) and of downloads (`.csv`,
+/// `.json`) they get 401.
 fn expected(path: &str, least: Least, role: Option<Role>) -> Expect {
     let download = path.ends_with(".csv") || path.ends_with(".json");
+    let api = path.starts_with("/api/") || path.starts_with("/v1/");
     match role {
         _ if least == Anyone => Expect::Success,
-        None if path.starts_with("/api/") || download => Expect::Unauthorized,
+        None if api || download => Expect::Unauthorized,
         None => Expect::RedirectToLogin,
         Some(role) if rank(role) >= least => Expect::Success,
         Some(_) => Expect::Forbidden,

@@ -32,6 +32,9 @@ pub struct WorkerPeriods {
     pub alerts: Duration,
     /// Digests whose period ended are looked for this often.
     pub digests: Duration,
+    /// Queued OTLP spans are folded this often when nobody wakes the worker
+    /// (another replica queued them).
+    pub otlp: Duration,
 }
 
 impl Default for WorkerPeriods {
@@ -49,6 +52,7 @@ impl Default for WorkerPeriods {
             mail_retry: crate::mail::MailRetry::default(),
             alerts: Duration::from_secs(30),
             digests: Duration::from_secs(60),
+            otlp: Duration::from_secs(1),
         }
     }
 }

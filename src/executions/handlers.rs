@@ -10,7 +10,7 @@ use axum::response::sse::{Event, Sse};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::{ExecutionDetail, ExecutionSummary, Filter, RetryFrom, Status};
+use super::{ExecutionDetail, ExecutionSummary, Filter, RetryFrom, Source, Status};
 use crate::api::ApiQuery;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
@@ -54,6 +54,9 @@ pub struct ListQuery {
     pub workflow: Option<String>,
     /// The id of the user who started it.
     pub user: Option<String>,
+    /// `hummbl` (run here) or `otlp` (traces sent over OpenTelemetry).
+    #[param(value_type = Option<Source>, inline)]
+    pub source: Option<String>,
     /// Created at or after (ms since the epoch).
     #[param(minimum = 0)]
     pub since: Option<i64>,
@@ -90,6 +93,17 @@ pub struct Started {
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
 
+/// A `source` filter as sent; empty or absent is none.
+pub fn parse_source(text: Option<&str>) -> Result<Option<Source>, AppError> {
+    text.filter(|text| !text.is_empty())
+        .map(|text| {
+            text.parse().map_err(|()| {
+                AppError::validation("source", format!("{text:?} is not one of: hummbl, otlp"))
+            })
+        })
+        .transpose()
+}
+
 fn filter(query: ListQuery) -> Result<Filter, AppError> {
     let statuses = Status::parse_list(query.status.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
@@ -119,6 +133,7 @@ fn filter(query: ListQuery) -> Result<Filter, AppError> {
         statuses,
         workflow_id: query.workflow.filter(|id| !id.is_empty()),
         user_id: query.user.filter(|id| !id.is_empty()),
+        source: parse_source(query.source.as_deref())?,
         since: query.since,
         until: query.until,
         before,

@@ -18,8 +18,8 @@ use crate::workflows::Workflow;
 
 pub use handlers::routes;
 pub use model::{
-    Cancelled, ExecutionDetail, ExecutionSummary, Filter, Retried, RetryFrom, Status, StepResult,
-    Trigger, TriggerKind,
+    Cancelled, ExecutionDetail, ExecutionSummary, Filter, Retried, RetryFrom, Source, Status,
+    StepResult, Trigger, TriggerKind,
 };
 pub use store::{NewExecution, WorkflowRuns, get, insert as insert_in, list, runs_by_workflow};
 
@@ -111,6 +111,9 @@ pub async fn retry(
     let Some(original) = get(engine.db, actor.team_id, id).await? else {
         return Ok(Retried::NotFound);
     };
+    if original.summary.source == Source::Otlp {
+        return Ok(Retried::External);
+    }
     let status = original.summary.status;
     if !matches!(status, Status::Failed | Status::Cancelled) {
         return Ok(Retried::NotRetryable(status));
@@ -167,5 +170,9 @@ pub async fn retry_for(
         Retried::NotRetryable(status) => Err(AppError::Conflict(format!(
             "only failed or cancelled executions can be retried; this one is {status}"
         ))),
+        Retried::External => Err(AppError::Conflict(
+            "this execution is a trace your own service sent over OpenTelemetry; retry it there"
+                .into(),
+        )),
     }
 }

@@ -116,6 +116,8 @@ pub enum TriggerKind {
     Schedule,
     Retry,
     Demo,
+    /// An external execution: a trace received over OpenTelemetry.
+    Otlp,
 }
 
 impl TriggerKind {
@@ -125,6 +127,7 @@ impl TriggerKind {
             TriggerKind::Schedule => "schedule",
             TriggerKind::Retry => "retry",
             TriggerKind::Demo => "demo",
+            TriggerKind::Otlp => "otlp",
         }
     }
 }
@@ -138,10 +141,50 @@ impl FromStr for TriggerKind {
             TriggerKind::Schedule,
             TriggerKind::Retry,
             TriggerKind::Demo,
+            TriggerKind::Otlp,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
         .ok_or(())
+    }
+}
+
+/// Where an execution comes from: run by HUMMBL, or a trace a team's own
+/// service sent over OpenTelemetry (`executions.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Hummbl,
+    Otlp,
+}
+
+impl Source {
+    pub const ALL: [Source; 2] = [Source::Hummbl, Source::Otlp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Hummbl => "hummbl",
+            Source::Otlp => "otlp",
+        }
+    }
+
+    /// What the pages call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Hummbl => "Run by HUMMBL",
+            Source::Otlp => "OpenTelemetry",
+        }
+    }
+}
+
+impl FromStr for Source {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Source, ()> {
+        Source::ALL
+            .into_iter()
+            .find(|source| source.as_str() == text)
+            .ok_or(())
     }
 }
 
@@ -185,6 +228,8 @@ pub struct ExecutionSummary {
     pub workflow_version: i64,
     pub status: Status,
     pub triggered_by: TriggerKind,
+    /// `otlp`: an external execution (never cancelled or retried here).
+    pub source: Source,
     pub user_id: Option<String>,
     pub retry_of: Option<String>,
     pub retry_from: Option<RetryFrom>,
@@ -262,6 +307,7 @@ pub struct Filter {
     pub statuses: Vec<Status>,
     pub workflow_id: Option<String>,
     pub user_id: Option<String>,
+    pub source: Option<Source>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     /// Only executions created before this one (created_at, id): the next page.
@@ -282,5 +328,7 @@ pub enum Cancelled {
 pub enum Retried {
     Started(String),
     NotRetryable(Status),
+    /// A trace sent over OpenTelemetry: its own service runs it.
+    External,
     NotFound,
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use super::{ExecutionSummary, Filter, RetryFrom, Status, Trigger, TriggerKind};
+use super::{ExecutionSummary, Filter, RetryFrom, Source, Status, Trigger, TriggerKind};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::components::id::EXECUTION_MONITOR as COMPONENT;
@@ -27,6 +27,8 @@ pub struct MonitorQuery {
     pub status: Option<String>,
     pub workflow: Option<String>,
     pub user: Option<String>,
+    /// `hummbl` or `otlp`; empty: both.
+    pub source: Option<String>,
     /// An execution id to look up.
     pub q: Option<String>,
 }
@@ -46,6 +48,7 @@ fn started_by(execution: &ExecutionSummary, names: &HashMap<String, String>) -> 
     match execution.triggered_by {
         TriggerKind::Schedule => "schedule".into(),
         TriggerKind::Demo => "demo trickle".into(),
+        TriggerKind::Otlp => "OpenTelemetry".into(),
         TriggerKind::Retry => format!(
             "retry by {}",
             execution
@@ -104,6 +107,7 @@ async fn load_monitor(
         statuses: Status::parse_list(query.status.as_deref())?,
         workflow_id: query.workflow.clone().filter(|v| !v.is_empty()),
         user_id: query.user.clone().filter(|v| !v.is_empty()),
+        source: super::handlers::parse_source(query.source.as_deref())?,
         limit: RECENT,
         ..Filter::default()
     };
@@ -188,6 +192,13 @@ fn filters(view: &MonitorView) -> Markup {
                         option value=(id) selected[query.user.as_deref() == Some(id.as_str())] { (name) }
                     }
                 }
+                label for="m-source" { "Source" }
+                select #m-source name="source" {
+                    option value="" { "Both" }
+                    @for source in Source::ALL {
+                        option value=(source.as_str()) selected[query.source.as_deref() == Some(source.as_str())] { (source.label()) }
+                    }
+                }
                 button.button.button-small type="submit" { "Apply" }
                 label for="m-q" { "Execution id" }
                 input #m-q name="q" placeholder="01a2…" size="16";
@@ -243,7 +254,9 @@ fn execution_row(
 
 fn actions(execution: &ExecutionSummary) -> Markup {
     html! {
-        @if !execution.status.is_finished() {
+        @if execution.source == Source::Otlp {
+            span.badge title="A trace sent by your own service: kill and retry do not apply" { "external" }
+        } @else if !execution.status.is_finished() {
             form method="post" action={"/monitor/" (execution.id) "/cancel"} data-confirm="Kill this execution?" {
                 button.button.button-small.button-danger type="submit" { "Kill" }
             }
@@ -286,11 +299,12 @@ pub fn render_details(execution: &super::ExecutionDetail, may_act: bool) -> Mark
             p.lede { "Execution " code { (summary.id) } " · version " (summary.workflow_version) " · "
                 (summary.steps_done) " / " (summary.steps_total) " steps · " (summary.input_tokens + summary.output_tokens + summary.cached_tokens) " tokens · "
                 (crate::analytics::dollars(summary.cost_micros)) " $" }
+            @if summary.source == Source::Otlp { (external_note(execution)) }
             @if let Some(error) = &summary.error { p.notice.notice-error { (error) } }
             @if may_act {
                 div.bulk-actions {
                     (actions(summary))
-                    @if matches!(summary.status, Status::Failed | Status::Cancelled) {
+                    @if summary.source == Source::Hummbl && matches!(summary.status, Status::Failed | Status::Cancelled) {
                         form method="post" action={"/monitor/" (summary.id) "/retry?from=start"} {
                             button.button.button-small type="submit" { "Retry from the start" }
                         }
@@ -315,6 +329,26 @@ pub fn render_details(execution: &super::ExecutionDetail, may_act: bool) -> Mark
         }
         @if live.is_some() {
             script type="module" src="/assets/monitor.js" {}
+        }
+    }
+}
+
+/// What an external execution is: a trace, its service and its root span.
+fn external_note(execution: &super::ExecutionDetail) -> Markup {
+    let field = |name: &str| {
+        execution
+            .input
+            .get(name)
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    };
+    html! {
+        p.hint.external {
+            "External: a trace sent over OpenTelemetry by "
+            strong { (field("service").unwrap_or_else(|| execution.summary.workflow_name.clone())) }
+            @if let Some(root) = field("root_span") { ", root span " code { (root) } }
+            @if let Some(trace) = field("trace_id") { ", trace " code { (trace) } }
+            ". Each model call is a step; kill and retry do not apply."
         }
     }
 }
@@ -439,6 +473,7 @@ mod tests {
             workflow_version: 2,
             status,
             triggered_by: TriggerKind::User,
+            source: Source::Hummbl,
             user_id: Some("u-1".into()),
             retry_of: None,
             retry_from: None,

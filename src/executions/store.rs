@@ -13,7 +13,7 @@ use crate::audit::Actor;
 use crate::storage::{Db, Sql, Tx, decode_name, new_id, now_ms};
 
 const SUMMARY_COLUMNS: &str = "e.id, e.workflow_id, w.name AS workflow_name, e.workflow_version, e.status, \
-    e.triggered_by, e.user_id, e.retry_of, e.retry_from, e.steps_total, e.steps_done, e.input_tokens, \
+    e.triggered_by, e.source, e.user_id, e.retry_of, e.retry_from, e.steps_total, e.steps_done, e.input_tokens, \
     e.output_tokens, e.cached_tokens, e.cost_micros, e.error, e.cancelled_by, e.recoveries, e.created_at, \
     e.started_at, e.completed_at";
 
@@ -25,6 +25,7 @@ struct SummaryRow {
     workflow_version: i64,
     status: String,
     triggered_by: Option<String>,
+    source: String,
     user_id: Option<String>,
     retry_of: Option<String>,
     retry_from: Option<String>,
@@ -50,6 +51,7 @@ impl TryFrom<SummaryRow> for ExecutionSummary {
         Ok(ExecutionSummary {
             status: decode_name("execution status", &row.status)?,
             triggered_by: decode_name("triggered_by", triggered_by)?,
+            source: decode_name("execution source", &row.source)?,
             retry_from: row
                 .retry_from
                 .as_deref()
@@ -214,6 +216,9 @@ pub async fn list(
     }
     if let Some(user) = &filter.user_id {
         sql.and("e.user_id = ?", user);
+    }
+    if let Some(source) = filter.source {
+        sql.and("e.source = ?", source.as_str());
     }
     if let Some(since) = filter.since {
         sql.and("e.created_at >= ?", since);

@@ -270,7 +270,7 @@ pub async fn track(
                 source: source.clone(),
             })
             .collect(),
-        metrics: Vec::new(),
+        ..Rows::default()
     };
     state.ingestor.write(rows).await.map_err(write_error)?;
     Ok(accepted(origin, count))
@@ -314,6 +314,7 @@ pub async fn record_metrics(
                 timestamp: metric.timestamp,
             })
             .collect(),
+        ..Rows::default()
     };
     state.ingestor.write(rows).await.map_err(write_error)?;
     Ok(accepted(origin, count))

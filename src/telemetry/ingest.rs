@@ -49,15 +49,25 @@ pub struct MetricRow {
     pub timestamp: i64,
 }
 
+/// An `otlp_spans` row: a span accepted by `POST /v1/traces`, queued for the
+/// `otlp` worker to fold into its trace's execution.
+#[derive(Debug, Clone)]
+pub struct SpanRow {
+    pub id: String,
+    pub team_id: String,
+    pub span: crate::otlp::KeptSpan,
+}
+
 #[derive(Debug, Default)]
 pub struct Rows {
     pub actions: Vec<ActionRow>,
     pub metrics: Vec<MetricRow>,
+    pub spans: Vec<SpanRow>,
 }
 
 impl Rows {
     pub fn len(&self) -> usize {
-        self.actions.len() + self.metrics.len()
+        self.actions.len() + self.metrics.len() + self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -283,6 +293,33 @@ const METRICS: Insert<8> = Insert {
     skip_conflicts_on: None,
 };
 
+const SPANS: Insert<20> = Insert {
+    table: "otlp_spans",
+    columns: [
+        "id",
+        "team_id",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "service",
+        "name",
+        "start_ms",
+        "end_ms",
+        "failed",
+        "error",
+        "error_type",
+        "genai",
+        "provider",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "received_at",
+    ],
+    skip_conflicts_on: None,
+};
+
 fn write_batch(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
     let now = Param::Int(batch.received_at);
     bulk.insert(
@@ -356,6 +393,42 @@ fn write_batch(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
                 Param::Text(row.metadata.as_deref()),
                 Param::Text(row.user_id.as_deref()),
                 Param::Int(row.timestamp),
+            ]
+        }),
+    )?;
+    write_spans(batch, bulk)
+}
+
+fn write_spans(batch: &Batch, bulk: &mut Bulk<'_>) -> Result<(), BulkError> {
+    let now = Param::Int(batch.received_at);
+    let spans: Vec<&SpanRow> = batch.rows.iter().flat_map(|rows| &rows.spans).collect();
+    bulk.insert(
+        &SPANS,
+        spans.iter().map(|row| {
+            let span = &row.span;
+            let call = span.call.as_ref();
+            let tokens = call.map(|call| call.tokens).unwrap_or_default();
+            [
+                Param::Text(Some(&row.id)),
+                Param::Text(Some(&row.team_id)),
+                Param::Text(Some(&span.trace_id)),
+                Param::Text(Some(&span.span_id)),
+                Param::Text(span.parent_span_id.as_deref()),
+                Param::Text(Some(&span.service)),
+                Param::Text(Some(&span.name)),
+                Param::Int(span.start_ms),
+                Param::Int(span.end_ms),
+                Param::Int(i64::from(span.failed)),
+                Param::Text(span.error.as_deref()),
+                Param::Text(span.error_type.as_deref()),
+                Param::Int(i64::from(call.is_some())),
+                Param::Text(call.and_then(|call| call.provider.as_deref())),
+                Param::Text(call.and_then(|call| call.model.as_deref())),
+                Param::Int(tokens.input),
+                Param::Int(tokens.output),
+                Param::Int(tokens.cache_read),
+                Param::Int(tokens.cache_creation),
+                now,
             ]
         }),
     )

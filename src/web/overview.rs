@@ -357,6 +357,7 @@ mod tests {
             workflow_version: 1,
             status,
             triggered_by: TriggerKind::User,
+            source: crate::executions::Source::Hummbl,
             user_id: None,
             retry_of: None,
             retry_from: None,

@@ -86,6 +86,13 @@ pub fn table(state: &AppState) -> Vec<Worker> {
             tick: |state| Box::pin(crate::mail::tick(state)),
         },
         Worker {
+            name: "otlp",
+            first: Duration::ZERO,
+            period: periods.otlp,
+            wake: Some(state.otlp.wake_signal()),
+            tick: |state| Box::pin(crate::otlp::fold::tick(state)),
+        },
+        Worker {
             name: "alerts",
             first: Duration::ZERO,
             period: periods.alerts,

@@ -27,8 +27,8 @@ pub async fn flush_request_stats(state: &AppState, everything: bool) -> u64 {
     while !metrics.is_empty() {
         let rest = metrics.split_off(batch.min(metrics.len()));
         let chunk = crate::telemetry::ingest::Rows {
-            actions: Vec::new(),
             metrics: std::mem::replace(&mut metrics, rest),
+            ..Default::default()
         };
         let count = chunk.len() as u64;
         match state.ingestor.write(chunk).await {

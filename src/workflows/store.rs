@@ -124,7 +124,7 @@ pub async fn update(
     // Bumping the version in the UPDATE itself serializes concurrent saves.
     let version: Option<i64> = sqlx::query_scalar(
         "UPDATE workflows SET name = $1, description = $2, definition = $3, version = version + 1, updated_at = $4 \
-         WHERE team_id = $5 AND id = $6 AND archived_at IS NULL RETURNING version",
+         WHERE team_id = $5 AND id = $6 AND archived_at IS NULL AND source = 'hummbl' RETURNING version",
     )
     .bind(&fields.name)
     .bind(&fields.description)
@@ -155,7 +155,7 @@ pub async fn update(
 pub async fn archive(db: &Db, actor: Actor<'_>, id: &str) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let done = sqlx::query(
-        "UPDATE workflows SET archived_at = $1 WHERE team_id = $2 AND id = $3 AND archived_at IS NULL",
+        "UPDATE workflows SET archived_at = $1 WHERE team_id = $2 AND id = $3 AND archived_at IS NULL AND source = 'hummbl'",
     )
     .bind(now_ms())
     .bind(actor.team_id)
@@ -172,7 +172,7 @@ pub async fn archive(db: &Db, actor: Actor<'_>, id: &str) -> Result<bool, sqlx::
 
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Workflow>, sqlx::Error> {
     sqlx::query_as::<_, WorkflowRow>(&format!(
-        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND id = $2 AND archived_at IS NULL"
+        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND id = $2 AND archived_at IS NULL AND source = 'hummbl'"
     ))
     .bind(team_id)
     .bind(id)
@@ -186,7 +186,7 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Workflow>, s
 /// execution there).
 pub async fn get_in(tx: &mut Tx, team_id: &str, id: &str) -> Result<Option<Workflow>, sqlx::Error> {
     sqlx::query_as::<_, WorkflowRow>(&format!(
-        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND id = $2 AND archived_at IS NULL"
+        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND id = $2 AND archived_at IS NULL AND source = 'hummbl'"
     ))
     .bind(team_id)
     .bind(id)
@@ -198,7 +198,7 @@ pub async fn get_in(tx: &mut Tx, team_id: &str, id: &str) -> Result<Option<Workf
 
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<Workflow>, sqlx::Error> {
     sqlx::query_as::<_, WorkflowRow>(&format!(
-        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND archived_at IS NULL ORDER BY name"
+        "SELECT {COLUMNS} FROM workflows WHERE team_id = $1 AND archived_at IS NULL AND source = 'hummbl' ORDER BY name"
     ))
     .bind(team_id)
     .fetch_all(db.read())

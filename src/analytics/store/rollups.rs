@@ -67,15 +67,16 @@ impl Bucket {
         format!("rollup_steps_{}", self.suffix())
     }
 
-    /// Sums finished executions matching `filter` into this bucket's table.
-    fn execution_sums(self, filter: &str) -> String {
+    /// Sums finished executions matching `filter` into this bucket's table
+    /// (`sign` -1 takes them out again).
+    fn execution_sums(self, filter: &str, sign: i64) -> String {
         let (table, column, ms) = (self.executions_table(), self.column(), self.millis());
         format!(
             "INSERT INTO {table} (team_id, {column}, workflow_id, user_id, status, executions, duration_ms, \
              input_tokens, output_tokens, cached_tokens, cost_micros) \
-             SELECT team_id, created_at - (created_at % {ms}), workflow_id, COALESCE(user_id, ''), status, COUNT(*), \
-             SUM(COALESCE(completed_at, created_at) - COALESCE(started_at, created_at)), SUM(input_tokens), \
-             SUM(output_tokens), SUM(cached_tokens), SUM(cost_micros) FROM executions \
+             SELECT team_id, created_at - (created_at % {ms}), workflow_id, COALESCE(user_id, ''), status, {sign} * COUNT(*), \
+             {sign} * SUM(COALESCE(completed_at, created_at) - COALESCE(started_at, created_at)), {sign} * SUM(input_tokens), \
+             {sign} * SUM(output_tokens), {sign} * SUM(cached_tokens), {sign} * SUM(cost_micros) FROM executions \
              WHERE status IN ('succeeded', 'failed', 'cancelled'){filter} \
              GROUP BY team_id, created_at - (created_at % {ms}), workflow_id, COALESCE(user_id, ''), status \
              ON CONFLICT (team_id, {column}, workflow_id, user_id, status) DO UPDATE SET \
@@ -113,10 +114,10 @@ impl Bucket {
 }
 
 /// Sums finished executions matching `filter` per team, hour and status.
-fn team_hourly_sums(filter: &str) -> String {
+fn team_hourly_sums(filter: &str, sign: i64) -> String {
     format!(
         "INSERT INTO rollup_team_hourly (team_id, hour, status, executions) \
-         SELECT team_id, created_at - (created_at % {HOUR_MS}), status, COUNT(*) FROM executions \
+         SELECT team_id, created_at - (created_at % {HOUR_MS}), status, {sign} * COUNT(*) FROM executions \
          WHERE status IN ('succeeded', 'failed', 'cancelled'){filter} \
          GROUP BY team_id, created_at - (created_at % {HOUR_MS}), status \
          ON CONFLICT (team_id, hour, status) DO UPDATE SET \
@@ -126,16 +127,7 @@ fn team_hourly_sums(filter: &str) -> String {
 
 /// Adds a just-finished execution, inside the transaction that finished it.
 pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::Error> {
-    for bucket in Bucket::BOTH {
-        sqlx::query(&bucket.execution_sums(" AND id = $1"))
-            .bind(execution_id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    sqlx::query(&team_hourly_sums(" AND id = $1"))
-        .bind(execution_id)
-        .execute(&mut **tx)
-        .await?;
+    sum_execution(tx, execution_id, 1).await?;
     sqlx::query(
         "INSERT INTO rollup_active_users_daily (team_id, day, user_id) \
          SELECT team_id, created_at - (created_at % 86400000), user_id FROM executions \
@@ -144,6 +136,28 @@ pub async fn add_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::
     .bind(execution_id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Takes a finished execution out of the roll-ups, inside the transaction
+/// that is about to change it and add it again (an external execution whose
+/// trace's later spans changed its totals or its status). An execution not
+/// finished yet was never added and takes nothing out.
+pub async fn remove_execution(tx: &mut Tx, execution_id: &str) -> Result<(), sqlx::Error> {
+    sum_execution(tx, execution_id, -1).await
+}
+
+async fn sum_execution(tx: &mut Tx, execution_id: &str, sign: i64) -> Result<(), sqlx::Error> {
+    for bucket in Bucket::BOTH {
+        sqlx::query(&bucket.execution_sums(" AND id = $1", sign))
+            .bind(execution_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(&team_hourly_sums(" AND id = $1", sign))
+        .bind(execution_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -253,13 +267,13 @@ pub async fn rebuild(db: &Db, team_id: Option<&str>) -> Result<(), sqlx::Error> 
             "DELETE FROM {} WHERE 1 = 1{team_filter}",
             bucket.steps_table()
         ));
-        statements.push(bucket.execution_sums(team_filter));
+        statements.push(bucket.execution_sums(team_filter, 1));
         statements.push(bucket.step_sums(team_filter_e));
     }
     statements.push(format!(
         "DELETE FROM rollup_team_hourly WHERE 1 = 1{team_filter}"
     ));
-    statements.push(team_hourly_sums(team_filter));
+    statements.push(team_hourly_sums(team_filter, 1));
     statements.push(format!(
         "DELETE FROM rollup_active_users_daily WHERE 1 = 1{team_filter}"
     ));

@@ -193,7 +193,8 @@ enum ErrorCode {
 
 /// Operations that read their body themselves instead of through `ApiJson`, and
 /// so answer body problems their own way (documented on each handler).
-const OWN_BODY_READERS: [&str; 3] = [
+const OWN_BODY_READERS: [&str; 4] = [
+    "POST /v1/traces",
     "POST /api/telemetry/track",
     "POST /api/telemetry/metrics",
     "POST /api/executions/{id}/retry",

@@ -106,17 +106,62 @@ impl Refused {
     }
 }
 
+/// An OTLP/JSON `ExportTraceServiceRequest`, as this document describes it:
+/// the top level only; each element follows the OTLP protobuf definition
+/// (`opentelemetry/proto/trace/v1/trace.proto`) in its JSON mapping.
+#[derive(Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OtlpTraces {
+    #[schema(value_type = Vec<Object>)]
+    resource_spans: Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans>,
+}
+
+/// `ExportTraceServiceResponse` in OTLP/JSON.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OtlpExported {
+    #[schema(rename = "partialSuccess")]
+    partial_success: Option<OtlpPartialSuccess>,
+}
+
+/// How many spans were refused, and the first reason.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OtlpPartialSuccess {
+    #[schema(rename = "rejectedSpans", minimum = 1)]
+    rejected_spans: i64,
+    #[schema(rename = "errorMessage")]
+    error_message: String,
+}
+
+/// `google.rpc.Status` in OTLP/JSON: every refusal of `/v1/traces` but 401/403.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OtlpStatus {
+    /// The gRPC code: 3 invalid argument, 8 resource exhausted, 14 unavailable.
+    code: i32,
+    message: String,
+}
+
 /// Receive spans (OTLP/HTTP). Authenticate with an ingestion key as a bearer
 /// token (`OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer hmb_ik_…"`).
 #[utoipa::path(post, path = "/v1/traces", tag = "otlp",
     request_body(description = "An OTLP `ExportTraceServiceRequest`, as `application/x-protobuf` or \
         `application/json`, optionally `Content-Encoding: gzip`; at most 10,000 spans and 8 MiB decompressed",
-        content(("application/x-protobuf"), ("application/json"))),
+        content((Vec<u8> = "application/x-protobuf"), (OtlpTraces = "application/json"))),
     responses(
-        (status = 200, description = "`ExportTraceServiceResponse`; `partialSuccess` counts refused spans and names the first reason"),
-        (status = 400, description = "The body is not an OTLP trace export (`google.rpc.Status`)"),
-        (status = 401), (status = 413), (status = 415),
-        (status = 503, description = "The queue is full; retry after `Retry-After` seconds")))]
+        (status = 200, description = "`ExportTraceServiceResponse` in the request's encoding; `partialSuccess` \
+            counts refused spans and names the first reason",
+            content((OtlpExported = "application/json"), (Vec<u8> = "application/x-protobuf"))),
+        (status = 400, description = "The body is not an OTLP trace export",
+            content((OtlpStatus = "application/json"), (Vec<u8> = "application/x-protobuf"))),
+        (status = 413, description = "Over 10,000 spans, or over 8 MiB once decompressed (over 1 MiB as sent is \
+            refused in plain text before it is read)",
+            content((OtlpStatus = "application/json"), (Vec<u8> = "application/x-protobuf"))),
+        (status = 415, description = "Neither OTLP encoding, or a Content-Encoding other than gzip",
+            content((OtlpStatus = "application/json"))),
+        (status = 503, description = "The queue is full; retry after `Retry-After` seconds",
+            content((OtlpStatus = "application/json"), (Vec<u8> = "application/x-protobuf")))))]
 pub async fn export(
     State(state): State<AppState>,
     sender: Sender,
@@ -252,12 +297,16 @@ fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, 
                 format!("the body is not an OTLP ExportTraceServiceRequest: {err}"),
             )
         }),
-        Encoding::Json => serde_json::from_slice(body).map_err(|err| {
-            Refused::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not OTLP/JSON ExportTraceServiceRequest: {err}"),
-            )
-        }),
+        Encoding::Json => serde_json::from_slice::<OtlpTraces>(body)
+            .map(|traces| ExportTraceServiceRequest {
+                resource_spans: traces.resource_spans,
+            })
+            .map_err(|err| {
+                Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not an OTLP/JSON ExportTraceServiceRequest: {err}"),
+                )
+            }),
     }
 }
 

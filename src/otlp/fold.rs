@@ -17,12 +17,17 @@ use crate::prices::Price;
 use crate::storage::{Db, Tx, now_ms};
 
 /// Most spans folded in one transaction.
-const BATCH: i64 = 1_000;
+const BATCH: i64 = 250;
 /// A trace's frame is forgotten this long after its last span.
 const FRAME_KEPT_MS: i64 = 3_600_000;
 
 pub async fn tick(state: AppState) -> anyhow::Result<u64> {
     let folded = fold(&state).await?;
+    // Counted again whenever it may have changed (also when another replica
+    // folded this one's spans), so a refusal never outlives the backlog.
+    if folded > 0 || state.otlp.backlog() > 0 {
+        state.otlp.counted(store::queue_length(&state.db).await?);
+    }
     if folded as i64 == BATCH {
         // More are waiting: come back at once rather than after the period.
         state.otlp.wake();
@@ -78,7 +83,7 @@ async fn fold_trace(
     let workflow_id = store::service_workflow(tx, team_id, &frame.service).await?;
     let execution_id = store::lock_execution(tx, team_id, trace_id, &workflow_id, frame).await?;
     crate::analytics::rollups::remove_execution(tx, &execution_id).await?;
-    let mut first_error = None;
+    let mut steps = Vec::new();
     for span in trace.iter().filter(|span| span.genai != 0) {
         let usage = super::mapping::usage(super::mapping::Tokens {
             input: span.input_tokens,
@@ -91,40 +96,46 @@ async fn fold_trace(
             .await?
             .map(|price| crate::prices::cost_micros(usage, price))
             .unwrap_or(0);
-        let step = NewStep {
+        steps.push(NewStep {
             execution_id: &execution_id,
             span,
             usage,
             cost_micros,
-        };
-        let Some(task_id) = store::insert_step(tx, &step).await? else {
+        });
+    }
+    let recorded = store::insert_steps(tx, &steps).await?;
+    let names: Vec<&str> = recorded.iter().map(|(name, _)| name.as_str()).collect();
+    crate::analytics::rollups::add_steps(tx, &execution_id, &names).await?;
+    let mut first_error = None;
+    for (span_id, task_id) in &recorded {
+        let Some(span) = trace
+            .iter()
+            .find(|span| &span.span_id == span_id && span.failed != 0)
+        else {
             continue;
         };
-        crate::analytics::rollups::add_step(tx, &execution_id, &span.span_id).await?;
-        if span.failed != 0 {
-            let error = span.error.as_deref().unwrap_or("the call failed");
-            first_error.get_or_insert_with(|| error.to_string());
-            let failure = crate::errors::Failure {
-                team_id,
-                agent_id: "",
-                error_class: span.error_type.as_deref().unwrap_or("error"),
-                error,
-                task_id: Some(&task_id),
-                execution_id: &execution_id,
-                workflow_id: &workflow_id,
-                at: span.end_ms,
-            };
-            if let Some(reopened) = crate::errors::record(tx, &failure).await? {
-                told.extend(
-                    crate::notifications::producers::error_reopened_in(
-                        tx,
-                        team_id,
-                        &reopened.message,
-                        reopened.resolved_by.as_deref(),
-                    )
-                    .await?,
-                );
-            }
+        let error = span.error.as_deref().unwrap_or("the call failed");
+        first_error.get_or_insert_with(|| error.to_string());
+        let failure = crate::errors::Failure {
+            team_id,
+            agent_id: "",
+            error_class: span.error_type.as_deref().unwrap_or("error"),
+            error,
+            task_id: Some(task_id),
+            execution_id: &execution_id,
+            workflow_id: &workflow_id,
+            at: span.end_ms,
+        };
+        if let Some(reopened) = crate::errors::record(tx, &failure).await? {
+            told.extend(
+                crate::notifications::producers::error_reopened_in(
+                    tx,
+                    team_id,
+                    &reopened.message,
+                    reopened.resolved_by.as_deref(),
+                )
+                .await?,
+            );
         }
     }
     let error = first_error.or_else(|| frame.root_error.clone());

@@ -221,6 +221,15 @@ async fn receive(
             }
         }
     }
+    if !state.otlp.has_room(rows.spans.len()) {
+        let mut refused = Refused::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "spans are arriving faster than they are folded into executions; retry shortly",
+        );
+        refused.retry_after_secs = Some(5);
+        return Err(refused);
+    }
+    let queued = rows.spans.len();
     state.ingestor.write(rows).await.map_err(|err| {
         let mut refused = Refused::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -232,6 +241,7 @@ async fn receive(
         refused.retry_after_secs = Some(1);
         refused
     })?;
+    state.otlp.queued(queued);
     state.otlp.wake();
     Ok(accepted(encoding, rejected, first_reason))
 }

@@ -17,19 +17,46 @@ pub mod mapping;
 mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
 pub use handlers::routes;
 pub use mapping::KeptSpan;
 
-/// Wakes the `otlp` worker when spans were queued.
+/// Spans waiting to be folded beyond which `/v1/traces` answers 503 (with
+/// `Retry-After`, so exporters retry): the queue is a table, and ingesting far
+/// faster than the worker folds would only grow it.
+pub const MAX_BACKLOG: u64 = 200_000;
+
+/// Wakes the `otlp` worker when spans were queued, and keeps the queue's
+/// length as last counted plus what was queued since.
 #[derive(Default)]
 pub struct Folder {
     wake: Arc<Notify>,
+    backlog: AtomicU64,
 }
 
 impl Folder {
+    /// Whether `spans` more fit under [`MAX_BACKLOG`].
+    pub fn has_room(&self, spans: usize) -> bool {
+        self.backlog.load(Ordering::Relaxed) + spans as u64 <= MAX_BACKLOG
+    }
+
+    /// The queue's length as last counted, plus what this process queued since.
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    pub fn queued(&self, spans: usize) {
+        self.backlog.fetch_add(spans as u64, Ordering::Relaxed);
+    }
+
+    /// The queue's length as the worker counted it (all replicas' spans).
+    pub fn counted(&self, spans: u64) {
+        self.backlog.store(spans, Ordering::Relaxed);
+    }
+
     pub fn wake(&self) {
         self.wake.notify_one();
     }

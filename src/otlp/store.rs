@@ -2,7 +2,8 @@
 //! each trace's frame (`otlp_traces`), the service's external workflow, the
 //! trace's external execution and its steps.
 
-use crate::storage::{Db, Tx, now_ms};
+use crate::storage::sql::Value as SqlValue;
+use crate::storage::{Db, Sql, Tx, now_ms};
 
 /// A queued span, as the worker reads it back.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,6 +41,14 @@ pub async fn queued(tx: &mut Tx, db: &Db, limit: i64) -> Result<Vec<QueuedSpan>,
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// Spans waiting, from every replica.
+pub async fn queue_length(db: &Db) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM otlp_spans")
+        .fetch_one(db.read())
+        .await?;
+    Ok(count.max(0) as u64)
 }
 
 pub async fn dequeue(tx: &mut Tx, ids: &[&str]) -> Result<(), sqlx::Error> {
@@ -192,40 +201,65 @@ pub struct NewStep<'a> {
     pub cost_micros: i64,
 }
 
-/// Records the call as a step; `None` when this span was recorded before (an
-/// exporter's retry), so nothing counts twice.
-pub async fn insert_step(tx: &mut Tx, step: &NewStep<'_>) -> Result<Option<String>, sqlx::Error> {
+/// Steps of one insert (17 values each, well under SQLite's 32,766).
+const STEPS_PER_STATEMENT: usize = 100;
+
+/// Records the calls as steps of their execution; returns (span id, step id)
+/// of those recorded now. A span recorded before (an exporter's retry) is
+/// left out, so nothing counts twice.
+pub async fn insert_steps(
+    tx: &mut Tx,
+    steps: &[NewStep<'_>],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut inserted = Vec::new();
+    for chunk in steps.chunks(STEPS_PER_STATEMENT) {
+        let mut sql = Sql::text(
+            "INSERT INTO task_results (id, execution_id, team_id, task_name, status, input, provider, model, \
+             input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, attempts, error, error_class, \
+             started_at, completed_at) VALUES ",
+        );
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|step| step_values(&mut sql, step))
+            .collect();
+        sql.push_text(&rows.join(", "));
+        sql.push_text(" ON CONFLICT (execution_id, task_name) DO NOTHING RETURNING task_name, id");
+        let recorded: Vec<(String, String)> = sql.query_as().fetch_all(&mut **tx).await?;
+        inserted.extend(recorded);
+    }
+    Ok(inserted)
+}
+
+/// One step's `(…)` of the insert, its values bound to `sql`.
+fn step_values(sql: &mut Sql, step: &NewStep<'_>) -> String {
     let span = step.span;
     let status = if span.failed != 0 {
         "failed"
     } else {
         "succeeded"
     };
-    sqlx::query_scalar(
-        "INSERT INTO task_results (id, execution_id, team_id, task_name, status, input, provider, model, \
-         input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, attempts, error, error_class, \
-         started_at, completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15, $16, $17) \
-         ON CONFLICT (execution_id, task_name) DO NOTHING RETURNING id",
-    )
-    .bind(crate::storage::new_id())
-    .bind(step.execution_id)
-    .bind(&span.team_id)
-    .bind(&span.span_id)
-    .bind(status)
-    .bind(&span.name)
-    .bind(span.provider.as_deref())
-    .bind(span.model.as_deref())
-    .bind(step.usage.input)
-    .bind(step.usage.output)
-    .bind(step.usage.cached)
-    .bind(step.cost_micros)
-    .bind(span.end_ms - span.start_ms)
-    .bind(span.error.as_deref())
-    .bind(span.error_type.as_deref())
-    .bind(span.start_ms)
-    .bind(span.end_ms)
-    .fetch_optional(&mut **tx)
-    .await
+    let values: [SqlValue; 18] = [
+        crate::storage::new_id().as_str().into(),
+        step.execution_id.into(),
+        span.team_id.as_str().into(),
+        span.span_id.as_str().into(),
+        status.into(),
+        span.name.as_str().into(),
+        span.provider.as_deref().into(),
+        span.model.as_deref().into(),
+        step.usage.input.into(),
+        step.usage.output.into(),
+        step.usage.cached.into(),
+        step.cost_micros.into(),
+        (span.end_ms - span.start_ms).into(),
+        1i64.into(),
+        span.error.as_deref().into(),
+        span.error_type.as_deref().into(),
+        span.start_ms.into(),
+        span.end_ms.into(),
+    ];
+    let placeholders: Vec<String> = values.into_iter().map(|value| sql.bind(value)).collect();
+    format!("({})", placeholders.join(", "))
 }
 
 /// Sets the execution's totals from its steps, its status (failed when a call

@@ -161,6 +161,29 @@ async fn sum_execution(tx: &mut Tx, execution_id: &str, sign: i64) -> Result<(),
     Ok(())
 }
 
+/// Adds just-recorded provider calls of one execution (by step name), inside
+/// the transaction that recorded them: one statement per bucket for them all.
+pub async fn add_steps(tx: &mut Tx, execution_id: &str, steps: &[&str]) -> Result<(), sqlx::Error> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = (2..steps.len() + 2).map(|n| format!("${n}")).collect();
+    let filter = format!(
+        " AND t.execution_id = $1 AND t.task_name IN ({})",
+        names.join(", ")
+    );
+    for bucket in Bucket::BOTH {
+        let sql = bucket.step_sums(&filter);
+        let query = steps
+            .iter()
+            .fold(sqlx::query(&sql).bind(execution_id), |query, step| {
+                query.bind(*step)
+            });
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Adds a just-recorded provider call, inside the transaction that recorded it.
 pub async fn add_step(tx: &mut Tx, execution_id: &str, step: &str) -> Result<(), sqlx::Error> {
     for bucket in Bucket::BOTH {

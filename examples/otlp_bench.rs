@@ -102,7 +102,12 @@ async fn main() -> anyhow::Result<()> {
     let connections: u64 = args[3].parse()?;
     let seconds: u64 = args[4].parse()?;
     let client = reqwest::Client::new();
-    let sequence = Arc::new(AtomicU64::new(1));
+    // Ids unique across runs too: a later run's spans must not repeat an
+    // earlier run's (they would be exporter retries, and count once).
+    let first = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |now| now.as_micros() as u64);
+    let sequence = Arc::new(AtomicU64::new(first));
     let refused = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();

@@ -52,6 +52,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::schedules::Scheduler>,
     /// The `otlp` worker's wake-up (spans were queued).
     pub otlp: Arc<crate::otlp::Folder>,
+    /// Sends ended executions to the OTLP collector (off without `otlp_endpoint`).
+    pub exporter: Arc<crate::otlp::export::Exporter>,
     /// Mail: the SMTP transport (none when mail is off) and the outbox worker's wake-up.
     pub mailer: Arc<crate::mail::Mailer>,
     /// The open live streams (capped; closed when their access ends).
@@ -69,7 +71,16 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> anyhow::Result<AppState> {
         let bus = Arc::new(Bus::new());
+        let metrics = Arc::new(Metrics::new());
+        let exporter = match &config.otlp_export {
+            Some(target) => {
+                let (exported, dropped) = metrics.otlp_export_counters();
+                crate::otlp::export::Exporter::start(db.clone(), target.clone(), exported, dropped)
+            }
+            None => crate::otlp::export::Exporter::off(),
+        };
         Ok(AppState {
+            exporter: Arc::new(exporter),
             vault: Arc::new(vault),
             providers: crate::providers::Providers::new(
                 config.provider_timeout,
@@ -80,7 +91,7 @@ impl AppState {
             scheduler: Arc::new(crate::schedules::Scheduler::default()),
             otlp: Arc::new(crate::otlp::Folder::default()),
             login_limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
             bus,
             key_cache: Arc::new(KeyCache::default()),
@@ -116,6 +127,7 @@ impl AppState {
             vault: self.vault.clone(),
             providers: self.providers.clone(),
             runner: self.runner.clone(),
+            exporter: self.exporter.clone(),
             shutdown: self.shutdown.clone(),
         }
     }

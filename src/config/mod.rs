@@ -51,6 +51,8 @@ struct FileConfig {
     max_streams: Option<usize>,
     max_streams_per_user: Option<usize>,
     provider_allowed_hosts: Option<Vec<String>>,
+    otlp_endpoint: Option<String>,
+    otlp_headers: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How many live streams may be open, per user and in total.
     pub streams: crate::bus::streams::StreamLimits,
+    /// Where HUMMBL's own executions are exported as OTLP traces; none: off.
+    pub otlp_export: Option<crate::otlp::export::ExportTarget>,
 }
 
 impl Config {
@@ -126,6 +130,7 @@ impl Config {
             workers: WorkerPeriods::default(),
             trusted_proxies: Vec::new(),
             streams: Default::default(),
+            otlp_export: None,
         }
     }
 
@@ -186,8 +191,18 @@ impl Config {
             workers: workers(&file)?,
             trusted_proxies: trusted_proxies(&file)?,
             streams: stream_limits(&file)?,
+            otlp_export: otlp_export(&file)?,
         })
     }
+}
+
+/// `HUMMBL_OTLP_ENDPOINT` / `otlp_endpoint` and `HUMMBL_OTLP_HEADERS` / `otlp_headers`.
+fn otlp_export(file: &FileConfig) -> anyhow::Result<Option<crate::otlp::export::ExportTarget>> {
+    let Some(endpoint) = env("HUMMBL_OTLP_ENDPOINT").or(file.otlp_endpoint.clone()) else {
+        return Ok(None);
+    };
+    let headers = env("HUMMBL_OTLP_HEADERS").or(file.otlp_headers.clone());
+    crate::otlp::export::ExportTarget::parse(&endpoint, headers.as_deref()).map(Some)
 }
 
 fn read_file(common: &CommonArgs) -> anyhow::Result<FileConfig> {

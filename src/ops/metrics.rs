@@ -61,6 +61,8 @@ pub struct Metrics {
     worker_failures: Family<WorkerLabels, Counter>,
     csp_violations: Family<DirectiveLabels, Counter>,
     open_streams: Gauge,
+    otlp_exported_spans: Counter,
+    otlp_export_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -127,7 +129,21 @@ impl Metrics {
             "Live streams (SSE) open in this process",
             open_streams.clone(),
         );
+        let otlp_exported_spans = Counter::default();
+        let otlp_export_dropped = Counter::default();
+        registry.register(
+            "otlp_exported_spans",
+            "Spans of HUMMBL's executions the OTLP collector accepted (otlp_endpoint)",
+            otlp_exported_spans.clone(),
+        );
+        registry.register(
+            "otlp_export_dropped_executions",
+            "Executions not exported: the export queue was full or the collector kept refusing",
+            otlp_export_dropped.clone(),
+        );
         Metrics {
+            otlp_exported_spans,
+            otlp_export_dropped,
             registry,
             open_streams,
             csp_violations,
@@ -177,6 +193,14 @@ impl Metrics {
         if !succeeded {
             self.worker_failures.get_or_create(&labels).inc();
         }
+    }
+
+    /// The OTLP exporter's counters: spans exported, executions dropped.
+    pub fn otlp_export_counters(&self) -> (Counter, Counter) {
+        (
+            self.otlp_exported_spans.clone(),
+            self.otlp_export_dropped.clone(),
+        )
     }
 
     /// The registry in Prometheus text exposition format, with `open_streams`

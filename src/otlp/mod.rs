@@ -10,7 +10,11 @@
 //! service as the workflow, a step per model call, with roll-ups and error
 //! groups kept as the runner keeps them. External executions are never run,
 //! cancelled or retried here, and send no notifications.
+//!
+//! OpenTelemetry out: `export` sends HUMMBL's own executions to the team's
+//! collector when `otlp_endpoint` is set.
 
+pub mod export;
 pub mod fold;
 pub mod handlers;
 pub mod mapping;

@@ -45,6 +45,8 @@ pub struct Context {
     pub vault: Arc<Vault>,
     pub providers: Providers,
     pub runner: Arc<Runner>,
+    /// Ended executions are offered to it (OTLP export, when configured).
+    pub exporter: Arc<crate::otlp::export::Exporter>,
     pub shutdown: CancellationToken,
 }
 
@@ -210,6 +212,9 @@ async fn execute(ctx: Context, claimed: Claimed, _slot: OwnedSemaphorePermit) {
         tracing::warn!(error = %err, execution = %claimed.id, "recording the end of an execution failed");
     }
     crate::executions::publish(&ctx.db, &ctx.bus, &claimed.team_id, &claimed.id).await;
+    if !matches!(ending, Ending::HandBack) {
+        ctx.exporter.offer(&claimed.team_id, &claimed.id);
+    }
 }
 
 /// Extends the lease until the execution ends; cancels it once the lease is

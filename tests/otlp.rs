@@ -250,6 +250,31 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
         executions_rolled, 4,
         "each trace counts once, however many requests it came in"
     );
+    // The token page's export, by source: the service's calls are OTLP's only.
+    let csv = |source: &str| {
+        let request = client()
+            .get(app.url(&format!(
+                "/api/analytics/tokens.csv?days=30&source={source}"
+            )))
+            .header("cookie", &cookie)
+            .send();
+        async move { request.await.expect("csv").text().await.expect("text") }
+    };
+    assert!(
+        csv("otlp").await.contains(&service),
+        "the service is a workflow of the token page"
+    );
+    assert!(!csv("hummbl").await.contains(&service));
+    let page = client()
+        .get(app.url("/analytics/tokens?source=otlp"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains(&service) && page.contains("gpt-4o-mini-2024-07-18"));
     app.stop().await;
 }
 

@@ -191,7 +191,7 @@ pub async fn tokens_csv(
 ) -> AppResult<Response> {
     let days = parse_days(query.days, 30)?;
     let period = Period::last_days(days);
-    let filter = query.filter();
+    let filter = query.filter()?;
     let rows = super::token_rows(
         &state.db,
         &principal.team_id,

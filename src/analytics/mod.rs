@@ -107,6 +107,9 @@ pub struct TokenFilter {
     pub workflow_id: Option<String>,
     pub agent_id: Option<String>,
     pub model: Option<String>,
+    /// Calls of executions run by HUMMBL, or of traces sent over OTLP. The
+    /// query applies it (rows do not carry it); `keeps` does not.
+    pub source: Option<crate::executions::Source>,
 }
 
 impl TokenFilter {

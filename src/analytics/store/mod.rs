@@ -207,6 +207,12 @@ pub async fn token_rows(
             sql.and(&format!("{column} = ?"), value);
         }
     }
+    if let Some(source) = filter.source {
+        let (team, source) = (sql.bind(team_id), sql.bind(source.as_str()));
+        sql.and_text(&format!(
+            "r.workflow_id IN (SELECT id FROM workflows WHERE team_id = {team} AND source = {source})"
+        ));
+    }
     sql.push_text(&format!(
         " GROUP BY {group_by} ORDER BY cost_micros DESC, calls DESC"
     ));

@@ -40,16 +40,21 @@ pub struct TokensQuery {
     pub agent: Option<String>,
     /// A model name.
     pub model: Option<String>,
+    /// `hummbl` (runs HUMMBL made) or `otlp` (traces your services sent).
+    #[param(value_type = Option<crate::executions::Source>, inline)]
+    pub source: Option<String>,
 }
 
 impl TokensQuery {
-    pub fn filter(&self) -> TokenFilter {
+    /// The filter, or a 422 naming a `source` that is neither.
+    pub fn filter(&self) -> Result<TokenFilter, crate::error::AppError> {
         let keep = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
-        TokenFilter {
+        Ok(TokenFilter {
             workflow_id: keep(&self.workflow),
             agent_id: keep(&self.agent),
             model: keep(&self.model),
-        }
+            source: crate::executions::handlers::parse_source(self.source.as_deref())?,
+        })
     }
 
     /// The query string of this view with another range.
@@ -59,6 +64,7 @@ impl TokensQuery {
             ("workflow", &self.workflow),
             ("agent", &self.agent),
             ("model", &self.model),
+            ("source", &self.source),
         ] {
             if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
                 url.push_str(&format!("&{name}={}", urlencode(value)));
@@ -185,7 +191,12 @@ async fn load(db: &Db, principal: &Principal, query: TokensQuery) -> AppResult<T
     // columns are the rows' keys). The coarser views fold the fine rows.
     // The period before needs only its sums: the narrowest grouping, filtered
     // by the database.
-    let (every_row, filter) = (TokenFilter::default(), query.filter());
+    // The source is the query's to apply: every row of the chosen source.
+    let filter = query.filter()?;
+    let every_row = TokenFilter {
+        source: filter.source,
+        ..TokenFilter::default()
+    };
     let (all_rows, previous_rows, executions, overrides) = tokio::try_join!(
         super::token_rows(db, team, period, Grouping::WorkflowAgentModel, &every_row),
         super::token_rows(db, team, period.previous(), Grouping::Model, &filter),
@@ -279,10 +290,14 @@ mod tests {
             workflow: Some(String::new()),
             agent: None,
             model: Some("gpt-4o & co".into()),
+            source: Some("otlp".into()),
         };
-        assert_eq!(query.with_days(30), "?days=30&model=gpt-4o+%26+co");
         assert_eq!(
-            query.filter().workflow_id,
+            query.with_days(30),
+            "?days=30&model=gpt-4o+%26+co&source=otlp"
+        );
+        assert_eq!(
+            query.filter().expect("a valid filter").workflow_id,
             None,
             "an empty choice is no filter"
         );

@@ -133,9 +133,18 @@ fn filters(choices: &FilterChoices, query: &TokensQuery, days: i64) -> Markup {
             (select("workflow", "Workflow", &choices.workflows, &query.workflow))
             (select("agent", "Agent", &choices.agents, &query.agent))
             (select("model", "Model", &choices.models, &query.model))
+            (select("source", "Source", &sources(), &query.source))
             button.button.button-small type="submit" { "Apply" }
         }
     }
+}
+
+/// The source filter's choices: HUMMBL's runs, or your services' OTLP traces.
+fn sources() -> Vec<(String, String)> {
+    crate::executions::Source::ALL
+        .iter()
+        .map(|source| (source.as_str().to_string(), source.label().to_string()))
+        .collect()
 }
 
 fn workflow_table(rows: &[TokenRow]) -> Markup {

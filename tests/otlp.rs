@@ -200,6 +200,16 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
     .await
     .expect("the failure is in the error log");
     assert_eq!(group, ("RateLimitError".to_string(), 1));
+    let log = client()
+        .get(app.url("/logs/errors"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("error log")
+        .text()
+        .await
+        .expect("html");
+    assert!(log.contains("429 Too Many Requests") && log.contains("external (OpenTelemetry)"));
 
     let split = execution_of(&app, &team, &traces["split"], 2).await;
     assert_eq!(

@@ -207,11 +207,18 @@ pub fn render(view: &ErrorLogView) -> Markup {
     }
 }
 
+/// Who failed: the agent's name (or id, if it was deleted); a model call a
+/// service sent over OpenTelemetry has no agent.
+fn agent_label(group: &ErrorGroup) -> String {
+    match (&group.agent_name, group.agent_id.as_str()) {
+        (Some(name), _) => name.clone(),
+        (None, "") => "external (OpenTelemetry)".into(),
+        (None, id) => id.to_string(),
+    }
+}
+
 fn row(group: &ErrorGroup, latest: Option<&LatestFailure>, may_act: bool, qs: &str) -> Markup {
-    let agent = group
-        .agent_name
-        .clone()
-        .unwrap_or_else(|| group.agent_id.clone());
+    let agent = agent_label(group);
     html! {
         tr {
             @if may_act {
@@ -368,10 +375,7 @@ pub async fn export_csv(
             group.fingerprint.clone(),
             group.error_class.clone(),
             group.message.clone(),
-            group
-                .agent_name
-                .clone()
-                .unwrap_or_else(|| group.agent_id.clone()),
+            agent_label(group),
             group.occurrences.to_string(),
             rfc3339(group.first_seen),
             rfc3339(group.last_seen),

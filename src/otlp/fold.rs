@@ -46,17 +46,31 @@ async fn fold(state: &AppState) -> Result<usize, sqlx::Error> {
         return Ok(0);
     }
     let mut prices = Prices::default();
+    // The service's workflow, per (team, service) of this fold.
+    let mut workflows: HashMap<(String, String), String> = HashMap::new();
     // (team, execution) of every execution changed, announced after commit.
     let mut executions = Vec::new();
     let mut told = crate::notifications::Created::default();
     for ((team_id, trace_id), trace) in by_trace(&spans) {
         let frame = store::widen_frame(&mut tx, team_id, trace_id, &frame_update(&trace)).await?;
-        let existing = store::execution_of(&mut tx, team_id, trace_id).await?;
         let has_call = trace.iter().any(|span| span.genai != 0);
-        if existing.is_none() && !has_call {
+        if !has_call
+            && store::execution_of(&mut tx, team_id, trace_id)
+                .await?
+                .is_none()
+        {
             continue;
         }
-        let execution_id = fold_trace(&mut tx, db, &mut prices, &trace, &frame, &mut told).await?;
+        let execution_id = fold_trace(
+            &mut tx,
+            db,
+            &mut prices,
+            &mut workflows,
+            &trace,
+            &frame,
+            &mut told,
+        )
+        .await?;
         executions.push((team_id.to_string(), execution_id));
     }
     let ids: Vec<&str> = spans.iter().map(|span| span.id.as_str()).collect();
@@ -74,15 +88,28 @@ async fn fold_trace(
     tx: &mut Tx,
     db: &Db,
     prices: &mut Prices,
+    workflows: &mut HashMap<(String, String), String>,
     trace: &[&QueuedSpan],
     frame: &Frame,
     told: &mut crate::notifications::Created,
 ) -> Result<String, sqlx::Error> {
     let first = trace[0];
     let (team_id, trace_id) = (first.team_id.as_str(), first.trace_id.as_str());
-    let workflow_id = store::service_workflow(tx, team_id, &frame.service).await?;
-    let execution_id = store::lock_execution(tx, team_id, trace_id, &workflow_id, frame).await?;
-    crate::analytics::rollups::remove_execution(tx, &execution_id).await?;
+    let service = (team_id.to_string(), frame.service.clone());
+    let workflow_id = match workflows.get(&service) {
+        Some(id) => id.clone(),
+        None => {
+            let id = store::service_workflow(tx, team_id, &frame.service).await?;
+            workflows.insert(service, id.clone());
+            id
+        }
+    };
+    let (execution_id, status) =
+        store::lock_execution(tx, team_id, trace_id, &workflow_id, frame).await?;
+    // A new execution (still `running`) was never added to the roll-ups.
+    if status != "running" {
+        crate::analytics::rollups::remove_execution(tx, &execution_id).await?;
+    }
     let mut steps = Vec::new();
     for span in trace.iter().filter(|span| span.genai != 0) {
         let usage = super::mapping::usage(super::mapping::Tokens {

@@ -96,7 +96,7 @@ pub async fn widen_frame(
     trace_id: &str,
     update: &FrameUpdate,
 ) -> Result<Frame, sqlx::Error> {
-    sqlx::query(
+    sqlx::query_as(
         "INSERT INTO otlp_traces (team_id, trace_id, service, root_name, root_failed, root_error, started_at, \
          ended_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (team_id, trace_id) DO UPDATE SET \
@@ -108,7 +108,8 @@ pub async fn widen_frame(
          ELSE otlp_traces.started_at END, \
          ended_at = CASE WHEN excluded.ended_at > otlp_traces.ended_at THEN excluded.ended_at \
          ELSE otlp_traces.ended_at END, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at \
+         RETURNING service, root_name, root_failed, root_error, started_at, ended_at",
     )
     .bind(team_id)
     .bind(trace_id)
@@ -119,14 +120,6 @@ pub async fn widen_frame(
     .bind(update.started_at)
     .bind(update.ended_at)
     .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query_as(
-        "SELECT service, root_name, root_failed, root_error, started_at, ended_at FROM otlp_traces \
-         WHERE team_id = $1 AND trace_id = $2",
-    )
-    .bind(team_id)
-    .bind(trace_id)
     .fetch_one(&mut **tx)
     .await
 }
@@ -168,19 +161,20 @@ pub async fn service_workflow(
 
 /// The trace's external execution, made if it is new, and locked for this
 /// transaction either way (on PostgreSQL a replica folding the same trace
-/// waits here, so its sums below see this one's steps).
+/// waits here, so its sums below see this one's steps). Returns its id and
+/// status (`running` only while new: every fold leaves it finished).
 pub async fn lock_execution(
     tx: &mut Tx,
     team_id: &str,
     trace_id: &str,
     workflow_id: &str,
     frame: &Frame,
-) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<(String, String), sqlx::Error> {
+    sqlx::query_as(
         "INSERT INTO executions (id, team_id, workflow_id, workflow_version, status, triggered_by, created_at, \
          started_at, completed_at, updated_at, source, trace_id) \
          VALUES ($1, $2, $3, 1, 'running', 'otlp', $4, $4, $5, $6, 'otlp', $7) \
-         ON CONFLICT (team_id, trace_id) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+         ON CONFLICT (team_id, trace_id) DO UPDATE SET updated_at = excluded.updated_at RETURNING id, status",
     )
     .bind(crate::storage::new_id())
     .bind(team_id)

@@ -23,10 +23,12 @@ const FRAME_KEPT_MS: i64 = 3_600_000;
 
 pub async fn tick(state: AppState) -> anyhow::Result<u64> {
     let folded = fold(&state).await?;
-    // Counted again whenever it may have changed (also when another replica
-    // folded this one's spans), so a refusal never outlives the backlog.
-    if folded > 0 || state.otlp.backlog() > 0 {
-        state.otlp.counted(store::queue_length(&state.db).await?);
+    state.otlp.folded(folded);
+    // Counted again now and then while there may be a backlog (another
+    // replica may have folded this one's spans), so a refusal never outlives it.
+    let now = now_ms();
+    if state.otlp.backlog() > 0 && state.otlp.count_due(now) {
+        state.otlp.counted(store::queue_length(&state.db).await?, now);
     }
     if folded as i64 == BATCH {
         // More are waiting: come back at once rather than after the period.

@@ -21,7 +21,7 @@ pub mod mapping;
 mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -39,7 +39,13 @@ pub const MAX_BACKLOG: u64 = 200_000;
 pub struct Folder {
     wake: Arc<Notify>,
     backlog: AtomicU64,
+    /// When the queue was last counted (ms since the epoch).
+    counted_at: AtomicI64,
 }
+
+/// The queue is counted at most this often; between counts the estimate
+/// moves with what this process queues and folds.
+const COUNT_EVERY_MS: i64 = 1_000;
 
 impl Folder {
     /// Whether `spans` more fit under [`MAX_BACKLOG`].
@@ -56,9 +62,22 @@ impl Folder {
         self.backlog.fetch_add(spans as u64, Ordering::Relaxed);
     }
 
+    /// Whether the queue is due to be counted again.
+    pub fn count_due(&self, now_ms: i64) -> bool {
+        now_ms - self.counted_at.load(Ordering::Relaxed) >= COUNT_EVERY_MS
+    }
+
     /// The queue's length as the worker counted it (all replicas' spans).
-    pub fn counted(&self, spans: u64) {
+    pub fn counted(&self, spans: u64, now_ms: i64) {
         self.backlog.store(spans, Ordering::Relaxed);
+        self.counted_at.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// This process folded `spans` off the queue.
+    pub fn folded(&self, spans: usize) {
+        let _ = self.backlog.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |backlog| {
+            Some(backlog.saturating_sub(spans as u64))
+        });
     }
 
     pub fn wake(&self) {

@@ -285,6 +285,32 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
         .await
         .expect("html");
     assert!(page.contains(&service) && page.contains("gpt-4o-mini-2024-07-18"));
+    // The dashboard by source: the four traces are OTLP's, none HUMMBL's.
+    let executed = |source: &'static str| {
+        let request = client()
+            .get(app.url(&format!("/analytics?days=7&source={source}")))
+            .header("cookie", &cookie)
+            .send();
+        async move {
+            let html = request
+                .await
+                .expect("dashboard")
+                .text()
+                .await
+                .expect("html");
+            let card = html
+                .split(r#"id="card-executions">"#)
+                .nth(1)
+                .expect("the executions card")
+                .to_string();
+            card.split("<p class=\"metric\">")
+                .nth(1)
+                .and_then(|rest| rest.split('<').next())
+                .map(str::to_owned)
+        }
+    };
+    assert_eq!(executed("otlp").await.as_deref(), Some("4"));
+    assert_eq!(executed("hummbl").await.as_deref(), Some("0"));
     app.stop().await;
 }
 

@@ -31,6 +31,8 @@ pub const TZ_COOKIE: &str = "hummbl_tz";
 #[derive(Deserialize)]
 pub struct RangeQuery {
     pub days: Option<i64>,
+    /// `hummbl` or `otlp`; empty: both.
+    pub source: Option<String>,
 }
 
 /// The viewer's time zone from the cookie, else UTC.
@@ -108,6 +110,8 @@ pub fn month_to_date(zone: Tz, now: i64) -> (Period, f64) {
 /// What the dashboard shows.
 pub struct DashboardView {
     pub days: i64,
+    /// Only executions of this source, when chosen.
+    pub source: Option<crate::executions::Source>,
     /// The viewer's time zone: days and hours are local to it.
     pub zone: Tz,
     pub current: Totals,
@@ -210,8 +214,15 @@ pub async fn show(
     Query(query): Query<RangeQuery>,
 ) -> AppResult<Markup> {
     let days = parse_days(query.days, 30)?;
+    let source = crate::executions::handlers::parse_source(query.source.as_deref())?;
     let (view, shell) = tokio::try_join!(
-        load(&state.db, &principal.team_id, days, viewer_zone(&jar)),
+        load(
+            &state.db,
+            &principal.team_id,
+            days,
+            source,
+            viewer_zone(&jar)
+        ),
         page(
             &state,
             &principal,
@@ -223,21 +234,31 @@ pub async fn show(
 
 /// Loads the view: the period's totals and the previous period's, the month so
 /// far, and the charts' rows, all at the same time (none needs another).
-async fn load(db: &Db, team: &str, days: i64, zone: Tz) -> AppResult<DashboardView> {
+async fn load(
+    db: &Db,
+    team: &str,
+    days: i64,
+    source: Option<crate::executions::Source>,
+    zone: Tz,
+) -> AppResult<DashboardView> {
     let period = Period::last_days(days);
     let now = now_ms();
     let (month, month_days) = month_to_date(zone, now);
-    let every_agent = TokenFilter::default();
+    let every_agent = TokenFilter {
+        source,
+        ..TokenFilter::default()
+    };
     let (current, previous, month_totals, hours, users, agents) = tokio::try_join!(
-        super::totals(db, team, period, Bucket::Day),
-        super::totals(db, team, period.previous(), Bucket::Day),
-        super::totals(db, team, month, Bucket::Hour),
-        store::hourly(db, team, period),
+        store::totals_of(db, team, period, Bucket::Day, source),
+        store::totals_of(db, team, period.previous(), Bucket::Day, source),
+        store::totals_of(db, team, month, Bucket::Hour, source),
+        store::hourly(db, team, period, source),
         store::active_users(db, team, period),
         super::token_rows(db, team, period, Grouping::Agent, &every_agent),
     )?;
     Ok(DashboardView {
         days,
+        source,
         zone,
         current,
         previous,
@@ -250,6 +271,30 @@ async fn load(db: &Db, team: &str, days: i64, zone: Tz) -> AppResult<DashboardVi
     })
 }
 
+/// `&source=…` for links that keep the chosen source.
+fn source_param(source: Option<crate::executions::Source>) -> String {
+    source
+        .map(|source| format!("&source={}", source.as_str()))
+        .unwrap_or_default()
+}
+
+/// The source filter: HUMMBL's runs, your services' OTLP traces, or both.
+fn source_form(days: i64, chosen: Option<crate::executions::Source>) -> Markup {
+    html! {
+        form.filters method="get" action="/analytics" {
+            input type="hidden" name="days" value=(days);
+            label for="a-source" { "Source" }
+            select #a-source name="source" {
+                option value="" { "Both" }
+                @for source in crate::executions::Source::ALL {
+                    option value=(source.as_str()) selected[chosen == Some(source)] { (source.label()) }
+                }
+            }
+            button.button.button-small type="submit" { "Apply" }
+        }
+    }
+}
+
 /// A card's note: the change against the previous period.
 fn versus(change: String) -> String {
     format!("{change} vs. previous period")
@@ -259,6 +304,7 @@ fn versus(change: String) -> String {
 pub fn render(view: &DashboardView) -> Markup {
     let DashboardView {
         days,
+        source,
         zone,
         current,
         previous,
@@ -274,9 +320,10 @@ pub fn render(view: &DashboardView) -> Markup {
             p.lede { "The last " (days) " days, compared with the " (days) " days before. Times in " (zone) "." }
             nav.range aria-label="Period" {
                 @for range in RANGES {
-                    a.button.button-small href={"/analytics?days=" (range)} aria-current=[(range == days).then_some("page")] { (range) " days" }
+                    a.button.button-small href={"/analytics?days=" (range) (source_param(*source))} aria-current=[(range == days).then_some("page")] { (range) " days" }
                 }
             }
+            (source_form(days, *source))
         }
         div.cards {
             (metric_card("card-executions", "Workflows executed", count(current.executions as f64), compare(current.executions, previous.executions)))
@@ -423,6 +470,7 @@ mod tests {
 
     fn view() -> DashboardView {
         DashboardView {
+            source: None,
             days: 7,
             zone: "Europe/Berlin".parse().expect("zone"),
             current: Totals {

@@ -28,7 +28,9 @@ pub async fn tick(state: AppState) -> anyhow::Result<u64> {
     // replica may have folded this one's spans), so a refusal never outlives it.
     let now = now_ms();
     if state.otlp.backlog() > 0 && state.otlp.count_due(now) {
-        state.otlp.counted(store::queue_length(&state.db).await?, now);
+        state
+            .otlp
+            .counted(store::queue_length(&state.db).await?, now);
     }
     if folded as i64 == BATCH {
         // More are waiting: come back at once rather than after the period.

@@ -75,9 +75,11 @@ impl Folder {
 
     /// This process folded `spans` off the queue.
     pub fn folded(&self, spans: usize) {
-        let _ = self.backlog.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |backlog| {
-            Some(backlog.saturating_sub(spans as u64))
-        });
+        let _ = self
+            .backlog
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |backlog| {
+                Some(backlog.saturating_sub(spans as u64))
+            });
     }
 
     pub fn wake(&self) {

@@ -34,7 +34,34 @@ pub async fn totals(
     period: Period,
     bucket: Bucket,
 ) -> Result<Totals, sqlx::Error> {
+    totals_of(db, team_id, period, bucket, None).await
+}
+
+/// `workflow_id IN (…)` of the team's workflows of `source`, as a filter on
+/// a roll-up, with its placeholders numbered from `$first`.
+fn of_source(first: usize) -> String {
+    format!(
+        " AND workflow_id IN (SELECT id FROM workflows WHERE team_id = ${} AND source = ${})",
+        first,
+        first + 1
+    )
+}
+
+/// [`totals`] of the executions of one source only (HUMMBL's runs or OTLP
+/// traces), when given.
+pub async fn totals_of(
+    db: &Db,
+    team_id: &str,
+    period: Period,
+    bucket: Bucket,
+    source: Option<crate::executions::Source>,
+) -> Result<Totals, sqlx::Error> {
     let (table, column) = (bucket.executions_table(), bucket.column());
+    let filter = if source.is_some() {
+        of_source(4)
+    } else {
+        String::new()
+    };
     let summed = sums(
         "",
         &[
@@ -46,14 +73,18 @@ pub async fn totals(
             "cost_micros",
         ],
     );
-    let rows: Vec<StatusSums> = sqlx::query_as(&format!(
-        "SELECT status, {summed} FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3 GROUP BY status"
-    ))
-    .bind(team_id)
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_all(db.read())
-    .await?;
+    let sql = format!(
+        "SELECT status, {summed} FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3{filter} \
+         GROUP BY status"
+    );
+    let mut query = sqlx::query_as(&sql)
+        .bind(team_id)
+        .bind(period.from)
+        .bind(period.to);
+    if let Some(source) = source {
+        query = query.bind(team_id).bind(source.as_str());
+    }
+    let rows: Vec<StatusSums> = query.fetch_all(db.read()).await?;
     add_up(rows)
 }
 
@@ -252,17 +283,33 @@ impl TryFrom<HourRow> for HourCount {
     }
 }
 
-/// Executions per hour and status in a period.
-pub async fn hourly(db: &Db, team_id: &str, period: Period) -> Result<Vec<HourCount>, sqlx::Error> {
-    let rows: Vec<HourRow> = sqlx::query_as(
-        "SELECT hour, status, executions FROM rollup_team_hourly \
-         WHERE team_id = $1 AND hour >= $2 AND hour < $3",
-    )
-    .bind(team_id)
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_all(db.read())
-    .await?;
+/// Executions per hour and status in a period; of one source only from the
+/// wider hourly roll-up (the narrow one has no workflow to tell them apart).
+pub async fn hourly(
+    db: &Db,
+    team_id: &str,
+    period: Period,
+    source: Option<crate::executions::Source>,
+) -> Result<Vec<HourCount>, sqlx::Error> {
+    let sql = match source {
+        None => "SELECT hour, status, executions FROM rollup_team_hourly \
+                 WHERE team_id = $1 AND hour >= $2 AND hour < $3"
+            .to_string(),
+        Some(_) => format!(
+            "SELECT hour, status, {} FROM rollup_executions_hourly \
+             WHERE team_id = $1 AND hour >= $2 AND hour < $3{} GROUP BY hour, status",
+            sum_as("executions", "executions"),
+            of_source(4)
+        ),
+    };
+    let mut query = sqlx::query_as(&sql)
+        .bind(team_id)
+        .bind(period.from)
+        .bind(period.to);
+    if let Some(source) = source {
+        query = query.bind(team_id).bind(source.as_str());
+    }
+    let rows: Vec<HourRow> = query.fetch_all(db.read()).await?;
     rows.into_iter().map(HourCount::try_from).collect()
 }
 

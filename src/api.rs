@@ -370,6 +370,14 @@ pub mod shapes {
         }
     );
     shape!(
+        /// `executions::handlers::parse_source`: the `source` filter.
+        SourceFilter => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["", "hummbl", "otlp"]))
+            .description(Some("`hummbl` (executions HUMMBL ran) or `otlp` (traces your services \
+                sent over OpenTelemetry); empty means both"))
+    );
+    shape!(
         /// The `before` cursor of the executions list.
         ExecutionCursor => text(r"^[+-]?[0-9]{1,18}_[\s\S]".into(),
             "The `next` of the previous page")

@@ -210,6 +210,18 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
         .await
         .expect("html");
     assert!(log.contains("429 Too Many Requests") && log.contains("external (OpenTelemetry)"));
+    let groups = |source: &'static str| {
+        let request = client()
+            .get(app.url(&format!("/api/errors?source={source}")))
+            .header("cookie", &cookie)
+            .send();
+        async move {
+            let body: Value = request.await.expect("errors").json().await.expect("json");
+            body["groups"].as_array().map(Vec::len)
+        }
+    };
+    assert_eq!(groups("otlp").await, Some(1));
+    assert_eq!(groups("hummbl").await, Some(0));
 
     let split = execution_of(&app, &team, &traces["split"], 2).await;
     assert_eq!(

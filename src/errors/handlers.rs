@@ -66,6 +66,9 @@ pub struct GroupQuery {
     pub until: Option<i64>,
     pub workflow: Option<String>,
     pub agent: Option<String>,
+    /// `hummbl` (runs HUMMBL made) or `otlp` (calls your services sent).
+    #[param(value_type = Option<crate::api::shapes::SourceFilter>, inline)]
+    pub source: Option<String>,
     /// 1 to 500, default 100.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -94,6 +97,7 @@ pub async fn list_groups(
         until: query.until,
         workflow_id: query.workflow.filter(|v| !v.is_empty()),
         agent_id: query.agent.filter(|v| !v.is_empty()),
+        source: crate::executions::handlers::parse_source(query.source.as_deref())?,
     };
     Ok(Json(GroupList {
         groups: super::groups(&state.db, &principal.team_id, &filter, limit).await?,

@@ -34,6 +34,8 @@ pub struct GroupFilter {
     pub until: Option<i64>,
     pub workflow_id: Option<String>,
     pub agent_id: Option<String>,
+    /// Failures of HUMMBL's runs, or of calls sent over OpenTelemetry.
+    pub source: Option<crate::executions::Source>,
 }
 
 /// The step input and the provider's answer of a group's latest failure.

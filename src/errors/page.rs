@@ -31,6 +31,8 @@ pub struct LogQuery {
     pub to: Option<String>,
     pub workflow: Option<String>,
     pub agent: Option<String>,
+    /// `hummbl` or `otlp`; empty: both.
+    pub source: Option<String>,
 }
 
 /// A date filter: the start of the day (`from`) or of the day after (`to`).
@@ -63,6 +65,7 @@ impl LogQuery {
             until: date_ms("to", &self.to, true)?,
             workflow_id: self.workflow.clone().filter(|v| !v.is_empty()),
             agent_id: self.agent.clone().filter(|v| !v.is_empty()),
+            source: crate::executions::handlers::parse_source(self.source.as_deref())?,
         })
     }
 
@@ -175,6 +178,13 @@ pub fn render(view: &ErrorLogView) -> Markup {
                     option value="" { "All" }
                     @for (id, name) in agents {
                         option value=(id) selected[query.agent.as_deref() == Some(id.as_str())] { (name) }
+                    }
+                }
+                label for="f-source" { "Source" }
+                select #f-source name="source" {
+                    option value="" { "Both" }
+                    @for source in crate::executions::Source::ALL {
+                        option value=(source.as_str()) selected[query.source.as_deref() == Some(source.as_str())] { (source.label()) }
                     }
                 }
                 button.button.button-small type="submit" { "Apply" }

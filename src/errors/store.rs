@@ -207,6 +207,12 @@ pub async fn groups(
     if let Some(agent) = &filter.agent_id {
         sql.and("g.agent_id = ?", agent);
     }
+    if let Some(source) = filter.source {
+        let (team, source) = (sql.bind(team_id), sql.bind(source.as_str()));
+        sql.and_text(&format!(
+            "g.workflow_id IN (SELECT id FROM workflows WHERE team_id = {team} AND source = {source})"
+        ));
+    }
     if let Some(since) = filter.since {
         sql.and("g.last_seen >= ?", since);
     }

@@ -55,7 +55,7 @@ pub struct ListQuery {
     /// The id of the user who started it.
     pub user: Option<String>,
     /// `hummbl` (run here) or `otlp` (traces sent over OpenTelemetry).
-    #[param(value_type = Option<Source>, inline)]
+    #[param(value_type = Option<crate::api::shapes::SourceFilter>, inline)]
     pub source: Option<String>,
     /// Created at or after (ms since the epoch).
     #[param(minimum = 0)]

@@ -41,7 +41,7 @@ pub struct TokensQuery {
     /// A model name.
     pub model: Option<String>,
     /// `hummbl` (runs HUMMBL made) or `otlp` (traces your services sent).
-    #[param(value_type = Option<crate::executions::Source>, inline)]
+    #[param(value_type = Option<crate::api::shapes::SourceFilter>, inline)]
     pub source: Option<String>,
 }
 

@@ -47,6 +47,27 @@ fn of_source(first: usize) -> String {
     )
 }
 
+/// `sql` (team `$1`, period `$2`..`$3`, then [`of_source`]`(4)` when a source
+/// is given) with its values bound.
+fn in_period<'q, T>(
+    sql: &'q str,
+    team_id: &'q str,
+    period: Period,
+    source: Option<crate::executions::Source>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments<'q>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let query = sqlx::query_as(sql)
+        .bind(team_id)
+        .bind(period.from)
+        .bind(period.to);
+    match source {
+        Some(source) => query.bind(team_id).bind(source.as_str()),
+        None => query,
+    }
+}
+
 /// [`totals`] of the executions of one source only (HUMMBL's runs or OTLP
 /// traces), when given.
 pub async fn totals_of(
@@ -77,14 +98,9 @@ pub async fn totals_of(
         "SELECT status, {summed} FROM {table} WHERE team_id = $1 AND {column} >= $2 AND {column} < $3{filter} \
          GROUP BY status"
     );
-    let mut query = sqlx::query_as(&sql)
-        .bind(team_id)
-        .bind(period.from)
-        .bind(period.to);
-    if let Some(source) = source {
-        query = query.bind(team_id).bind(source.as_str());
-    }
-    let rows: Vec<StatusSums> = query.fetch_all(db.read()).await?;
+    let rows: Vec<StatusSums> = in_period(&sql, team_id, period, source)
+        .fetch_all(db.read())
+        .await?;
     add_up(rows)
 }
 
@@ -302,14 +318,9 @@ pub async fn hourly(
             of_source(4)
         ),
     };
-    let mut query = sqlx::query_as(&sql)
-        .bind(team_id)
-        .bind(period.from)
-        .bind(period.to);
-    if let Some(source) = source {
-        query = query.bind(team_id).bind(source.as_str());
-    }
-    let rows: Vec<HourRow> = query.fetch_all(db.read()).await?;
+    let rows: Vec<HourRow> = in_period(&sql, team_id, period, source)
+        .fetch_all(db.read())
+        .await?;
     rows.into_iter().map(HourCount::try_from).collect()
 }
 

@@ -46,6 +46,24 @@ async fn team_and_key(app: &TestApp, tag: &str) -> (String, String, String) {
     (team, cookie, key)
 }
 
+/// A page (or any text) as the signed-in `cookie` sees it.
+async fn text_of(app: &TestApp, cookie: &str, path: &str) -> String {
+    client()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+        .text()
+        .await
+        .expect("body")
+}
+
+/// A JSON answer as the signed-in `cookie` sees it.
+async fn json_of(app: &TestApp, cookie: &str, path: &str) -> Value {
+    serde_json::from_str(&text_of(app, cookie, path).await).expect("json")
+}
+
 fn python() -> Option<String> {
     match std::env::var("HUMMBL_TEST_OTEL_PYTHON") {
         Ok(python) => Some(python),
@@ -200,28 +218,12 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
     .await
     .expect("the failure is in the error log");
     assert_eq!(group, ("RateLimitError".to_string(), 1));
-    let log = client()
-        .get(app.url("/logs/errors"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("error log")
-        .text()
-        .await
-        .expect("html");
+    let log = text_of(&app, &cookie, "/logs/errors").await;
     assert!(log.contains("429 Too Many Requests") && log.contains("external (OpenTelemetry)"));
-    let groups = |source: &'static str| {
-        let request = client()
-            .get(app.url(&format!("/api/errors?source={source}")))
-            .header("cookie", &cookie)
-            .send();
-        async move {
-            let body: Value = request.await.expect("errors").json().await.expect("json");
-            body["groups"].as_array().map(Vec::len)
-        }
-    };
-    assert_eq!(groups("otlp").await, Some(1));
-    assert_eq!(groups("hummbl").await, Some(0));
+    for (source, groups) in [("otlp", 1), ("hummbl", 0)] {
+        let body = json_of(&app, &cookie, &format!("/api/errors?source={source}")).await;
+        assert_eq!(body["groups"].as_array().map(Vec::len), Some(groups));
+    }
 
     let split = execution_of(&app, &team, &traces["split"], 2).await;
     assert_eq!(
@@ -231,27 +233,11 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
     );
 
     // The pages' APIs see them: the monitor's list by source, the token roll-ups.
-    let listed: Value = client()
-        .get(app.url("/api/executions?source=otlp"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = json_of(&app, &cookie, "/api/executions?source=otlp").await;
     let listed = listed["executions"].as_array().expect("executions");
     assert_eq!(listed.len(), 4);
     assert!(listed.iter().all(|execution| execution["source"] == "otlp"));
-    let hummbl_run: Value = client()
-        .get(app.url("/api/executions?source=hummbl"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let hummbl_run: Value = json_of(&app, &cookie, "/api/executions?source=hummbl").await;
     assert_eq!(hummbl_run["executions"].as_array().map(Vec::len), Some(0));
     let rolled: (i64, i64) = sqlx::query_as(
         "SELECT CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cost_micros) AS BIGINT) FROM rollup_steps_daily WHERE team_id = $1",
@@ -273,56 +259,33 @@ async fn sdk_export_is_stored_as_sent(mode: &str) {
         "each trace counts once, however many requests it came in"
     );
     // The token page's export, by source: the service's calls are OTLP's only.
-    let csv = |source: &str| {
-        let request = client()
-            .get(app.url(&format!(
-                "/api/analytics/tokens.csv?days=30&source={source}"
-            )))
-            .header("cookie", &cookie)
-            .send();
-        async move { request.await.expect("csv").text().await.expect("text") }
-    };
+    let csv = |source: &str| format!("/api/analytics/tokens.csv?days=30&source={source}");
     assert!(
-        csv("otlp").await.contains(&service),
+        text_of(&app, &cookie, &csv("otlp"))
+            .await
+            .contains(&service),
         "the service is a workflow of the token page"
     );
-    assert!(!csv("hummbl").await.contains(&service));
-    let page = client()
-        .get(app.url("/analytics/tokens?source=otlp"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    assert!(
+        !text_of(&app, &cookie, &csv("hummbl"))
+            .await
+            .contains(&service)
+    );
+    let page = text_of(&app, &cookie, "/analytics/tokens?source=otlp").await;
     assert!(page.contains(&service) && page.contains("gpt-4o-mini-2024-07-18"));
     // The dashboard by source: the four traces are OTLP's, none HUMMBL's.
-    let executed = |source: &'static str| {
-        let request = client()
-            .get(app.url(&format!("/analytics?days=7&source={source}")))
-            .header("cookie", &cookie)
-            .send();
-        async move {
-            let html = request
-                .await
-                .expect("dashboard")
-                .text()
-                .await
-                .expect("html");
-            let card = html
-                .split(r#"id="card-executions">"#)
-                .nth(1)
-                .expect("the executions card")
-                .to_string();
-            card.split("<p class=\"metric\">")
-                .nth(1)
-                .and_then(|rest| rest.split('<').next())
-                .map(str::to_owned)
-        }
-    };
-    assert_eq!(executed("otlp").await.as_deref(), Some("4"));
-    assert_eq!(executed("hummbl").await.as_deref(), Some("0"));
+    for (source, executed) in [("otlp", "4"), ("hummbl", "0")] {
+        let html = text_of(&app, &cookie, &format!("/analytics?days=7&source={source}")).await;
+        let card = html
+            .split(r#"id="card-executions">"#)
+            .nth(1)
+            .expect("the executions card");
+        let metric = card
+            .split("<p class=\"metric\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next());
+        assert_eq!(metric, Some(executed));
+    }
     app.stop().await;
 }
 
@@ -573,28 +536,12 @@ async fn bad_spans_are_a_partial_success_and_a_resent_export_counts_once() {
         .await
         .expect("retry");
     assert_eq!(retry.status(), 409);
-    let page = client()
-        .get(app.url("/monitor?source=otlp"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("monitor")
-        .text()
-        .await
-        .expect("html");
+    let page = text_of(&app, &cookie, "/monitor?source=otlp").await;
     assert!(
         page.contains(&id) && page.contains(">external<"),
         "the monitor lists it as external"
     );
-    let detail = client()
-        .get(app.url(&format!("/monitor/{id}")))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("detail")
-        .text()
-        .await
-        .expect("html");
+    let detail = text_of(&app, &cookie, &format!("/monitor/{id}")).await;
     assert!(detail.contains("sent over OpenTelemetry by") && detail.contains(&trace_id));
     app.stop().await;
 }

@@ -263,13 +263,16 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, Refused> {
 }
 
 /// The body as sent, or gunzipped (at most [`MAX_DECODED_BYTES`]).
-fn decompress(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Refused> {
+fn decompress<'b>(
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<std::borrow::Cow<'b, [u8]>, Refused> {
     let coding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
         .map(|value| value.trim().to_ascii_lowercase());
     match coding.as_deref() {
-        None | Some("") | Some("identity") => Ok(body.to_vec()),
+        None | Some("") | Some("identity") => Ok(std::borrow::Cow::Borrowed(body)),
         Some("gzip") => {
             let mut decoded = Vec::new();
             flate2::read::GzDecoder::new(body)
@@ -290,7 +293,7 @@ fn decompress(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Refused> {
                     ),
                 ));
             }
-            Ok(decoded)
+            Ok(std::borrow::Cow::Owned(decoded))
         }
         Some(other) => Err(Refused::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

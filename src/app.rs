@@ -241,6 +241,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
 
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    // Held while serving: `hummbl copy` and `restore` refuse to run meanwhile.
+    let _serving = crate::storage::presence::serving(&state.db).await?;
     let shutdown = state.shutdown.clone();
     let workers = crate::workers::spawn(&state);
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

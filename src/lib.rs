@@ -14,6 +14,7 @@ pub mod bus;
 pub mod cli;
 pub mod components;
 pub mod config;
+pub mod copy;
 pub mod demo;
 pub mod error;
 pub mod errors;

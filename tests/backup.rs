@@ -1,9 +1,10 @@
 //! Backups and restores: a backup taken while events are being ingested holds
 //! every event acknowledged before it began, and restores into another data
 //! directory; a wrong master key, a populated target without `--force`, a
-//! file that is no backup and an existing backup file are refused with a
-//! clear message; the commands as an operator runs them. On PostgreSQL the
-//! commands point at pg_dump / pg_restore.
+//! file that is no backup, an existing backup file and a restore under a
+//! running server are refused with a clear message; the commands as an
+//! operator runs them. On PostgreSQL the commands point at pg_dump /
+//! pg_restore.
 
 mod common;
 
@@ -138,6 +139,16 @@ async fn a_backup_taken_while_ingesting_holds_every_acknowledged_event_and_resto
         !other.path().join("restore-staging").exists(),
         "the staged copy is gone"
     );
+    // Restoring under a running server is refused, before anything is touched.
+    let serving = same_key(&app, &app.state.config.data_dir);
+    let refused = hummbl::backup::restore(&serving, &file, true)
+        .await
+        .expect_err("a server runs there");
+    assert!(
+        format!("{refused:#}").contains("a HUMMBL server is running on this data directory"),
+        "{refused:#}"
+    );
+    assert!(!app.state.config.data_dir.join("restore-staging").exists());
     let junk = dir.path().join("notes.txt");
     std::fs::write(&junk, "not a database at all, just some text").expect("junk");
     let refused = hummbl::backup::restore(&config, &junk, true)

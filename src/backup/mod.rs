@@ -9,7 +9,8 @@
 //! under it, and the backup is useless for them without it. Restore checks,
 //! before it writes anything, that the file is a HUMMBL database whose schema
 //! this binary knows, that the current master key opens its vault, and that
-//! the target is empty (or `--force`). Stop the server before restoring.
+//! the target is empty (or `--force`); it refuses while a server runs on the
+//! data directory (`storage::presence`).
 
 mod store;
 
@@ -31,7 +32,7 @@ pub struct BackupReport {
 }
 
 /// Where the master key is, for the operator's notes.
-fn key_whereabouts(config: &Config) -> String {
+pub fn key_whereabouts(config: &Config) -> String {
     match MasterKey::load_existing(config.master_key.as_ref(), &config.data_dir) {
         Ok(Some((_, master::Origin::Environment))) => {
             "HUMMBL_MASTER_KEY (the environment or the config file)".into()
@@ -93,6 +94,7 @@ pub async fn restore(config: &Config, from: &Path, force: bool) -> anyhow::Resul
         );
     }
     check_is_sqlite(from)?;
+    let _alone = crate::storage::presence::alone_in(&config.data_dir)?;
     // The checks run on a copy, so a failed check leaves both files as they were.
     let staging = config.data_dir.join("restore-staging");
     if staging.exists() {
@@ -167,7 +169,8 @@ async fn stage_and_check(
 
 /// The backup's schema is one this binary knows, and the current master key opens its vault.
 async fn check_backup(config: &Config, staged: &Db) -> anyhow::Result<RestoreReport> {
-    let backup_version = store::schema_version(staged)
+    let backup_version = staged
+        .schema_version()
         .await
         .context("the file is not a HUMMBL backup (no migrations table)")?;
     let known = crate::storage::latest_migration(Backend::Sqlite);

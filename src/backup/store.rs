@@ -11,13 +11,6 @@ pub async fn vacuum_into(db: &Db, file: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The newest migration applied to the database.
-pub async fn schema_version(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-        .fetch_one(db.read())
-        .await
-}
-
 /// Whether the vault never recorded a master key (no provider key was stored).
 pub async fn vault_is_empty(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(crate::vault::store_state(db).await?.is_none())

@@ -62,6 +62,17 @@ pub enum Command {
     Backup(BackupArgs),
     /// Replace the database with a backup (stop the server first).
     Restore(RestoreArgs),
+    /// Copy the whole database into another one (SQLite to PostgreSQL or back),
+    /// verified table by table (stop every server first).
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The target: a postgres:// URL, or a data directory for an SQLite
+    /// database. It is migrated here and must hold no users or teams.
+    #[arg(long, hide_env_values = true)]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

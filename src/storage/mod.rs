@@ -27,6 +27,7 @@ use sqlx::{AnyPool, Executor};
 
 pub mod bulk;
 pub mod files;
+pub mod presence;
 pub mod sql;
 
 pub use sql::Sql;
@@ -258,6 +259,13 @@ impl Db {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The newest migration applied to the database (0 before the first).
+    pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.reader)
+            .await
     }
 
     /// Answers whether the database responds (readiness).

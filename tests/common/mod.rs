@@ -90,6 +90,11 @@ impl TestApp {
         TestApp::serve(config, Some(dir)).await
     }
 
+    /// A server on exactly this configuration; the test owns its directories.
+    pub async fn on(config: Config) -> TestApp {
+        TestApp::serve(config, None).await
+    }
+
     /// A second server on this one's database and configuration (a replica).
     pub async fn replica(&self) -> TestApp {
         TestApp::serve((*self.state.config).clone(), None).await

@@ -463,8 +463,14 @@ async fn the_badge_count_stays_exact_under_concurrent_changes() {
     let expected = stored_unread(&app, &ada).await;
     assert_eq!(expected, 0);
 
+    let mut first_id = u64::MAX;
     for tab in [&mut tab_one, &mut tab_two] {
         let frames = read_frames(tab, |f| f.contains("\"all\":true")).await;
+        first_id = frames
+            .iter()
+            .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("id: ")))
+            .filter_map(|id| id.parse::<u64>().ok())
+            .fold(first_id, u64::min);
         let mut best: Option<(i64, i64)> = None;
         for kind in ["notification.created", "notification.read"] {
             for event in events(&frames, kind) {
@@ -480,7 +486,9 @@ async fn the_badge_count_stays_exact_under_concurrent_changes() {
     // And before the read-all, every reported (version, count) pair was the
     // count at that version: versions are unique, and counts step by one.
     let mut reported: Vec<(i64, i64)> = Vec::new();
-    let mut check = open_stream(&app, &ada_api, Some("0")).await;
+    // Resumed from just before the first event either tab saw: all of them again.
+    let before_first = (first_id - 1).to_string();
+    let mut check = open_stream(&app, &ada_api, Some(&before_first)).await;
     let frames = read_frames(&mut check, |f| f.contains("\"all\":true")).await;
     for kind in ["notification.created", "notification.read"] {
         for event in events(&frames, kind) {

@@ -2,7 +2,8 @@
 //! telemetry ingested, notifications), each of a [`Kind`] and sent on its
 //! [`Feed`], with a bounded ring buffer of the most
 //! recent events so a reconnecting SSE client can resume from `Last-Event-ID`.
-//! Events carry a sequence number, increasing per process; a publisher may hand
+//! Events carry a sequence number, increasing per process from a random block
+//! of its own (see [`first_seq`]); a publisher may hand
 //! over a run of events as one entry, rendered only when a stream sends it.
 //! Subscribers filter by team, or for a user's own events (notifications) by
 //! user. On PostgreSQL, [`bridge`] shares execution and notification events
@@ -152,6 +153,18 @@ pub enum Replay {
     TooOld,
 }
 
+/// Where this process's event ids start: a random one of 2^20 blocks of
+/// 2^43 ids. Behind a load balancer a stream reconnects to whichever replica
+/// the proxy picks, with the `Last-Event-ID` another process (or this one
+/// before a restart) gave out; that id must never look like one of this
+/// ring's, or the stream would replay the wrong events. An id from another
+/// block is outside the ring, so the stream answers `resync` and the client
+/// reloads its state. Ids stay below 2^63 (an i64, and exact as a string).
+fn first_seq() -> u64 {
+    use rand::Rng;
+    rand::rng().random_range(1_u64..(1 << 20)) << 43
+}
+
 impl Default for Bus {
     fn default() -> Self {
         Bus::new()
@@ -160,11 +173,16 @@ impl Default for Bus {
 
 impl Bus {
     pub fn new() -> Bus {
+        Bus::starting_at(first_seq())
+    }
+
+    /// A bus whose first event gets id `seq`.
+    fn starting_at(seq: u64) -> Bus {
         let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
         Bus {
             sender,
             ring: Mutex::new(Ring {
-                next_seq: 1,
+                next_seq: seq,
                 entries: VecDeque::new(),
                 held: 0,
             }),
@@ -419,7 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn live_events_arrive_in_order() {
-        let bus = Bus::new();
+        let bus = Bus::starting_at(1);
         let (mut rx, _) = bus.subscribe(None);
         publish(&bus, 3);
         for expected in 1..=3 {
@@ -429,7 +447,7 @@ mod tests {
 
     #[test]
     fn resume_replays_only_what_was_missed() {
-        let bus = Bus::new();
+        let bus = Bus::starting_at(1);
         publish(&bus, 10);
         let (_, replay) = bus.subscribe(Some(7));
         let Replay::Events(entries) = replay else {
@@ -442,7 +460,7 @@ mod tests {
 
     #[test]
     fn runs_are_numbered_per_event_and_resume_inside_a_run() {
-        let bus = Bus::new();
+        let bus = Bus::starting_at(1);
         publish(&bus, 2);
         bus.publish_runs([
             (
@@ -473,7 +491,7 @@ mod tests {
     #[tokio::test]
     async fn a_resync_reaches_every_team_s_stream() {
         use futures_util::StreamExt;
-        let bus = Bus::new();
+        let bus = Bus::starting_at(1);
         let shutdown = CancellationToken::new();
         let mut stream = Box::pin(bus.sse_stream(
             Scope::Team("a-team".into()),
@@ -499,7 +517,7 @@ mod tests {
 
     #[test]
     fn resuming_from_before_the_ring_asks_for_a_resync() {
-        let bus = Bus::new();
+        let bus = Bus::starting_at(1);
         publish(&bus, RING_CAPACITY + 10);
         assert!(matches!(bus.subscribe(Some(3)).1, Replay::TooOld));
         // An id from another process lifetime (ahead of ours) also resyncs.
@@ -513,5 +531,22 @@ mod tests {
         let newest = (RING_CAPACITY + 10) as u64;
         assert!(matches!(bus.subscribe(Some(newest)).1, Replay::Events(e) if e.len() == 1));
         assert!(matches!(bus.subscribe(Some(newest - 1)).1, Replay::TooOld));
+    }
+
+    #[test]
+    fn another_process_s_ids_are_never_taken_for_ours() {
+        // Replicas (or one process before and after a restart) each start in
+        // a block of their own, so an id one gave out resyncs on the other.
+        let (first, second) = (Bus::new(), Bus::new());
+        publish(&first, 5);
+        publish(&second, 5);
+        let (_, replay) = first.subscribe(None);
+        assert!(matches!(replay, Replay::Events(e) if e.is_empty()));
+        let theirs = first.ring.lock().expect("ring").next_seq - 1;
+        let ours = second.ring.lock().expect("ring").next_seq - 1;
+        assert_ne!(theirs >> 43, ours >> 43, "blocks apart (1 in 2^20 to fail)");
+        assert!(matches!(second.subscribe(Some(theirs)).1, Replay::TooOld));
+        assert!(matches!(second.subscribe(Some(ours - 2)).1, Replay::Events(e) if e.len() == 2));
+        assert!(ours < 1 << 63);
     }
 }

@@ -22,10 +22,12 @@ mod rows;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::TryStreamExt;
+use tokio::sync::mpsc;
 
 pub use rows::Checksum;
 use rows::{Kind, Value};
@@ -36,6 +38,8 @@ use crate::storage::{Backend, Db, presence};
 const ROWS_PER_COMMIT: usize = 20_000;
 /// Bound parameters per INSERT (SQLite allows 32,766, PostgreSQL 65,535).
 const PARAMETERS_PER_INSERT: usize = 30_000;
+/// Batches read ahead of the writer.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// What the copy says while it works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +219,11 @@ fn topological(mut waiting: BTreeMap<String, BTreeSet<String>>) -> anyhow::Resul
 async fn declared(db: &Db, name: &str) -> anyhow::Result<Table> {
     let mut columns = Vec::new();
     let mut kinds = Vec::new();
-    for (column, declared) in store::columns(db, name).await? {
+    let mut declared_columns = store::columns(db, name).await?;
+    // By name, so a checksum does not depend on the order a dialect's
+    // migrations happened to add the columns in.
+    declared_columns.sort();
+    for (column, declared) in declared_columns {
         let kind = Kind::of_declared(&declared).with_context(|| {
             format!("column {name}.{column} has a type the copy does not know: {declared}")
         })?;
@@ -231,7 +239,11 @@ async fn declared(db: &Db, name: &str) -> anyhow::Result<Table> {
 
 /// The target's declaration of each source table; both must hold the same
 /// tables with the same columns.
-async fn target_tables(source: &Db, target: &Db, order: &[String]) -> anyhow::Result<Vec<Table>> {
+async fn target_tables(
+    source: &Db,
+    target: &Db,
+    order: &[String],
+) -> anyhow::Result<Vec<Arc<Table>>> {
     let in_target: BTreeSet<String> = store::tables(target).await?.into_iter().collect();
     let in_source: BTreeSet<String> = order.iter().cloned().collect();
     if in_target != in_source {
@@ -253,7 +265,7 @@ async fn target_tables(source: &Db, target: &Db, order: &[String]) -> anyhow::Re
         if theirs != ours {
             bail!("table {name} has columns {theirs:?} in the source but {ours:?} in the target");
         }
-        tables.push(table);
+        tables.push(Arc::new(table));
     }
     Ok(tables)
 }
@@ -274,20 +286,22 @@ async fn make_empty(target: &Db, order: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads `table` from the snapshot while a task writes what was read, so the
+/// source's reads and the target's writes overlap.
 async fn copy_table(
     read: &mut crate::storage::Tx,
     target: &Db,
-    table: &Table,
+    table: &Arc<Table>,
     total: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> anyhow::Result<Checksum> {
     let per_insert = (PARAMETERS_PER_INSERT / table.columns.len().max(1)).clamp(1, 1_000);
+    let (batches, inbox) = mpsc::channel(BATCHES_IN_FLIGHT);
+    let writer = tokio::spawn(write_batches(target.clone(), table.clone(), inbox));
     let statement = store::select_all(&table.name, &table.columns);
     let mut rows = store::rows(read, &statement);
     let mut checksum = Checksum::default();
     let mut batch: Vec<Vec<Value>> = Vec::with_capacity(per_insert);
-    let mut tx = target.begin().await?;
-    let mut in_tx = 0;
     progress(Progress::Copying {
         table: &table.name,
         copied: 0,
@@ -298,14 +312,12 @@ async fn copy_table(
         checksum.add(&values);
         batch.push(values);
         if batch.len() == per_insert {
-            in_tx += batch.len();
             let full = std::mem::replace(&mut batch, Vec::with_capacity(per_insert));
-            store::insert(target, &mut tx, table, full).await?;
+            if batches.send(full).await.is_err() {
+                break; // the writer failed: its error is the one to report
+            }
         }
-        if in_tx >= ROWS_PER_COMMIT {
-            tx.commit().await?;
-            tx = target.begin().await?;
-            in_tx = 0;
+        if checksum.rows % ROWS_PER_COMMIT as u64 == 0 {
             progress(Progress::Copying {
                 table: &table.name,
                 copied: checksum.rows,
@@ -314,15 +326,37 @@ async fn copy_table(
         }
     }
     if !batch.is_empty() {
-        store::insert(target, &mut tx, table, batch).await?;
+        let _ = batches.send(batch).await;
     }
-    tx.commit().await?;
+    drop(batches);
+    writer.await.context("the writer task failed")??;
     progress(Progress::Copying {
         table: &table.name,
         copied: checksum.rows,
         total: total.max(checksum.rows),
     });
     Ok(checksum)
+}
+
+/// Writes the batches it is handed, committing every `ROWS_PER_COMMIT` rows.
+async fn write_batches(
+    target: Db,
+    table: Arc<Table>,
+    mut inbox: mpsc::Receiver<Vec<Vec<Value>>>,
+) -> anyhow::Result<()> {
+    let mut tx = target.begin().await?;
+    let mut in_tx = 0;
+    while let Some(batch) = inbox.recv().await {
+        in_tx += batch.len();
+        store::insert(&target, &mut tx, &table, batch).await?;
+        if in_tx >= ROWS_PER_COMMIT {
+            tx.commit().await?;
+            tx = target.begin().await?;
+            in_tx = 0;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A row's values as the table's columns declare them.

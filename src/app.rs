@@ -41,6 +41,8 @@ pub struct AppState {
     /// The batching telemetry writer.
     pub ingestor: Ingestor,
     pub key_cache: Arc<KeyCache>,
+    /// Sessions resolved in the last moment (`session_cache_ms`).
+    pub session_cache: Arc<crate::auth::session_cache::SessionCache>,
     pub request_stats: Arc<RequestStats>,
     /// Seals and opens provider keys.
     pub vault: Arc<crate::vault::Vault>,
@@ -95,6 +97,9 @@ impl AppState {
             ingestor: Ingestor::start(db.clone(), bus.clone(), config.telemetry.queue_rows),
             bus,
             key_cache: Arc::new(KeyCache::default()),
+            session_cache: Arc::new(crate::auth::session_cache::SessionCache::new(
+                config.session_cache,
+            )),
             streams: Arc::new(crate::bus::streams::OpenStreams::new(config.streams)),
             request_stats: Arc::new(RequestStats::default()),
             config: Arc::new(config),
@@ -150,6 +155,8 @@ impl AppState {
     /// Closes the live streams that `ended` covers, on every replica; call it
     /// once the change that ended the access has committed.
     pub fn access_ended(&self, ended: crate::bus::streams::AccessEnded) {
+        // Here at once; other replicas when the event reaches them.
+        self.session_cache.forget(&ended);
         crate::bus::streams::publish_ended(&self.bus, ended);
     }
 

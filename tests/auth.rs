@@ -626,7 +626,8 @@ async fn me_status(app: &TestApp, credential: (&str, &str)) -> u16 {
 
 #[tokio::test]
 async fn a_session_in_use_still_ends_at_its_absolute_lifetime() {
-    let app = TestApp::spawn().await;
+    // The session's row is aged by hand below, which no cached copy hears of.
+    let app = TestApp::spawn_with(|config| config.session_cache = std::time::Duration::ZERO).await;
     let (user, team) = app
         .user("ada@example.com", "correct horse 1", None, Role::Owner)
         .await;

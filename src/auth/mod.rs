@@ -12,6 +12,7 @@ pub mod ratelimit;
 pub mod roles;
 pub mod secret;
 pub mod session;
+pub mod session_cache;
 mod store;
 
 pub use store::delete_user_sessions;
@@ -153,7 +154,13 @@ pub async fn authenticate(
         Presented::QueryKey(token) => resolve_key(&state, &token, &mut key).await,
         Presented::Bearer(token) => tokens::resolve(&state.db, &token).await,
         Presented::Cookie(token) => {
-            session::resolve(&state.db, &token, state.session_lifetime()).await
+            session::resolve(
+                &state.db,
+                &state.session_cache,
+                &token,
+                state.session_lifetime(),
+            )
+            .await
         }
         Presented::Malformed | Presented::Nothing => Ok(None),
     };

@@ -4,6 +4,7 @@
 
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
+use super::session_cache::{CachedSession, SessionCache};
 use super::store::{self, SessionRow};
 use super::{Credential, Principal, Role, secret};
 use crate::storage::{Db, now_ms};
@@ -90,35 +91,61 @@ pub async fn revoke_token(db: &Db, token: &str) -> Result<String, sqlx::Error> {
 }
 
 /// Resolves a cookie token to the signed-in principal, sliding the expiry
-/// forward up to the absolute lifetime.
+/// forward up to the absolute lifetime. A session resolved a moment ago comes
+/// from `cache` (see `session_cache` for when entries go).
 pub async fn resolve(
     db: &Db,
+    cache: &SessionCache,
     token: &str,
     lifetime: Lifetime,
 ) -> Result<Option<Principal>, sqlx::Error> {
     let id = secret::digest(token);
-    let Some(row) = store::session(db, &id).await? else {
-        return Ok(None);
-    };
     let now = now_ms();
-    let hard_end = row.created_at.saturating_add(lifetime.absolute_ms);
-    if row.expires_at.is_none_or(|expires| expires <= now) || hard_end <= now {
-        return Ok(None);
+    let session = match cache.get(&id).filter(|cached| alive(cached, lifetime, now)) {
+        Some(cached) => cached,
+        None => {
+            let Some(session) = read(db, &id).await? else {
+                return Ok(None);
+            };
+            if !alive(&session, lifetime, now) {
+                return Ok(None);
+            }
+            cache.put(&id, session.clone());
+            session
+        }
+    };
+    if now - session.last_used_at > TOUCH_INTERVAL_MS {
+        let expires_at = lifetime.expiry(session.created_at, now);
+        store::touch_session(db, &id, expires_at).await?;
+        cache.touched(&id, now, expires_at);
     }
-    let Ok(role) = row.role.parse::<Role>() else {
+    Ok(Some(session.principal))
+}
+
+/// Neither idle past its expiry nor past its absolute lifetime.
+fn alive(session: &CachedSession, lifetime: Lifetime, now: i64) -> bool {
+    let hard_end = session.created_at.saturating_add(lifetime.absolute_ms);
+    session.expires_at > now && hard_end > now
+}
+
+/// The session row behind `id`, with its user, team and role.
+async fn read(db: &Db, id: &str) -> Result<Option<CachedSession>, sqlx::Error> {
+    let Some(row) = store::session(db, id).await? else {
         return Ok(None);
     };
-    if now - row.last_used_at.unwrap_or(0) > TOUCH_INTERVAL_MS {
-        store::touch_session(db, &id, lifetime.expiry(row.created_at, now)).await?;
-    }
-    Ok(Some(Principal {
-        user_id: row.user_id,
-        email: row.email,
-        name: row.name,
-        team_id: row.team_id,
-        team_name: row.team_name,
-        role,
-        credential: Credential::Session { session_id: id },
+    let (Some(expires_at), Ok(role)) = (row.expires_at, row.role.parse::<Role>()) else {
+        return Ok(None);
+    };
+    Ok(Some(CachedSession {
+        created_at: row.created_at,
+        expires_at,
+        last_used_at: row.last_used_at.unwrap_or(0),
+        principal: row.into_principal(
+            role,
+            Credential::Session {
+                session_id: id.to_string(),
+            },
+        ),
     }))
 }
 

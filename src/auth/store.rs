@@ -25,6 +25,25 @@ pub struct CredentialRow {
     pub role: String,
 }
 
+impl CredentialRow {
+    /// The principal this credential's row names, with its parsed role.
+    pub fn into_principal(
+        self,
+        role: super::Role,
+        credential: super::Credential,
+    ) -> super::Principal {
+        super::Principal {
+            user_id: self.user_id,
+            email: self.email,
+            name: self.name,
+            team_id: self.team_id,
+            team_name: self.team_name,
+            role,
+            credential,
+        }
+    }
+}
+
 /// A session to save.
 pub struct SessionRow<'a> {
     pub digest: &'a str,

@@ -81,13 +81,8 @@ pub async fn resolve(db: &Db, token: &str) -> Result<Option<Principal>, sqlx::Er
     if now - row.last_used_at.unwrap_or(0) > TOUCH_INTERVAL_MS {
         store::touch_token(db, &row.id).await?;
     }
-    Ok(Some(Principal {
-        user_id: row.user_id,
-        email: row.email,
-        name: row.name,
-        team_id: row.team_id,
-        team_name: row.team_name,
-        role,
-        credential: Credential::Token { token_id: row.id },
-    }))
+    let token_id = row.id.clone();
+    Ok(Some(
+        row.into_principal(role, Credential::Token { token_id }),
+    ))
 }

@@ -4,7 +4,8 @@
 //! revoked token, removal from the team — the streams it opened end too,
 //! within a second, on every replica: the change is published on the bus as
 //! [`Kind::AccessEnded`] (shared through the bridge on PostgreSQL), and
-//! [`watch`] ends the matching streams of this process.
+//! [`watch`] ends the matching streams of this process and forgets the
+//! sessions it had cached (`auth::session_cache`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,9 @@ pub enum AccessEnded {
     Tokens { user_id: String },
     /// A user's membership of a team (removed from it).
     Membership { user_id: String, team_id: String },
+    /// A user's access changed without ending (a role change, a team
+    /// switch): their streams stay open; cached sessions are read again.
+    Changed { user_id: String },
 }
 
 impl AccessEnded {
@@ -75,6 +79,7 @@ impl AccessEnded {
             AccessEnded::Membership { user_id, team_id } => {
                 stream.user_id == *user_id && stream.team_id == *team_id
             }
+            AccessEnded::Changed { .. } => false,
         }
     }
 }
@@ -261,14 +266,20 @@ pub fn watch(state: &AppState, tasks: &mut JoinSet<()>) {
                     for (_, json) in entry.events_after(0) {
                         match serde_json::from_str::<AccessEnded>(&json) {
                             Ok(ended) => {
+                                state.session_cache.forget(&ended);
                                 state.streams.end(&ended);
                             }
                             Err(err) => tracing::warn!(error = %err, "unreadable access.ended"),
                         }
                     }
                 }
+                // The bridge reconnected: another replica's events may be lost.
+                Ok(entry) if entry.kind == Kind::Resync => state.session_cache.clear(),
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => check_every_stream(&state).await,
+                Err(RecvError::Lagged(_)) => {
+                    state.session_cache.clear();
+                    check_every_stream(&state).await
+                }
                 Err(RecvError::Closed) => return,
             }
         }

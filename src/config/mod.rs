@@ -38,6 +38,7 @@ struct FileConfig {
     log_format: Option<String>,
     session_ttl_hours: Option<u64>,
     session_max_age_days: Option<u64>,
+    session_cache_ms: Option<u64>,
     login_attempts_per_minute: Option<u32>,
     telemetry_max_batch: Option<usize>,
     telemetry_max_properties_bytes: Option<usize>,
@@ -86,6 +87,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// ...and this long after sign-in at the latest.
     pub session_max_age: Duration,
+    /// How long a resolved session is reused before its row is read again.
+    pub session_cache: Duration,
     pub login_attempts_per_minute: u32,
     pub telemetry: TelemetryConfig,
     pub runner: crate::executions::runner::RunnerConfig,
@@ -122,6 +125,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             session_max_age: Duration::from_secs(DEFAULT_SESSION_MAX_AGE_DAYS * 86_400),
+            session_cache: Duration::from_secs(1),
             login_attempts_per_minute: 10,
             telemetry: TelemetryConfig::default(),
             runner: Default::default(),
@@ -180,6 +184,7 @@ impl Config {
             log_format: log_format(serve, &file)?,
             session_ttl,
             session_max_age,
+            session_cache: session_cache(&file)?,
             login_attempts_per_minute,
             telemetry: telemetry(&file)?,
             runner: runner(&file)?,
@@ -294,6 +299,15 @@ fn log_format(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<LogFormat>
 }
 
 const DEFAULT_SESSION_MAX_AGE_DAYS: u64 = 30;
+
+/// `session_cache_ms`: 0 (off) to 60,000; 1,000 by default.
+fn session_cache(file: &FileConfig) -> anyhow::Result<Duration> {
+    let ms = file.session_cache_ms.unwrap_or(1000);
+    if ms > 60_000 {
+        bail!("session_cache_ms must be between 0 and 60000");
+    }
+    Ok(Duration::from_millis(ms))
+}
 
 /// The session lifetimes (idle, absolute) and the login attempts allowed per
 /// account and minute.

@@ -113,6 +113,9 @@ pub async fn change_role(
         Ok(role) => super::change_role(&state.db, &principal, &user_id, role).await,
         Err(err) => Err(err),
     };
+    if outcome.is_ok() {
+        state.access_ended(AccessEnded::Changed { user_id });
+    }
     after(&state, &principal, outcome).await
 }
 

@@ -117,6 +117,9 @@ pub async fn switch(state: &AppState, principal: &Principal, team_id: &str) -> A
         return Err(AppError::NotFound);
     }
     session::switch_team(&state.db, session_id, team_id).await?;
+    state.access_ended(AccessEnded::Changed {
+        user_id: principal.user_id.clone(),
+    });
     Ok(())
 }
 
@@ -173,6 +176,7 @@ pub async fn change_role(
             AppError::validation("role", err.to_string())
         })?;
     super::change_role(&state.db, &principal, &user_id, role).await?;
+    state.access_ended(AccessEnded::Changed { user_id });
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -238,9 +238,14 @@ pub fn routes() -> Vec<crate::routes::Route> {
     routes
 }
 
-/// Opens storage, migrates, registers components, and (with `--demo`) seeds.
+/// Opens storage under a shared `presence` claim (held by the returned
+/// handle), migrates and registers the built-in components.
 pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::open(config.database_url(), &config.data_dir).await?;
+    let mut db = Db::open(config.database_url(), &config.data_dir).await?;
+    // Before anything is written: a copy or restore in progress refuses this
+    // start, and neither can begin while the database is in use.
+    let claim = crate::storage::presence::serving(&db).await?;
+    db.hold(claim);
     db.migrate().await?;
     crate::components::register_built_ins(&db).await?;
     Ok(db)
@@ -248,8 +253,6 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
 
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
-    // Held while serving: `hummbl copy` and `restore` refuse to run meanwhile.
-    let _serving = crate::storage::presence::serving(&state.db).await?;
     let shutdown = state.shutdown.clone();
     let workers = crate::workers::spawn(&state);
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

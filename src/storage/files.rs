@@ -72,6 +72,16 @@ fn warn_if_shared(dir: &Path) {
 #[cfg(not(unix))]
 fn warn_if_shared(_: &Path) {}
 
+/// Opens (creating it) a file that exists only to be locked.
+pub fn open_lock_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

@@ -52,6 +52,9 @@ pub struct Db {
     sqlite_file: Option<PathBuf>,
     /// The connection bulk writes use on SQLite (see [`bulk`]).
     sqlite_bulk: Option<bulk::SqliteBulkConnection>,
+    /// The claim a server or command holds on the database while it uses it
+    /// (see [`presence`]); released with the last clone.
+    claim: Option<std::sync::Arc<presence::Claim>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -130,6 +133,7 @@ impl Db {
             writer,
             sqlite_file: Some(file),
             sqlite_bulk: Some(sqlite_bulk),
+            claim: None,
         })
     }
 
@@ -149,6 +153,7 @@ impl Db {
             writer: pool,
             sqlite_file: None,
             sqlite_bulk: None,
+            claim: None,
         })
     }
 
@@ -167,6 +172,11 @@ impl Db {
             }
             None => Db::open_sqlite(data_dir).await,
         }
+    }
+
+    /// Keeps `claim` for as long as this handle or a clone of it lives.
+    pub fn hold(&mut self, claim: presence::Claim) {
+        self.claim = Some(std::sync::Arc::new(claim));
     }
 
     /// The SQLite database file, when on SQLite.
@@ -314,12 +324,7 @@ impl Db {
 /// Opens and exclusively locks `path`; the lock lasts as long as the handle.
 async fn lock_file(path: PathBuf) -> anyhow::Result<std::fs::File> {
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        let file = files::open_lock_file(&path)?;
         file.lock()
             .with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(file)

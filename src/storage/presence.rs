@@ -24,7 +24,8 @@ const ADVISORY_KEY: i64 = 0x48_55_4d_4d_42_4c;
 #[derive(Debug)]
 pub struct Claim {
     _file: Option<std::fs::File>,
-    _session: Option<AnyConnection>,
+    /// In a mutex only so that a `Db` holding the claim stays `Sync`.
+    _session: Option<std::sync::Mutex<AnyConnection>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,18 +82,13 @@ async fn claim(db: &Db, mode: Mode) -> anyhow::Result<Claim> {
         }
         _ => Ok(Claim {
             _file: None,
-            _session: Some(advisory(db, mode).await?),
+            _session: Some(std::sync::Mutex::new(advisory(db, mode).await?)),
         }),
     }
 }
 
 fn lock(path: &Path, mode: Mode) -> anyhow::Result<std::fs::File> {
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let file = super::files::open_lock_file(path)?;
     let attempt = match mode {
         Mode::Shared => file.try_lock_shared(),
         Mode::Exclusive => file.try_lock(),

@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 // The includer provides the tests' fake provider (tests/common/fake_provider.rs).
 use super::fake_provider;
 
+#[path = "../../examples/shared/bench.rs"]
+mod bench;
+use bench::percentiles;
+
 /// What to run, and how hard.
 #[derive(Debug, Clone)]
 pub struct Drill {
@@ -426,64 +430,44 @@ impl Setup {
             .filter_map(|value| value.split(';').next())
             .collect::<Vec<_>>()
             .join("; ");
-        let post = |path: &str, body: Value| {
-            client
-                .post(format!("{base}{path}"))
-                .header("cookie", &cookie)
-                .json(&body)
-                .send()
+        let create = |path: &'static str, body: Value, field: &'static str| {
+            created(client, base, &cookie, path, body, field)
         };
-        let created = |answer: Value, field: &str| {
-            answer[field]
-                .as_str()
-                .map(str::to_string)
-                .with_context(|| format!("no {field} in {answer}"))
-        };
-        let key: Value = post("/api/ingestion-keys", json!({"name": "drill"}))
-            .await?
-            .json()
-            .await?;
-        let ingestion_key = created(key, "key")?;
-        let provider_key: Value = post(
+        let ingestion_key = create("/api/ingestion-keys", json!({"name": "drill"}), "key").await?;
+        let provider_key = create(
             "/api/keys",
             json!({"provider": "openai", "label": "drill", "key": fake_provider::GOOD_KEY, "base_url": provider}),
+            "id",
         )
-        .await?
-        .json()
         .await?;
-        let agent: Value = post(
+        let agent = create(
             "/api/agents",
             json!({"name": "drill", "provider": "openai", "model": "gpt-4o-mini",
-                   "key_id": created(provider_key, "id")?, "instructions": "Answer briefly."}),
+                   "key_id": provider_key, "instructions": "Answer briefly."}),
+            "id",
         )
-        .await?
-        .json()
         .await?;
-        let agent = created(agent, "id")?;
         // Each step takes a while, so the killed replica has runs in flight.
-        let workflow: Value = post(
+        let workflow = create(
             "/api/workflows",
             json!({"name": "drill", "steps": [
                 {"id": "first", "agent": agent, "prompt": "[slow:300] {{input.topic}}"},
                 {"id": "second", "agent": agent, "prompt": "[slow:300] {{steps.first.output}}", "depends_on": ["first"]}]}),
+            "id",
         )
-        .await?
-        .json()
         .await?;
-        let workflow = created(workflow, "id")?;
-        let schedule: Value = post(
+        let schedule = create(
             "/api/schedules",
             json!({"workflow_id": workflow, "cron": "* * * * * *", "timezone": "UTC", "overlap": "allow_all",
                    "input": {"topic": "the schedule"}}),
+            "id",
         )
-        .await?
-        .json()
         .await?;
         Ok(Setup {
             cookie,
             ingestion_key,
             workflow,
-            schedule: created(schedule, "id")?,
+            schedule,
         })
     }
 
@@ -500,6 +484,30 @@ impl Setup {
         // A slot claimed just before lands now.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         Ok(())
+    }
+}
+
+/// POSTs `body` with the session and returns the answer's `field`; any
+/// other answer than 201 is an error naming the path and what came back.
+async fn created(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    path: &str,
+    body: Value,
+    field: &str,
+) -> anyhow::Result<String> {
+    let answer = client
+        .post(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await?;
+    let status = answer.status();
+    let body: Value = answer.json().await?;
+    match (status.as_u16(), body[field].as_str()) {
+        (201, Some(value)) => Ok(value.to_string()),
+        _ => bail!("POST {path}: {status} {body}"),
     }
 }
 
@@ -717,7 +725,9 @@ async fn missing_events(db: &sqlx::PgPool, acked: &[u64]) -> anyhow::Result<usiz
 impl Report {
     /// The figures as a Markdown table.
     pub fn table(&self, drill: &Drill) -> String {
-        let (r, p) = (self, percentile);
+        let r = self;
+        let (ingest_p50, ingest_p99) = percentiles(&mut r.ingest_latency.clone());
+        let (page_p50, page_p99) = percentiles(&mut r.page_latency.clone());
         let mut rows = Vec::new();
         rows.push("| figure | value |".to_string());
         rows.push("|---|---|".to_string());
@@ -733,8 +743,8 @@ impl Report {
             drill.ingest_clients,
             r.events_acknowledged,
             r.events_acknowledged as f64 / r.seconds,
-            p(&r.ingest_latency, 50.0),
-            p(&r.ingest_latency, 99.0),
+            ingest_p50,
+            ingest_p99,
             r.ingest_refused,
             r.events_missing
         ));
@@ -743,8 +753,8 @@ impl Report {
             drill.page_clients,
             r.pages_served,
             r.pages_served as f64 / r.seconds,
-            p(&r.page_latency, 50.0),
-            p(&r.page_latency, 99.0),
+            page_p50,
+            page_p99,
             r.pages_refused
         ));
         rows.push(format!(
@@ -770,17 +780,6 @@ impl Report {
         ));
         rows.join("\n")
     }
-}
-
-/// The `p`th percentile (nearest rank) of `values`.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Where `deploy/haproxy.cfg` is, from the crate root.

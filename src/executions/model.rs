@@ -248,6 +248,15 @@ pub struct ExecutionSummary {
     pub completed_at: Option<i64>,
 }
 
+impl ExecutionSummary {
+    /// The execution as it ended: what its end wrote to the row.
+    pub fn ended(&mut self, status: Status, error: Option<&str>, at: i64) {
+        self.status = status;
+        self.error = error.map(str::to_owned);
+        self.completed_at = Some(at);
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepResult {
     pub id: String,

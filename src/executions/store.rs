@@ -17,8 +17,9 @@ const SUMMARY_COLUMNS: &str = "e.id, e.workflow_id, w.name AS workflow_name, e.w
     e.output_tokens, e.cached_tokens, e.cost_micros, e.error, e.cancelled_by, e.recoveries, e.created_at, \
     e.started_at, e.completed_at";
 
+/// An execution's summary as read (also by the runner's claim).
 #[derive(sqlx::FromRow)]
-struct SummaryRow {
+pub(super) struct SummaryRow {
     id: String,
     workflow_id: String,
     workflow_name: String,

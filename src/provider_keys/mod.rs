@@ -13,7 +13,7 @@ use crate::providers::ProviderKind;
 
 pub use handlers::routes;
 pub use store::{
-    Deleted, create, credential, delete, get, list, mark_accepted, mark_refused, record_test,
+    Deleted, create, credential, delete, get, list, mark_accepted_in, mark_refused, record_test,
     update, usage_by_day,
 };
 

@@ -372,11 +372,10 @@ pub async fn record_test(
     Ok(told)
 }
 
-/// Marks a key the provider accepted during a run: used now, and active.
-pub async fn mark_accepted(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    mark_in(&mut tx, id, None).await?;
-    tx.commit().await
+/// Marks a key the provider accepted during a run: used now, and active (in
+/// the transaction that records the call).
+pub async fn mark_accepted_in(tx: &mut Tx, id: &str) -> Result<(), sqlx::Error> {
+    mark_in(tx, id, None).await
 }
 
 /// Marks a key refused by its provider during a run (401/403); the admins

@@ -28,6 +28,7 @@ use crate::executions::Status;
 use crate::providers::{Providers, RetryPolicy};
 use crate::storage::Db;
 use crate::vault::Vault;
+use crate::workflows::Definition;
 
 mod steps;
 mod store;
@@ -84,7 +85,13 @@ pub struct Runner {
     active: Mutex<HashMap<String, CancellationToken>>,
     /// The running executions' tasks, reaped by each tick, awaited at shutdown.
     tasks: Mutex<JoinSet<()>>,
+    /// Workflow definitions by (workflow, version): a version never changes
+    /// once written, so each is read and parsed once.
+    definitions: Mutex<HashMap<(String, i64), Arc<Definition>>>,
 }
+
+/// Definitions kept before the cache starts over.
+const DEFINITIONS_KEPT: usize = 1024;
 
 impl Runner {
     pub fn new(config: RunnerConfig) -> Runner {
@@ -95,7 +102,32 @@ impl Runner {
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             active: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
+            definitions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A workflow version's definition, read once; `None` if it is missing.
+    async fn definition(
+        &self,
+        db: &Db,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<Option<Arc<Definition>>, sqlx::Error> {
+        let key = (workflow_id.to_owned(), version);
+        if let Some(definition) = lock(&self.definitions).get(&key) {
+            return Ok(Some(definition.clone()));
+        }
+        let Some(definition) = crate::workflows::definition_at(db, workflow_id, version).await?
+        else {
+            return Ok(None);
+        };
+        let definition = Arc::new(definition);
+        let mut definitions = lock(&self.definitions);
+        if definitions.len() >= DEFINITIONS_KEPT {
+            definitions.clear();
+        }
+        definitions.insert(key, definition.clone());
+        Ok(Some(definition))
     }
 
     /// This process's runner id, as written in `executions.lease_owner`.
@@ -177,6 +209,8 @@ pub async fn tick(ctx: Context) -> anyhow::Result<u64> {
 
 /// How a run of the steps ended.
 enum Ending {
+    /// The last step's record ended the execution (and published it).
+    Recorded,
     Succeeded,
     Failed(String),
     /// Cancelled, or the lease was lost: someone else decides what happens next.
@@ -190,7 +224,7 @@ async fn execute(ctx: Context, claimed: Claimed, _slot: OwnedSemaphorePermit) {
     ctx.runner
         .lock_active()
         .insert(claimed.id.clone(), token.clone());
-    crate::executions::publish(&ctx.db, &ctx.bus, &claimed.team_id, &claimed.id).await;
+    claimed.publish(&ctx.bus);
     let heartbeat = tokio::spawn(heartbeat(ctx.clone(), claimed.id.clone(), token.clone()));
     let claimed = Arc::new(claimed);
     let ending = tokio::select! {
@@ -201,17 +235,20 @@ async fn execute(ctx: Context, claimed: Claimed, _slot: OwnedSemaphorePermit) {
     heartbeat.abort();
     ctx.runner.lock_active().remove(&claimed.id);
     let result = match &ending {
-        Ending::Succeeded => store::finish(&ctx, &claimed.id, Status::Succeeded, None).await,
-        Ending::Failed(reason) => {
-            store::finish(&ctx, &claimed.id, Status::Failed, Some(reason)).await
-        }
-        Ending::HandBack => store::hand_back(&ctx, &claimed.id).await,
-        Ending::Stopped => Ok(()),
+        Ending::Succeeded => store::finish(&ctx, &claimed, Status::Succeeded, None).await,
+        Ending::Failed(reason) => store::finish(&ctx, &claimed, Status::Failed, Some(reason)).await,
+        Ending::HandBack => store::hand_back(&ctx, &claimed).await,
+        // Recorded was published with its record; a stopped execution is
+        // published by whoever stopped it (the cancel, the new lease holder).
+        Ending::Recorded | Ending::Stopped => Ok(false),
     };
-    if let Err(err) = result {
-        tracing::warn!(error = %err, execution = %claimed.id, "recording the end of an execution failed");
+    match result {
+        Ok(true) => claimed.publish(&ctx.bus),
+        Ok(false) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, execution = %claimed.id, "recording the end of an execution failed");
+        }
     }
-    crate::executions::publish(&ctx.db, &ctx.bus, &claimed.team_id, &claimed.id).await;
     if !matches!(ending, Ending::HandBack) {
         ctx.exporter.offer(&claimed.team_id, &claimed.id);
     }

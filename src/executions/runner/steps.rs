@@ -1,24 +1,34 @@
 //! Running one claimed execution's steps: dependencies first, independent
 //! steps in parallel, each call priced and recorded through the fenced store.
+//!
+//! What an execution looks up is looked up once for all its steps: its
+//! agents, their provider keys (opened when the execution starts, so a key
+//! replaced meanwhile is used from the next execution on) and the prices,
+//! those in force when the execution started.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 
-use super::store::{self, Claimed, StepRecord};
-use super::{Context, Ending};
+use super::store::{self, Claimed, Recorded, StepRecord};
+use super::{Context, Ending, lock};
 use crate::agents::Agent;
 use crate::executions::Status;
-use crate::providers::{CallError, ChatRequest, ChatResponse};
-use crate::storage::now_ms;
+use crate::prices::Price;
+use crate::providers::{CallError, ChatRequest, ChatResponse, Credential};
 use crate::workflows::{Definition, Step, definition};
 
 /// What one execution's steps need.
 struct Plan {
     claimed: Arc<Claimed>,
-    definition: Definition,
+    definition: Arc<Definition>,
     agents: HashMap<String, Agent>,
+    /// Each agent key opened once; `None` when it cannot be (deleted, or
+    /// sealed under another master key).
+    credentials: HashMap<String, Option<Credential>>,
+    /// Prices by (provider, model) as the calls name them, read once each.
+    prices: Mutex<HashMap<(String, String), Option<Price>>>,
 }
 
 pub(super) async fn run_steps(ctx: &Context, claimed: Arc<Claimed>) -> Ending {
@@ -32,9 +42,10 @@ pub(super) async fn run_steps(ctx: &Context, claimed: Arc<Claimed>) -> Ending {
 }
 
 async fn plan_and_run(ctx: &Context, claimed: Arc<Claimed>) -> Result<Ending, sqlx::Error> {
-    let Some(definition) =
-        crate::workflows::definition_at(&ctx.db, &claimed.workflow_id, claimed.workflow_version)
-            .await?
+    let Some(definition) = ctx
+        .runner
+        .definition(&ctx.db, &claimed.workflow_id, claimed.workflow_version)
+        .await?
     else {
         return Ok(Ending::Failed(format!(
             "version {} of the workflow is missing",
@@ -48,11 +59,18 @@ async fn plan_and_run(ctx: &Context, claimed: Arc<Claimed>) -> Result<Ending, sq
             .into_iter()
             .map(|agent| (agent.id.clone(), agent))
             .collect();
-    let mut outputs = store::finished_outputs(&ctx.db, &claimed.id).await?;
+    let credentials = open_credentials(ctx, &claimed.team_id, &agents).await;
+    let mut outputs = if claimed.resumed {
+        store::finished_outputs(&ctx.db, &claimed.id).await?
+    } else {
+        HashMap::new()
+    };
     let plan = Arc::new(Plan {
         claimed,
         definition,
         agents,
+        credentials,
+        prices: Mutex::new(HashMap::new()),
     });
     let mut started: HashSet<String> = outputs.keys().cloned().collect();
     let mut running = JoinSet::new();
@@ -96,6 +114,7 @@ async fn plan_and_run(ctx: &Context, claimed: Arc<Claimed>) -> Result<Ending, sq
                 return Ok(Ending::Failed(format!("step {step_id}: {reason}")));
             }
             StepOutcome::Fenced => return Ok(Ending::Stopped),
+            StepOutcome::Ended => return Ok(Ending::Recorded),
         }
     }
     if outputs.len() == plan.definition.steps.len() {
@@ -107,9 +126,56 @@ async fn plan_and_run(ctx: &Context, claimed: Arc<Claimed>) -> Result<Ending, sq
 
 enum StepOutcome {
     Output(String),
+    /// Failed before a call was recorded (its agent is gone).
     Failed(String),
+    /// The step's record ended the execution (its last step, or a failure).
+    Ended,
     /// The execution is no longer this runner's to write.
     Fenced,
+}
+
+/// Opens each distinct provider key of the agents once.
+async fn open_credentials(
+    ctx: &Context,
+    team_id: &str,
+    agents: &HashMap<String, Agent>,
+) -> HashMap<String, Option<Credential>> {
+    let mut credentials = HashMap::new();
+    for key_id in agents.values().filter_map(|agent| agent.key_id.as_deref()) {
+        if credentials.contains_key(key_id) {
+            continue;
+        }
+        let credential = crate::provider_keys::credential(&ctx.db, &ctx.vault, team_id, key_id)
+            .await
+            .ok()
+            .flatten();
+        credentials.insert(key_id.to_owned(), credential);
+    }
+    credentials
+}
+
+/// The price of a model for this execution: read once, as of its start.
+async fn price(
+    ctx: &Context,
+    plan: &Plan,
+    provider: &str,
+    model: &str,
+) -> Result<Option<Price>, sqlx::Error> {
+    let key = (provider.to_owned(), model.to_owned());
+    if let Some(price) = lock(&plan.prices).get(&key) {
+        return Ok(*price);
+    }
+    let claimed = &plan.claimed;
+    let price = crate::prices::price_at(
+        &ctx.db,
+        &claimed.team_id,
+        provider,
+        model,
+        claimed.started_at,
+    )
+    .await?;
+    lock(&plan.prices).insert(key, price);
+    Ok(price)
 }
 
 async fn run_step(
@@ -131,15 +197,10 @@ async fn run_step(
     }
     publish_step(ctx, claimed, step, Status::Running);
     let started = std::time::Instant::now();
-    let credential = match &agent.key_id {
-        Some(key_id) => {
-            crate::provider_keys::credential(&ctx.db, &ctx.vault, &claimed.team_id, key_id)
-                .await
-                .ok()
-                .flatten()
-        }
-        None => None,
-    };
+    let credential = agent
+        .key_id
+        .as_ref()
+        .and_then(|key_id| plan.credentials.get(key_id).cloned().flatten());
     let (result, attempts) = match credential {
         None => (
             Err(CallError::NoKey(format!(
@@ -168,9 +229,6 @@ async fn run_step(
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match result {
         Ok(response) => {
-            if let Some(key_id) = &agent.key_id {
-                crate::provider_keys::mark_accepted(&ctx.db, key_id).await?;
-            }
             record_success(ctx, plan, agent, step, &response, latency_ms, attempts).await
         }
         Err(error) => {
@@ -182,6 +240,7 @@ async fn run_step(
             let record = StepRecord {
                 status: Status::Failed,
                 model: &agent.model,
+                key_id: agent.key_id.as_deref(),
                 output: None,
                 error: Some(&error),
                 usage: Default::default(),
@@ -189,10 +248,11 @@ async fn run_step(
                 latency_ms,
                 attempts,
             };
-            if !ended(ctx, claimed, step, &record).await? {
-                return Ok(StepOutcome::Fenced);
-            }
-            Ok(StepOutcome::Failed(error.to_string()))
+            Ok(match ended(ctx, claimed, step, &record).await? {
+                Recorded::Fenced => StepOutcome::Fenced,
+                // A failed step ends its execution as it is recorded.
+                Recorded::Step | Recorded::Ended(_) => StepOutcome::Ended,
+            })
         }
     }
 }
@@ -207,17 +267,11 @@ async fn record_success(
     attempts: u32,
 ) -> Result<StepOutcome, sqlx::Error> {
     let claimed = &plan.claimed;
-    let price = crate::prices::price_at(
-        &ctx.db,
-        &claimed.team_id,
-        agent.provider.as_str(),
-        &response.model,
-        now_ms(),
-    )
-    .await?;
+    let price = price(ctx, plan, agent.provider.as_str(), &response.model).await?;
     let record = StepRecord {
         status: Status::Succeeded,
         model: &response.model,
+        key_id: agent.key_id.as_deref(),
         output: Some(&response.text),
         error: None,
         usage: response.usage,
@@ -225,10 +279,11 @@ async fn record_success(
         latency_ms,
         attempts,
     };
-    if !ended(ctx, claimed, step, &record).await? {
-        return Ok(StepOutcome::Fenced);
-    }
-    Ok(StepOutcome::Output(response.text.clone()))
+    Ok(match ended(ctx, claimed, step, &record).await? {
+        Recorded::Fenced => StepOutcome::Fenced,
+        Recorded::Step => StepOutcome::Output(response.text.clone()),
+        Recorded::Ended(_) => StepOutcome::Ended,
+    })
 }
 
 /// Records a finished call (fenced) and publishes the step and the execution.
@@ -237,13 +292,13 @@ async fn ended(
     claimed: &Claimed,
     step: &Step,
     record: &StepRecord<'_>,
-) -> Result<bool, sqlx::Error> {
-    if !store::end_step(ctx, claimed, step, record).await? {
-        return Ok(false);
+) -> Result<Recorded, sqlx::Error> {
+    let recorded = store::end_step(ctx, claimed, step, record).await?;
+    if recorded != Recorded::Fenced {
+        publish_step(ctx, claimed, step, record.status);
+        claimed.publish(&ctx.bus);
     }
-    publish_step(ctx, claimed, step, record.status);
-    crate::executions::publish(&ctx.db, &ctx.bus, &claimed.team_id, &claimed.id).await;
-    Ok(true)
+    Ok(recorded)
 }
 
 fn publish_step(ctx: &Context, claimed: &Claimed, step: &Step, status: Status) {

@@ -3,52 +3,104 @@
 
 use std::collections::HashMap;
 
+use std::sync::Mutex;
+
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Context, MAX_RECOVERIES, Runner, lease_ms};
-use crate::executions::Status;
+use super::{Context, MAX_RECOVERIES, Runner, lease_ms, lock};
+use crate::bus::{Bus, Kind};
+use crate::executions::store::SummaryRow;
+use crate::executions::{ExecutionSummary, Status};
 use crate::providers::CallError;
 use crate::storage::{Db, Tx, new_id, now_ms};
 use crate::workflows::Step;
 
+/// A claimed execution: what its steps need, and its summary as the runner
+/// keeps it. Every change the runner makes is applied to that copy from what
+/// the change's statement returned, and the copy is published: the bus hears
+/// of each change without reading the execution back.
 pub(super) struct Claimed {
     pub id: String,
     pub team_id: String,
     pub workflow_id: String,
     pub workflow_version: i64,
     pub input: Value,
+    /// When the claim started it running: the calls are priced as of then.
+    pub started_at: i64,
+    /// Some step has already succeeded (a resumed run, or a retry that reused
+    /// steps), so the finished outputs are read before running the rest.
+    pub resumed: bool,
+    summary: Mutex<ExecutionSummary>,
+}
+
+impl Claimed {
+    /// Publishes the execution's summary as the runner last recorded it.
+    pub fn publish(&self, bus: &Bus) {
+        let summary = lock(&self.summary).clone();
+        bus.publish(self.team_id.clone(), Kind::ExecutionChanged, &summary);
+    }
+
+    fn apply(&self, change: impl FnOnce(&mut ExecutionSummary)) {
+        change(&mut lock(&self.summary));
+    }
+}
+
+/// The executions columns the claim returns: the summary (the workflow's name
+/// from a subquery, since `RETURNING` sees only the updated table), the team
+/// and the input.
+const CLAIM_RETURNING: &str = "id, workflow_id, \
+    (SELECT name FROM workflows WHERE workflows.id = executions.workflow_id) AS workflow_name, workflow_version, \
+    status, triggered_by, source, user_id, retry_of, retry_from, steps_total, steps_done, input_tokens, output_tokens, \
+    cached_tokens, cost_micros, error, cancelled_by, recoveries, created_at, started_at, completed_at, team_id, input";
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    team_id: String,
+    input: Option<String>,
+}
+
+impl TryFrom<ClaimRow> for Claimed {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ClaimRow) -> Result<Claimed, sqlx::Error> {
+        let summary = ExecutionSummary::try_from(row.summary)?;
+        Ok(Claimed {
+            id: summary.id.clone(),
+            team_id: row.team_id,
+            workflow_id: summary.workflow_id.clone(),
+            workflow_version: summary.workflow_version,
+            input: row
+                .input
+                .as_deref()
+                .map(|text| crate::storage::decode_json("executions.input", text))
+                .transpose()?
+                .unwrap_or(Value::Null),
+            started_at: summary.started_at.unwrap_or_else(now_ms),
+            resumed: summary.steps_done > 0,
+            summary: Mutex::new(summary),
+        })
+    }
 }
 
 pub(super) async fn claim(db: &Db, runner: &Runner) -> Result<Option<Claimed>, sqlx::Error> {
     let now = now_ms();
-    let row = sqlx::query(&format!(
+    sqlx::query_as::<_, ClaimRow>(&format!(
         "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
          started_at = COALESCE(started_at, $3), updated_at = $3 \
          WHERE status = 'pending' AND id = (SELECT id FROM executions WHERE status = 'pending' \
          ORDER BY created_at, id LIMIT 1{}) \
-         RETURNING id, team_id, workflow_id, workflow_version, input",
+         RETURNING {CLAIM_RETURNING}",
         db.skip_locked()
     ))
     .bind(&runner.owner)
     .bind(now + lease_ms(runner))
     .bind(now)
     .fetch_optional(db.write())
-    .await?;
-    row.map(|row| {
-        let input: Option<String> = row.try_get("input")?;
-        Ok(Claimed {
-            id: row.try_get("id")?,
-            team_id: row.try_get("team_id")?,
-            workflow_id: row.try_get("workflow_id")?,
-            workflow_version: row.try_get("workflow_version")?,
-            input: input
-                .as_deref()
-                .map(|text| crate::storage::decode_json("executions.input", text))
-                .transpose()?
-                .unwrap_or(Value::Null),
-        })
-    })
+    .await?
+    .map(Claimed::try_from)
     .transpose()
 }
 
@@ -172,16 +224,35 @@ pub(super) async fn fenced(ctx: &Context, execution_id: &str) -> Result<Option<T
     Ok(Some(tx))
 }
 
+/// Ends the execution when the runner decides it outside a step's record (a
+/// missing workflow version or agent, a step that could not start). `false`:
+/// the execution was no longer this runner's, and nothing was written.
 pub(super) async fn finish(
     ctx: &Context,
+    claimed: &Claimed,
+    status: Status,
+    error: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let Some(mut tx) = fenced(ctx, &claimed.id).await? else {
+        return Ok(false);
+    };
+    let now = now_ms();
+    let told = finish_in(&mut tx, &claimed.id, status, error, now).await?;
+    tx.commit().await?;
+    told.announce(&ctx.bus);
+    claimed.apply(|summary| summary.ended(status, error, now));
+    Ok(true)
+}
+
+/// The end of an execution inside a fenced transaction: its status, the
+/// steps still open, its roll-ups and the notifications it causes.
+async fn finish_in(
+    tx: &mut Tx,
     execution_id: &str,
     status: Status,
     error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let Some(mut tx) = fenced(ctx, execution_id).await? else {
-        return Ok(());
-    };
-    let now = now_ms();
+    now: i64,
+) -> Result<crate::notifications::Created, sqlx::Error> {
     sqlx::query(
         "UPDATE executions SET status = $1, error = $2, completed_at = $3, updated_at = $3, lease_owner = NULL, \
          lease_expires_at = NULL WHERE id = $4",
@@ -190,11 +261,11 @@ pub(super) async fn finish(
     .bind(error)
     .bind(now)
     .bind(execution_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if status == Status::Failed {
         crate::executions::store::close_open_steps(
-            &mut tx,
+            tx,
             execution_id,
             Status::Cancelled,
             "stopped because another step failed",
@@ -202,17 +273,14 @@ pub(super) async fn finish(
         )
         .await?;
     }
-    crate::analytics::rollups::add_execution(&mut tx, execution_id).await?;
-    let told =
-        crate::notifications::producers::execution_ended_in(&mut tx, execution_id, status).await?;
-    tx.commit().await?;
-    told.announce(&ctx.bus);
-    Ok(())
+    crate::analytics::rollups::add_execution(tx, execution_id).await?;
+    crate::notifications::producers::execution_ended_in(tx, execution_id, status).await
 }
 
-pub(super) async fn hand_back(ctx: &Context, execution_id: &str) -> Result<(), sqlx::Error> {
+pub(super) async fn hand_back(ctx: &Context, claimed: &Claimed) -> Result<bool, sqlx::Error> {
+    let execution_id = claimed.id.as_str();
     let Some(mut tx) = fenced(ctx, execution_id).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let now = now_ms();
     sqlx::query(
@@ -231,7 +299,9 @@ pub(super) async fn hand_back(ctx: &Context, execution_id: &str) -> Result<(), s
         now,
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    claimed.apply(|summary| summary.status = Status::Pending);
+    Ok(true)
 }
 
 pub(super) async fn finished_outputs(
@@ -259,12 +329,26 @@ pub(super) async fn finished_outputs(
 pub(super) struct StepRecord<'a> {
     pub status: Status,
     pub model: &'a str,
+    /// The provider key the call was made with; a success marks it accepted.
+    pub key_id: Option<&'a str>,
     pub output: Option<&'a str>,
     pub error: Option<&'a CallError>,
     pub usage: crate::providers::Usage,
     pub cost_micros: i64,
     pub latency_ms: i64,
     pub attempts: u32,
+}
+
+/// What recording a finished call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recorded {
+    /// The execution is no longer this runner's: nothing was written.
+    Fenced,
+    /// The step is recorded; other steps remain.
+    Step,
+    /// The step's record also ended the execution: it was the last one to
+    /// succeed, or it failed.
+    Ended(Status),
 }
 
 /// Marks the step running (a re-run after recovery reuses its row).
@@ -302,17 +386,93 @@ pub(super) async fn begin_step(
     Ok(true)
 }
 
-/// Records a finished call and adds it to the execution's totals.
+/// Records a finished call, adds it to the execution's totals and, when it
+/// was the last step to succeed or it failed, ends the execution in the same
+/// transaction (one durable commit for the step and the end).
 pub(super) async fn end_step(
     ctx: &Context,
     claimed: &Claimed,
     step: &Step,
     record: &StepRecord<'_>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Recorded, sqlx::Error> {
     let Some(mut tx) = fenced(ctx, &claimed.id).await? else {
-        return Ok(false);
+        return Ok(Recorded::Fenced);
     };
-    let task_id: Option<String> = sqlx::query_scalar(
+    let now = now_ms();
+    let task_id = update_step(&mut tx, claimed, step, record, now).await?;
+    let totals: Totals = sqlx::query_as(
+        "UPDATE executions SET steps_done = steps_done + $1, input_tokens = input_tokens + $2, \
+         output_tokens = output_tokens + $3, cached_tokens = cached_tokens + $4, cost_micros = cost_micros + $5 \
+         WHERE id = $6 RETURNING steps_done, steps_total, input_tokens, output_tokens, cached_tokens, cost_micros",
+    )
+    .bind(i64::from(record.status == Status::Succeeded))
+    .bind(record.usage.input)
+    .bind(record.usage.output)
+    .bind(record.usage.cached)
+    .bind(record.cost_micros)
+    .bind(&claimed.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let (Status::Succeeded, Some(key_id)) = (record.status, record.key_id) {
+        crate::provider_keys::mark_accepted_in(&mut tx, key_id).await?;
+    }
+    crate::analytics::rollups::add_step(&mut tx, &claimed.id, &step.id).await?;
+    let mut told = crate::notifications::Created::default();
+    if let Some(error) = record.error {
+        told.extend(record_failure(&mut tx, claimed, step, error, task_id.as_deref(), now).await?);
+    }
+    let ending = match record.error {
+        Some(error) => Some((Status::Failed, Some(format!("step {}: {error}", step.id)))),
+        None if totals.steps_done >= totals.steps_total => Some((Status::Succeeded, None)),
+        None => None,
+    };
+    if let Some((status, reason)) = &ending {
+        told.extend(finish_in(&mut tx, &claimed.id, *status, reason.as_deref(), now).await?);
+    }
+    tx.commit().await?;
+    told.announce(&ctx.bus);
+    claimed.apply(|summary| {
+        totals.apply_to(summary);
+        if let Some((status, reason)) = &ending {
+            summary.ended(*status, reason.as_deref(), now);
+        }
+    });
+    Ok(match ending {
+        Some((status, _)) => Recorded::Ended(status),
+        None => Recorded::Step,
+    })
+}
+
+/// The execution's totals after a step was added to them.
+#[derive(sqlx::FromRow)]
+struct Totals {
+    steps_done: i64,
+    steps_total: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost_micros: i64,
+}
+
+impl Totals {
+    fn apply_to(&self, summary: &mut ExecutionSummary) {
+        summary.steps_done = self.steps_done;
+        summary.input_tokens = self.input_tokens;
+        summary.output_tokens = self.output_tokens;
+        summary.cached_tokens = self.cached_tokens;
+        summary.cost_micros = self.cost_micros;
+    }
+}
+
+/// The step's row as the call ended; returns its id.
+async fn update_step(
+    tx: &mut Tx,
+    claimed: &Claimed,
+    step: &Step,
+    record: &StepRecord<'_>,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE task_results SET status = $1, model = $2, output = $3, error = $4, error_class = $5, \
          provider_response = $6, input_tokens = $7, output_tokens = $8, cached_tokens = $9, cost_micros = $10, \
          latency_ms = $11, attempts = $12, completed_at = $13 WHERE execution_id = $14 AND task_name = $15 \
@@ -330,49 +490,43 @@ pub(super) async fn end_step(
     .bind(record.cost_micros)
     .bind(record.latency_ms)
     .bind(i64::from(record.attempts))
-    .bind(now_ms())
+    .bind(now)
     .bind(&claimed.id)
     .bind(&step.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE executions SET steps_done = steps_done + $1, input_tokens = input_tokens + $2, \
-         output_tokens = output_tokens + $3, cached_tokens = cached_tokens + $4, cost_micros = cost_micros + $5 \
-         WHERE id = $6",
-    )
-    .bind(i64::from(record.status == Status::Succeeded))
-    .bind(record.usage.input)
-    .bind(record.usage.output)
-    .bind(record.usage.cached)
-    .bind(record.cost_micros)
-    .bind(&claimed.id)
-    .execute(&mut *tx)
-    .await?;
-    crate::analytics::rollups::add_step(&mut tx, &claimed.id, &step.id).await?;
-    let mut told = crate::notifications::Created::default();
-    if let Some(error) = record.error {
-        let failure = crate::errors::Failure {
-            team_id: &claimed.team_id,
-            agent_id: &step.agent,
-            error_class: error.class(),
-            error: &error.to_string(),
-            // The error log shows this row's input and provider answer.
-            task_id: task_id.as_deref(),
-            execution_id: &claimed.id,
-            workflow_id: &claimed.workflow_id,
-            at: now_ms(),
-        };
-        if let Some(reopened) = crate::errors::record(&mut tx, &failure).await? {
-            told = crate::notifications::producers::error_reopened_in(
-                &mut tx,
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// A failed call in the error log; a resolved group it reopens is told.
+async fn record_failure(
+    tx: &mut Tx,
+    claimed: &Claimed,
+    step: &Step,
+    error: &CallError,
+    task_id: Option<&str>,
+    now: i64,
+) -> Result<crate::notifications::Created, sqlx::Error> {
+    let failure = crate::errors::Failure {
+        team_id: &claimed.team_id,
+        agent_id: &step.agent,
+        error_class: error.class(),
+        error: &error.to_string(),
+        // The error log shows this row's input and provider answer.
+        task_id,
+        execution_id: &claimed.id,
+        workflow_id: &claimed.workflow_id,
+        at: now,
+    };
+    match crate::errors::record(tx, &failure).await? {
+        Some(reopened) => {
+            crate::notifications::producers::error_reopened_in(
+                tx,
                 &claimed.team_id,
                 &reopened.message,
                 reopened.resolved_by.as_deref(),
             )
-            .await?;
+            .await
         }
+        None => Ok(crate::notifications::Created::default()),
     }
-    tx.commit().await?;
-    told.announce(&ctx.bus);
-    Ok(true)
 }

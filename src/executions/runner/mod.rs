@@ -195,7 +195,13 @@ pub async fn tick(ctx: Context) -> anyhow::Result<u64> {
         tracing::warn!(error = %err, "recovering expired executions failed");
     }
     let mut claimed_count = 0;
-    while let Ok(permit) = runner.slots.clone().try_acquire_owned() {
+    // Checked on every claim: an execution claimed after shutdown began hands
+    // itself back at once and frees its slot, so without the check this loop
+    // would claim it again and again and the shutdown would never finish.
+    while !ctx.shutdown.is_cancelled() {
+        let Ok(permit) = runner.slots.clone().try_acquire_owned() else {
+            break;
+        };
         let Some(claimed) = store::claim(&ctx.db, &runner).await? else {
             break;
         };

@@ -12,10 +12,47 @@ use super::model::{
 use crate::audit::Actor;
 use crate::storage::{Db, Sql, Tx, decode_name, new_id, now_ms};
 
-const SUMMARY_COLUMNS: &str = "e.id, e.workflow_id, w.name AS workflow_name, e.workflow_version, e.status, \
-    e.triggered_by, e.source, e.user_id, e.retry_of, e.retry_from, e.steps_total, e.steps_done, e.input_tokens, \
-    e.output_tokens, e.cached_tokens, e.cost_micros, e.error, e.cancelled_by, e.recoveries, e.created_at, \
-    e.started_at, e.completed_at";
+/// The executions' own columns a summary reads; the workflow's name comes
+/// from the workflows table.
+const SUMMARY_FIELDS: [&str; 21] = [
+    "id",
+    "workflow_id",
+    "workflow_version",
+    "status",
+    "triggered_by",
+    "source",
+    "user_id",
+    "retry_of",
+    "retry_from",
+    "steps_total",
+    "steps_done",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_micros",
+    "error",
+    "cancelled_by",
+    "recoveries",
+    "created_at",
+    "started_at",
+    "completed_at",
+];
+
+/// A summary's select list: the executions' columns behind `prefix` (`e.` in
+/// a join) and `name`, the expression giving the workflow's name. The reads
+/// here and the runner's claim (`RETURNING`) share it.
+pub(super) fn summary_columns(prefix: &str, name: &str) -> String {
+    let mut columns: Vec<String> = SUMMARY_FIELDS
+        .iter()
+        .map(|column| format!("{prefix}{column}"))
+        .collect();
+    columns.push(format!("{name} AS workflow_name"));
+    columns.join(", ")
+}
+
+/// The summary's columns in the reads' join (`executions e JOIN workflows w`).
+static SUMMARY_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| summary_columns("e.", "w.name"));
 
 /// An execution's summary as read (also by the runner's claim).
 #[derive(sqlx::FromRow)]
@@ -144,8 +181,9 @@ pub async fn summary(
     id: &str,
 ) -> Result<Option<ExecutionSummary>, sqlx::Error> {
     sqlx::query_as::<_, SummaryRow>(&format!(
-        "SELECT {SUMMARY_COLUMNS} FROM executions e JOIN workflows w ON w.id = e.workflow_id \
-         WHERE e.team_id = $1 AND e.id = $2"
+        "SELECT {} FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+         WHERE e.team_id = $1 AND e.id = $2",
+        *SUMMARY_COLUMNS
     ))
     .bind(team_id)
     .bind(id)
@@ -165,8 +203,9 @@ struct DetailRow {
 /// One execution with its input and steps.
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<ExecutionDetail>, sqlx::Error> {
     let row: Option<DetailRow> = sqlx::query_as(&format!(
-        "SELECT {SUMMARY_COLUMNS}, e.input FROM executions e JOIN workflows w ON w.id = e.workflow_id \
-         WHERE e.team_id = $1 AND e.id = $2"
+        "SELECT {}, e.input FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+         WHERE e.team_id = $1 AND e.id = $2",
+        *SUMMARY_COLUMNS
     ))
     .bind(team_id)
     .bind(id)
@@ -204,7 +243,8 @@ pub async fn list(
 ) -> Result<Vec<ExecutionSummary>, sqlx::Error> {
     let mut sql = Sql::new(
         &format!(
-            "SELECT {SUMMARY_COLUMNS} FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.team_id = ?"
+            "SELECT {} FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.team_id = ?",
+            *SUMMARY_COLUMNS
         ),
         team_id,
     );

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::{Context, MAX_RECOVERIES, Runner, lease_ms, lock};
 use crate::bus::{Bus, Kind};
-use crate::executions::store::SummaryRow;
+use crate::executions::store::{SummaryRow, summary_columns};
 use crate::executions::{ExecutionSummary, Status};
 use crate::providers::CallError;
 use crate::storage::{Db, Tx, new_id, now_ms};
@@ -49,10 +49,13 @@ impl Claimed {
 /// The executions columns the claim returns: the summary (the workflow's name
 /// from a subquery, since `RETURNING` sees only the updated table), the team
 /// and the input.
-const CLAIM_RETURNING: &str = "id, workflow_id, \
-    (SELECT name FROM workflows WHERE workflows.id = executions.workflow_id) AS workflow_name, workflow_version, \
-    status, triggered_by, source, user_id, retry_of, retry_from, steps_total, steps_done, input_tokens, output_tokens, \
-    cached_tokens, cost_micros, error, cancelled_by, recoveries, created_at, started_at, completed_at, team_id, input";
+static CLAIM_RETURNING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let summary = summary_columns(
+        "",
+        "(SELECT name FROM workflows WHERE workflows.id = executions.workflow_id)",
+    );
+    format!("{summary}, team_id, input")
+});
 
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
@@ -92,8 +95,9 @@ pub(super) async fn claim(db: &Db, runner: &Runner) -> Result<Option<Claimed>, s
          started_at = COALESCE(started_at, $3), updated_at = $3 \
          WHERE status = 'pending' AND id = (SELECT id FROM executions WHERE status = 'pending' \
          ORDER BY created_at, id LIMIT 1{}) \
-         RETURNING {CLAIM_RETURNING}",
-        db.skip_locked()
+         RETURNING {}",
+        db.skip_locked(),
+        *CLAIM_RETURNING
     ))
     .bind(&runner.owner)
     .bind(now + lease_ms(runner))

@@ -2,7 +2,9 @@
 //!
 //! - **Claiming** is one `UPDATE … RETURNING` on the oldest pending execution
 //!   (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never claim the same
-//!   one); the runner takes as many as it has free slots (`concurrency`).
+//!   one); the runner takes as many as it has free slots (`concurrency`). The
+//!   steps that can start at once are marked running in the claim's
+//!   transaction, so a one-step run commits twice: claim, then step and end.
 //! - **Leases**: a claimed execution carries this runner's id and an expiry. The
 //!   heartbeat extends it; every write the runner makes first extends it in the
 //!   same transaction and finds nothing to update once the lease is gone or the
@@ -33,7 +35,6 @@ use crate::workflows::Definition;
 mod steps;
 mod store;
 
-use store::Claimed;
 pub use store::recover;
 
 /// What the runner uses: storage, the live bus, the vault and the providers for
@@ -202,10 +203,10 @@ pub async fn tick(ctx: Context) -> anyhow::Result<u64> {
         let Ok(permit) = runner.slots.clone().try_acquire_owned() else {
             break;
         };
-        let Some(claimed) = store::claim(&ctx.db, &runner).await? else {
+        let Some(start) = steps::claim(&ctx).await? else {
             break;
         };
-        lock(&runner.tasks).spawn(execute(ctx.clone(), claimed, permit));
+        lock(&runner.tasks).spawn(execute(ctx.clone(), start, permit));
         claimed_count += 1;
     }
     let mut tasks = lock(&runner.tasks);
@@ -225,16 +226,16 @@ enum Ending {
     HandBack,
 }
 
-async fn execute(ctx: Context, claimed: Claimed, _slot: OwnedSemaphorePermit) {
+async fn execute(ctx: Context, start: steps::Start, _slot: OwnedSemaphorePermit) {
+    let claimed = start.claimed.clone();
     let token = CancellationToken::new();
     ctx.runner
         .lock_active()
         .insert(claimed.id.clone(), token.clone());
     claimed.publish(&ctx.bus);
     let heartbeat = tokio::spawn(heartbeat(ctx.clone(), claimed.id.clone(), token.clone()));
-    let claimed = Arc::new(claimed);
     let ending = tokio::select! {
-        ending = steps::run_steps(&ctx, claimed.clone()) => ending,
+        ending = steps::run_steps(&ctx, start) => ending,
         () = token.cancelled() => Ending::Stopped,
         () = ctx.shutdown.cancelled() => Ending::HandBack,
     };

@@ -19,6 +19,19 @@ use crate::prices::Price;
 use crate::providers::{CallError, ChatRequest, ChatResponse, Credential};
 use crate::workflows::{Definition, Step, definition};
 
+/// An execution as its claim left it: claimed, with what its steps need
+/// from storage, and the first wave of steps already marked running.
+pub(super) struct Start {
+    pub claimed: Arc<Claimed>,
+    /// `None`: the execution's workflow version is missing.
+    definition: Option<Arc<Definition>>,
+    agents: HashMap<String, Agent>,
+    /// Outputs of the steps that succeeded before (a resumed run).
+    outputs: HashMap<String, String>,
+    /// The prompts of the steps whose running rows the claim wrote.
+    begun: HashMap<String, String>,
+}
+
 /// What one execution's steps need.
 struct Plan {
     claimed: Arc<Claimed>,
@@ -31,8 +44,62 @@ struct Plan {
     prices: Mutex<HashMap<(String, String), Option<Price>>>,
 }
 
-pub(super) async fn run_steps(ctx: &Context, claimed: Arc<Claimed>) -> Ending {
-    match plan_and_run(ctx, claimed).await {
+/// Claims the oldest pending execution and marks the steps that can start
+/// at once running, in one transaction: one durable commit where a claim
+/// and a commit per first step used to be. What the steps need (definition,
+/// agents, earlier outputs) is committed data, read meanwhile; a storage error
+/// rolls the claim back and the execution stays pending.
+pub(super) async fn claim(ctx: &Context) -> Result<Option<Start>, sqlx::Error> {
+    let mut tx = ctx.db.begin().await?;
+    let Some(claimed) = store::claim_in(&mut tx, &ctx.db, &ctx.runner).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let definition = ctx
+        .runner
+        .definition(&ctx.db, &claimed.workflow_id, claimed.workflow_version)
+        .await?;
+    let wanted: Vec<&str> = definition
+        .as_ref()
+        .map(|definition| definition.agents().into_iter().collect())
+        .unwrap_or_default();
+    let agents: HashMap<String, Agent> =
+        crate::agents::get_many_any(&ctx.db, &claimed.team_id, &wanted)
+            .await?
+            .into_iter()
+            .map(|agent| (agent.id.clone(), agent))
+            .collect();
+    let outputs = if claimed.resumed {
+        store::finished_outputs(&ctx.db, &claimed.id).await?
+    } else {
+        HashMap::new()
+    };
+    let mut begun = HashMap::new();
+    for step in definition.iter().flat_map(|definition| &definition.steps) {
+        let ready = step
+            .depends_on
+            .iter()
+            .all(|dependency| outputs.contains_key(dependency));
+        // A step whose agent is gone fails in `run_step` without a row.
+        let agent = agents.get(&step.agent);
+        if let (true, false, Some(agent)) = (ready, outputs.contains_key(&step.id), agent) {
+            let prompt = definition::render(&step.prompt, &claimed.input, &outputs);
+            store::insert_running(&mut tx, &claimed, step, agent, &prompt).await?;
+            begun.insert(step.id.clone(), prompt);
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(Start {
+        claimed: Arc::new(claimed),
+        definition,
+        agents,
+        outputs,
+        begun,
+    }))
+}
+
+pub(super) async fn run_steps(ctx: &Context, start: Start) -> Ending {
+    match plan_and_run(ctx, start).await {
         Ok(ending) => ending,
         Err(err) => {
             tracing::warn!(error = %err, "execution stopped by a storage error");
@@ -41,30 +108,21 @@ pub(super) async fn run_steps(ctx: &Context, claimed: Arc<Claimed>) -> Ending {
     }
 }
 
-async fn plan_and_run(ctx: &Context, claimed: Arc<Claimed>) -> Result<Ending, sqlx::Error> {
-    let Some(definition) = ctx
-        .runner
-        .definition(&ctx.db, &claimed.workflow_id, claimed.workflow_version)
-        .await?
-    else {
+async fn plan_and_run(ctx: &Context, start: Start) -> Result<Ending, sqlx::Error> {
+    let Start {
+        claimed,
+        definition,
+        agents,
+        mut outputs,
+        mut begun,
+    } = start;
+    let Some(definition) = definition else {
         return Ok(Ending::Failed(format!(
             "version {} of the workflow is missing",
             claimed.workflow_version
         )));
     };
-    let wanted: Vec<&str> = definition.agents().into_iter().collect();
-    let agents: HashMap<String, crate::agents::Agent> =
-        crate::agents::get_many_any(&ctx.db, &claimed.team_id, &wanted)
-            .await?
-            .into_iter()
-            .map(|agent| (agent.id.clone(), agent))
-            .collect();
     let credentials = open_credentials(ctx, &claimed.team_id, &agents).await;
-    let mut outputs = if claimed.resumed {
-        store::finished_outputs(&ctx.db, &claimed.id).await?
-    } else {
-        HashMap::new()
-    };
     let plan = Arc::new(Plan {
         claimed,
         definition,
@@ -81,10 +139,11 @@ async fn plan_and_run(ctx: &Context, claimed: Arc<Claimed>) -> Result<Ending, sq
                 .iter()
                 .all(|dependency| outputs.contains_key(dependency));
             if ready && started.insert(step.id.clone()) {
+                let begun = begun.remove(&step.id);
                 let (ctx, plan, step, outputs) =
                     (ctx.clone(), plan.clone(), step.clone(), outputs.clone());
                 running.spawn(async move {
-                    let outcome = match run_step(&ctx, &plan, &step, &outputs).await {
+                    let outcome = match run_step(&ctx, &plan, &step, &outputs, begun).await {
                         Ok(outcome) => outcome,
                         Err(err) => {
                             tracing::warn!(error = %err, step = %step.id, "step stopped by a storage error");
@@ -178,11 +237,14 @@ async fn price(
     Ok(price)
 }
 
+/// Runs one step; `begun` is its prompt when the claim already marked it
+/// running.
 async fn run_step(
     ctx: &Context,
     plan: &Plan,
     step: &Step,
     outputs: &HashMap<String, String>,
+    begun: Option<String>,
 ) -> Result<StepOutcome, sqlx::Error> {
     let claimed = &plan.claimed;
     let Some(agent) = plan.agents.get(&step.agent) else {
@@ -191,10 +253,16 @@ async fn run_step(
             step.agent
         )));
     };
-    let prompt = definition::render(&step.prompt, &claimed.input, outputs);
-    if !store::begin_step(ctx, claimed, step, agent, &prompt).await? {
-        return Ok(StepOutcome::Fenced);
-    }
+    let prompt = match begun {
+        Some(prompt) => prompt,
+        None => {
+            let prompt = definition::render(&step.prompt, &claimed.input, outputs);
+            if !store::begin_step(ctx, claimed, step, agent, &prompt).await? {
+                return Ok(StepOutcome::Fenced);
+            }
+            prompt
+        }
+    };
     publish_step(ctx, claimed, step, Status::Running);
     let started = std::time::Instant::now();
     let credential = agent

@@ -88,7 +88,13 @@ impl TryFrom<ClaimRow> for Claimed {
     }
 }
 
-pub(super) async fn claim(db: &Db, runner: &Runner) -> Result<Option<Claimed>, sqlx::Error> {
+/// Claims the oldest pending execution inside `tx`, which the caller commits
+/// with the first steps' running rows (one durable commit for both).
+pub(super) async fn claim_in(
+    tx: &mut Tx,
+    db: &Db,
+    runner: &Runner,
+) -> Result<Option<Claimed>, sqlx::Error> {
     let now = now_ms();
     sqlx::query_as::<_, ClaimRow>(&format!(
         "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
@@ -102,7 +108,7 @@ pub(super) async fn claim(db: &Db, runner: &Runner) -> Result<Option<Claimed>, s
     .bind(&runner.owner)
     .bind(now + lease_ms(runner))
     .bind(now)
-    .fetch_optional(db.write())
+    .fetch_optional(&mut **tx)
     .await?
     .map(Claimed::try_from)
     .transpose()
@@ -355,7 +361,8 @@ pub(super) enum Recorded {
     Ended(Status),
 }
 
-/// Marks the step running (a re-run after recovery reuses its row).
+/// Marks the step running in a fenced transaction of its own (the steps of
+/// later waves; the first wave's rows commit with the claim).
 pub(super) async fn begin_step(
     ctx: &Context,
     claimed: &Claimed,
@@ -366,6 +373,19 @@ pub(super) async fn begin_step(
     let Some(mut tx) = fenced(ctx, &claimed.id).await? else {
         return Ok(false);
     };
+    insert_running(&mut tx, claimed, step, agent, prompt).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The step's row as running (a re-run after recovery reuses its row).
+pub(super) async fn insert_running(
+    tx: &mut Tx,
+    claimed: &Claimed,
+    step: &Step,
+    agent: &crate::agents::Agent,
+    prompt: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO task_results (id, execution_id, team_id, task_name, agent_id, status, input, provider, model, \
          started_at, attempts, key_id) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, 0, $10) \
@@ -384,10 +404,9 @@ pub(super) async fn begin_step(
     .bind(&agent.model)
     .bind(now_ms())
     .bind(&agent.key_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Records a finished call, adds it to the execution's totals and, when it

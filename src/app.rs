@@ -121,20 +121,16 @@ impl AppState {
             db: &self.db,
             bus: &self.bus,
             runner: &self.runner,
+            vault: &self.vault,
+            providers: &self.providers,
+            exporter: &self.exporter,
+            shutdown: &self.shutdown,
         }
     }
 
     /// What the execution runner works with.
     pub fn runner_context(&self) -> crate::executions::runner::Context {
-        crate::executions::runner::Context {
-            db: self.db.clone(),
-            bus: self.bus.clone(),
-            vault: self.vault.clone(),
-            providers: self.providers.clone(),
-            runner: self.runner.clone(),
-            exporter: self.exporter.clone(),
-            shutdown: self.shutdown.clone(),
-        }
+        self.engine().runner_context()
     }
 
     /// Takes a place for a live stream of `principal` (429 at the limits); a

@@ -362,10 +362,10 @@ async fn a_replica_streams_executions_changed_by_another() {
         .expect("stream");
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();
-    // Started through the first replica: only it publishes the "pending" event.
+    // Started and run by the first replica: only it publishes its changes.
     let id = api.run(&workflow, json!({})).await;
     let seen = common::read_frames(&mut stream, |frame| {
-        frame.contains(&id) && frame.contains("\"status\":\"pending\"")
+        frame.contains(&id) && frame.contains("\"status\":\"running\"")
     })
     .await
     .join("\n\n");

@@ -149,7 +149,14 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<Agent>, sqlx
 
 /// The team's agents with these ids, archived or not (a running execution may
 /// use one archived since it started), in one query.
-pub async fn get_many_any(db: &Db, team_id: &str, ids: &[&str]) -> Result<Vec<Agent>, sqlx::Error> {
+pub async fn get_many_any<'e, E>(
+    executor: E,
+    team_id: &str,
+    ids: &[&str],
+) -> Result<Vec<Agent>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = crate::storage::Any>,
+{
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -158,7 +165,7 @@ pub async fn get_many_any(db: &Db, team_id: &str, ids: &[&str]) -> Result<Vec<Ag
         team_id,
     );
     sql.and_in("id", ids.iter().copied());
-    agents(sql.query_as().fetch_all(db.read()).await?)
+    agents(sql.query_as().fetch_all(executor).await?)
 }
 
 /// The team's live agents by name.

@@ -13,7 +13,7 @@ mod store;
 use crate::audit::Actor;
 use crate::bus::Bus;
 use crate::error::AppError;
-use crate::storage::Db;
+use crate::storage::{Db, Tx};
 use crate::workflows::Workflow;
 
 pub use handlers::routes;
@@ -23,15 +23,37 @@ pub use model::{
 };
 pub use store::{NewExecution, WorkflowRuns, get, insert as insert_in, list, runs_by_workflow};
 
+use std::sync::Arc;
+
 use runner::Runner;
 
-/// What starting, cancelling and retrying touch: the database, the live bus
-/// and this process's runner (woken for new work, told to drop cancelled runs).
+/// What starting, cancelling and retrying touch: the database, the live bus,
+/// this process's runner (woken for new work, told to drop cancelled runs) and
+/// what the runner runs with, so a new execution can start here at once.
 #[derive(Clone, Copy)]
 pub struct Engine<'a> {
     pub db: &'a Db,
-    pub bus: &'a Bus,
-    pub runner: &'a Runner,
+    pub bus: &'a Arc<Bus>,
+    pub runner: &'a Arc<Runner>,
+    pub vault: &'a Arc<crate::vault::Vault>,
+    pub providers: &'a crate::providers::Providers,
+    pub exporter: &'a Arc<crate::otlp::export::Exporter>,
+    pub shutdown: &'a tokio_util::sync::CancellationToken,
+}
+
+impl Engine<'_> {
+    /// The runner's context, for the worker's tick and for starting at once.
+    pub fn runner_context(&self) -> runner::Context {
+        runner::Context {
+            db: self.db.clone(),
+            bus: self.bus.clone(),
+            vault: self.vault.clone(),
+            providers: self.providers.clone(),
+            runner: self.runner.clone(),
+            exporter: self.exporter.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
 }
 
 /// Publishes an execution's current state on the live bus.
@@ -68,16 +90,35 @@ pub async fn start(
     };
     let mut tx = engine.db.begin().await?;
     let id = store::insert(&mut tx, &new).await?;
-    tx.commit().await?;
-    announce(engine, team_id, &id).await;
+    commit_created(engine, tx, team_id, &id).await?;
     Ok(id)
+}
+
+/// Commits a just-created execution. When this runner has a free slot it is
+/// claimed in the same transaction, its first steps marked running, and it
+/// runs at once: one commit, and no wait for the runner's loop. Otherwise it
+/// commits pending and the runner is woken.
+async fn commit_created(
+    engine: Engine<'_>,
+    mut tx: Tx,
+    team_id: &str,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    let ctx = engine.runner_context();
+    let started = runner::claim_created(&ctx, &mut tx, id).await?;
+    tx.commit().await?;
+    match started {
+        Some(started) => runner::run(ctx, started),
+        None => announce(engine, team_id, id).await,
+    }
+    Ok(())
 }
 
 /// After an execution's insert committed: the monitor hears of it and the
 /// runner wakes.
 pub async fn announce(engine: Engine<'_>, team_id: &str, id: &str) {
-    publish(engine.db, engine.bus, team_id, id).await;
     engine.runner.wake();
+    publish(engine.db, engine.bus, team_id, id).await;
 }
 
 /// Cancels a pending or running execution for the actor: the record first (so a
@@ -139,9 +180,7 @@ pub async fn retry(
     if from == RetryFrom::FailedStep {
         store::copy_finished_steps(&mut tx, actor.team_id, &original.steps, &new_id).await?;
     }
-    tx.commit().await?;
-    publish(engine.db, engine.bus, actor.team_id, &new_id).await;
-    engine.runner.wake();
+    commit_created(engine, tx, actor.team_id, &new_id).await?;
     Ok(Retried::Started(new_id))
 }
 

@@ -230,17 +230,20 @@ pub async fn versions(db: &Db, team_id: &str, id: &str) -> Result<Vec<VersionInf
 }
 
 /// The definition an execution runs: its workflow at the version it recorded.
-pub async fn definition_at(
-    db: &Db,
+pub async fn definition_at<'e, E>(
+    executor: E,
     workflow_id: &str,
     version: i64,
-) -> Result<Option<Definition>, sqlx::Error> {
+) -> Result<Option<Definition>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = crate::storage::Any>,
+{
     let text: Option<String> = sqlx::query_scalar(
         "SELECT definition FROM workflow_versions WHERE workflow_id = $1 AND version = $2",
     )
     .bind(workflow_id)
     .bind(version)
-    .fetch_optional(db.read())
+    .fetch_optional(executor)
     .await?;
     text.as_deref().map(parse_definition).transpose()
 }

@@ -107,10 +107,11 @@ impl Runner {
         }
     }
 
-    /// A workflow version's definition, read once; `None` if it is missing.
+    /// A workflow version's definition, read once (in the claim's
+    /// transaction); `None` if it is missing.
     async fn definition(
         &self,
-        db: &Db,
+        tx: &mut crate::storage::Tx,
         workflow_id: &str,
         version: i64,
     ) -> Result<Option<Arc<Definition>>, sqlx::Error> {
@@ -118,7 +119,8 @@ impl Runner {
         if let Some(definition) = lock(&self.definitions).get(&key) {
             return Ok(Some(definition.clone()));
         }
-        let Some(definition) = crate::workflows::definition_at(db, workflow_id, version).await?
+        let Some(definition) =
+            crate::workflows::definition_at(&mut **tx, workflow_id, version).await?
         else {
             return Ok(None);
         };
@@ -212,6 +214,38 @@ pub async fn tick(ctx: Context) -> anyhow::Result<u64> {
     let mut tasks = lock(&runner.tasks);
     while tasks.try_join_next().is_some() {}
     Ok(claimed_count)
+}
+
+/// A just-created execution this runner claimed in the creating transaction,
+/// holding its slot; `run` starts it once that transaction committed.
+pub struct Started {
+    start: steps::Start,
+    slot: OwnedSemaphorePermit,
+}
+
+/// Claims the execution `id`, just inserted in `tx`, when this runner has a
+/// free slot and is not shutting down: it runs here at once instead of
+/// waiting, pending, for a tick. `None` leaves it pending for any runner.
+pub async fn claim_created(
+    ctx: &Context,
+    tx: &mut crate::storage::Tx,
+    id: &str,
+) -> Result<Option<Started>, sqlx::Error> {
+    if ctx.shutdown.is_cancelled() {
+        return Ok(None);
+    }
+    let Ok(slot) = ctx.runner.slots.clone().try_acquire_owned() else {
+        return Ok(None);
+    };
+    Ok(steps::claim_created_in(ctx, tx, id)
+        .await?
+        .map(|start| Started { start, slot }))
+}
+
+/// Runs what `claim_created` claimed (after its transaction committed).
+pub fn run(ctx: Context, started: Started) {
+    let runner = ctx.runner.clone();
+    lock(&runner.tasks).spawn(execute(ctx, started.start, started.slot));
 }
 
 /// How a run of the steps ended.

@@ -17,6 +17,7 @@ use crate::agents::Agent;
 use crate::executions::Status;
 use crate::prices::Price;
 use crate::providers::{CallError, ChatRequest, ChatResponse, Credential};
+use crate::storage::Tx;
 use crate::workflows::{Definition, Step, definition};
 
 /// An execution as its claim left it: claimed, with what its steps need
@@ -46,31 +47,52 @@ struct Plan {
 
 /// Claims the oldest pending execution and marks the steps that can start
 /// at once running, in one transaction: one durable commit where a claim
-/// and a commit per first step used to be. What the steps need (definition,
-/// agents, earlier outputs) is committed data, read meanwhile; a storage error
-/// rolls the claim back and the execution stays pending.
+/// and a commit per first step used to be. A storage error rolls the claim
+/// back and the execution stays pending.
 pub(super) async fn claim(ctx: &Context) -> Result<Option<Start>, sqlx::Error> {
     let mut tx = ctx.db.begin().await?;
     let Some(claimed) = store::claim_in(&mut tx, &ctx.db, &ctx.runner).await? else {
         tx.rollback().await?;
         return Ok(None);
     };
+    let start = prepare_in(ctx, &mut tx, claimed).await?;
+    tx.commit().await?;
+    Ok(Some(start))
+}
+
+/// Claims the execution `id` inside the transaction that created it.
+pub(super) async fn claim_created_in(
+    ctx: &Context,
+    tx: &mut Tx,
+    id: &str,
+) -> Result<Option<Start>, sqlx::Error> {
+    match store::claim_created_in(tx, &ctx.runner, id).await? {
+        Some(claimed) => Ok(Some(prepare_in(ctx, tx, claimed).await?)),
+        None => Ok(None),
+    }
+}
+
+/// What the claimed execution's steps need, its first wave marked running in
+/// `tx`. Everything is read through the transaction's own connection: on
+/// PostgreSQL reads and writes share one pool, and claims holding their
+/// connections while waiting for another could exhaust it.
+async fn prepare_in(ctx: &Context, tx: &mut Tx, claimed: Claimed) -> Result<Start, sqlx::Error> {
     let definition = ctx
         .runner
-        .definition(&ctx.db, &claimed.workflow_id, claimed.workflow_version)
+        .definition(tx, &claimed.workflow_id, claimed.workflow_version)
         .await?;
     let wanted: Vec<&str> = definition
         .as_ref()
         .map(|definition| definition.agents().into_iter().collect())
         .unwrap_or_default();
     let agents: HashMap<String, Agent> =
-        crate::agents::get_many_any(&ctx.db, &claimed.team_id, &wanted)
+        crate::agents::get_many_any(&mut **tx, &claimed.team_id, &wanted)
             .await?
             .into_iter()
             .map(|agent| (agent.id.clone(), agent))
             .collect();
     let outputs = if claimed.resumed {
-        store::finished_outputs(&ctx.db, &claimed.id).await?
+        store::finished_outputs_in(tx, &claimed.id).await?
     } else {
         HashMap::new()
     };
@@ -84,18 +106,17 @@ pub(super) async fn claim(ctx: &Context) -> Result<Option<Start>, sqlx::Error> {
         let agent = agents.get(&step.agent);
         if let (true, false, Some(agent)) = (ready, outputs.contains_key(&step.id), agent) {
             let prompt = definition::render(&step.prompt, &claimed.input, &outputs);
-            store::insert_running(&mut tx, &claimed, step, agent, &prompt).await?;
+            store::insert_running(tx, &claimed, step, agent, &prompt).await?;
             begun.insert(step.id.clone(), prompt);
         }
     }
-    tx.commit().await?;
-    Ok(Some(Start {
+    Ok(Start {
         claimed: Arc::new(claimed),
         definition,
         agents,
         outputs,
         begun,
-    }))
+    })
 }
 
 pub(super) async fn run_steps(ctx: &Context, start: Start) -> Ending {

@@ -95,23 +95,49 @@ pub(super) async fn claim_in(
     db: &Db,
     runner: &Runner,
 ) -> Result<Option<Claimed>, sqlx::Error> {
+    let oldest = format!(
+        "(SELECT id FROM executions WHERE status = 'pending' ORDER BY created_at, id LIMIT 1{})",
+        db.skip_locked()
+    );
+    claim_where(tx, runner, &oldest, None).await
+}
+
+/// Claims the execution `id`, just inserted in `tx` (still pending).
+pub(super) async fn claim_created_in(
+    tx: &mut Tx,
+    runner: &Runner,
+    id: &str,
+) -> Result<Option<Claimed>, sqlx::Error> {
+    claim_where(tx, runner, "$4", Some(id)).await
+}
+
+/// Sets the pending execution `target` (an id expression) running under this
+/// runner's lease and returns it.
+async fn claim_where(
+    tx: &mut Tx,
+    runner: &Runner,
+    target: &str,
+    id: Option<&str>,
+) -> Result<Option<Claimed>, sqlx::Error> {
     let now = now_ms();
-    sqlx::query_as::<_, ClaimRow>(&format!(
+    let sql = format!(
         "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
          started_at = COALESCE(started_at, $3), updated_at = $3 \
-         WHERE status = 'pending' AND id = (SELECT id FROM executions WHERE status = 'pending' \
-         ORDER BY created_at, id LIMIT 1{}) \
-         RETURNING {}",
-        db.skip_locked(),
+         WHERE status = 'pending' AND id = {target} RETURNING {}",
         *CLAIM_RETURNING
-    ))
-    .bind(&runner.owner)
-    .bind(now + lease_ms(runner))
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(Claimed::try_from)
-    .transpose()
+    );
+    let mut query = sqlx::query_as::<_, ClaimRow>(&sql)
+        .bind(&runner.owner)
+        .bind(now + lease_ms(runner))
+        .bind(now);
+    if let Some(id) = id {
+        query = query.bind(id);
+    }
+    query
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(Claimed::try_from)
+        .transpose()
 }
 
 /// Executions whose runner died (lease expired): back to pending to resume, or
@@ -314,15 +340,17 @@ pub(super) async fn hand_back(ctx: &Context, claimed: &Claimed) -> Result<bool, 
     Ok(true)
 }
 
-pub(super) async fn finished_outputs(
-    db: &Db,
+/// The outputs of the execution's finished steps, read in the claim's
+/// transaction (a retry's copied steps are not committed yet).
+pub(super) async fn finished_outputs_in(
+    tx: &mut Tx,
     execution_id: &str,
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT task_name, output FROM task_results WHERE execution_id = $1 AND status = 'succeeded'",
     )
     .bind(execution_id)
-    .fetch_all(db.read())
+    .fetch_all(&mut **tx)
     .await?;
     rows.iter()
         .map(|row| {

@@ -10,6 +10,8 @@ pub mod page;
 pub mod runner;
 mod store;
 
+use std::sync::Arc;
+
 use crate::audit::Actor;
 use crate::bus::Bus;
 use crate::error::AppError;
@@ -22,8 +24,6 @@ pub use model::{
     StepResult, Trigger, TriggerKind,
 };
 pub use store::{NewExecution, WorkflowRuns, get, insert as insert_in, list, runs_by_workflow};
-
-use std::sync::Arc;
 
 use runner::Runner;
 

@@ -98,13 +98,11 @@ async fn prepare_in(ctx: &Context, tx: &mut Tx, claimed: Claimed) -> Result<Star
     };
     let mut begun = HashMap::new();
     for step in definition.iter().flat_map(|definition| &definition.steps) {
-        let ready = step
-            .depends_on
-            .iter()
-            .all(|dependency| outputs.contains_key(dependency));
+        if outputs.contains_key(&step.id) || !is_ready(step, &outputs) {
+            continue;
+        }
         // A step whose agent is gone fails in `run_step` without a row.
-        let agent = agents.get(&step.agent);
-        if let (true, false, Some(agent)) = (ready, outputs.contains_key(&step.id), agent) {
+        if let Some(agent) = agents.get(&step.agent) {
             let prompt = definition::render(&step.prompt, &claimed.input, &outputs);
             store::insert_running(tx, &claimed, step, agent, &prompt).await?;
             begun.insert(step.id.clone(), prompt);
@@ -117,6 +115,13 @@ async fn prepare_in(ctx: &Context, tx: &mut Tx, claimed: Claimed) -> Result<Star
         outputs,
         begun,
     })
+}
+
+/// Whether every step `step` depends on has succeeded.
+fn is_ready(step: &Step, outputs: &HashMap<String, String>) -> bool {
+    step.depends_on
+        .iter()
+        .all(|dependency| outputs.contains_key(dependency))
 }
 
 pub(super) async fn run_steps(ctx: &Context, start: Start) -> Ending {
@@ -155,11 +160,7 @@ async fn plan_and_run(ctx: &Context, start: Start) -> Result<Ending, sqlx::Error
     let mut running = JoinSet::new();
     loop {
         for step in &plan.definition.steps {
-            let ready = step
-                .depends_on
-                .iter()
-                .all(|dependency| outputs.contains_key(dependency));
-            if ready && started.insert(step.id.clone()) {
+            if is_ready(step, &outputs) && started.insert(step.id.clone()) {
                 let begun = begun.remove(&step.id);
                 let (ctx, plan, step, outputs) =
                     (ctx.clone(), plan.clone(), step.clone(), outputs.clone());

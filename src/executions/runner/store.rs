@@ -95,11 +95,7 @@ pub(super) async fn claim_in(
     db: &Db,
     runner: &Runner,
 ) -> Result<Option<Claimed>, sqlx::Error> {
-    let oldest = format!(
-        "(SELECT id FROM executions WHERE status = 'pending' ORDER BY created_at, id LIMIT 1{})",
-        db.skip_locked()
-    );
-    claim_where(tx, runner, &oldest, None).await
+    claim_where(tx, runner, ClaimTarget::Oldest(db.skip_locked())).await
 }
 
 /// Claims the execution `id`, just inserted in `tx` (still pending).
@@ -108,29 +104,42 @@ pub(super) async fn claim_created_in(
     runner: &Runner,
     id: &str,
 ) -> Result<Option<Claimed>, sqlx::Error> {
-    claim_where(tx, runner, "$4", Some(id)).await
+    claim_where(tx, runner, ClaimTarget::Created(id)).await
 }
 
-/// Sets the pending execution `target` (an id expression) running under this
-/// runner's lease and returns it.
+/// Which pending execution a claim takes.
+enum ClaimTarget<'a> {
+    /// The oldest; the dialect's `FOR UPDATE SKIP LOCKED` (or nothing).
+    Oldest(&'static str),
+    /// This one, just created.
+    Created(&'a str),
+}
+
+/// Sets the pending execution `target` running under this runner's lease and
+/// returns it.
 async fn claim_where(
     tx: &mut Tx,
     runner: &Runner,
-    target: &str,
-    id: Option<&str>,
+    target: ClaimTarget<'_>,
 ) -> Result<Option<Claimed>, sqlx::Error> {
-    let now = now_ms();
+    let chosen = match target {
+        ClaimTarget::Oldest(skip_locked) => format!(
+            "(SELECT id FROM executions WHERE status = 'pending' ORDER BY created_at, id LIMIT 1{skip_locked})"
+        ),
+        ClaimTarget::Created(_) => "$4".to_owned(),
+    };
     let sql = format!(
         "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
          started_at = COALESCE(started_at, $3), updated_at = $3 \
-         WHERE status = 'pending' AND id = {target} RETURNING {}",
+         WHERE status = 'pending' AND id = {chosen} RETURNING {}",
         *CLAIM_RETURNING
     );
+    let now = now_ms();
     let mut query = sqlx::query_as::<_, ClaimRow>(&sql)
         .bind(&runner.owner)
         .bind(now + lease_ms(runner))
         .bind(now);
-    if let Some(id) = id {
+    if let ClaimTarget::Created(id) = target {
         query = query.bind(id);
     }
     query
